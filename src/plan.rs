@@ -1,0 +1,320 @@
+//! The decision: given a group snapshot and what happened, which member should hold
+//! the VIP and which routes must change. Pure, so every rule is unit-tested without
+//! EC2.
+//!
+//! Every trigger reduces to one rule, "the VIP belongs on a healthy member, and
+//! stays where it is while that member is healthy", with three knobs: a member the
+//! trigger reports as failed counts as unhealthy whatever EC2 says (a custom health
+//! alarm knows more than status checks); an operator may name the target or ask to
+//! move away from the current holder; a group may opt into preemption.
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::group::{Group, Member};
+use crate::world::RouteTarget;
+
+/// What the decision was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// A trigger reports this member as failed.
+    MemberFailed { instance_id: String },
+    /// A member looks healthy again; the VIP only moves back with preemption.
+    MemberRecovered { instance_id: String },
+    /// An operator asks for a move, to `target` or to the best other member.
+    Failover { target: Option<String> },
+    /// Make sure the VIP is on a healthy member and every route agrees.
+    Reconcile,
+}
+
+/// The outcome class, as reported to callers and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// The VIP moves to another member.
+    FailedOver,
+    /// The VIP stays on its member; only missing routes of tagged tables are created.
+    Repaired,
+    /// Everything already points at the right member.
+    NoChange,
+    /// Moving would be unsafe or impossible; nothing is written.
+    Refused,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteKind {
+    Create,
+    Replace,
+}
+
+/// One route to write. Its destination is always a group VIP: the plan never names
+/// any other route, which is what keeps unrelated routes safe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteWrite {
+    pub route_table_id: String,
+    pub destination: IpNet,
+    pub kind: WriteKind,
+    pub before: Option<RouteTarget>,
+    pub eni_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub action: Action,
+    pub reason: String,
+    /// The member all routes pointed at before, when they agreed on one.
+    pub from: Option<Member>,
+    /// The member that holds (or keeps) the VIP; `None` when refused.
+    pub to: Option<Member>,
+    pub writes: Vec<RouteWrite>,
+    pub warnings: Vec<String>,
+}
+
+/// Where the VIP routes point today.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder<'a> {
+    /// The one member every existing VIP route points at (no blackholes, no
+    /// foreign targets), if there is one.
+    pub active: Option<&'a Member>,
+    /// A tagged table lacks a VIP route.
+    pub missing: bool,
+}
+
+pub fn holder(group: &Group) -> Holder<'_> {
+    let mut active: Option<&Member> = None;
+    let mut agreed = true;
+    let mut missing = false;
+    for table in &group.tables {
+        for route in &table.routes {
+            match &route.current {
+                None => missing |= table.tagged,
+                Some(r) if r.blackhole => agreed = false,
+                Some(r) => match (group.member_for(&r.target), active) {
+                    (None, _) => agreed = false,
+                    (Some(m), None) => active = Some(m),
+                    (Some(m), Some(a)) if m.instance_id != a.instance_id => agreed = false,
+                    (Some(_), Some(_)) => {}
+                },
+            }
+        }
+    }
+    Holder {
+        active: active.filter(|_| agreed),
+        missing,
+    }
+}
+
+pub fn decide(group: &Group, intent: &Intent) -> Plan {
+    let holder = holder(group);
+    let mut warnings = Vec::new();
+    let failed = match intent {
+        Intent::MemberFailed { instance_id } => Some(instance_id.as_str()),
+        _ => None,
+    };
+    let usable = |m: &&Member| m.is_healthy() && Some(m.instance_id.as_str()) != failed;
+
+    for m in &group.members {
+        if !m.is_healthy() || Some(m.instance_id.as_str()) == failed {
+            let why = if Some(m.instance_id.as_str()) == failed {
+                "reported failed by the trigger".to_string()
+            } else {
+                health_summary(m)
+            };
+            warnings.push(format!("member {} is unhealthy: {why}", m.instance_id));
+        }
+    }
+    if group.members.len() < 2 {
+        warnings.push(format!(
+            "group {} has a single member: there is nothing to fail over to",
+            group.name
+        ));
+    }
+
+    let refuse = |reason: String, warnings: Vec<String>| Plan {
+        action: Action::Refused,
+        reason,
+        from: holder.active.cloned(),
+        to: None,
+        writes: Vec::new(),
+        warnings,
+    };
+
+    if group.tables.is_empty() {
+        let vips: Vec<String> = group.vips.iter().map(ToString::to_string).collect();
+        return refuse(
+            format!(
+                "no route table in {} has a route for [{}] and none is tagged for group {}; tag the clients' route tables with the group tag",
+                group.vpc_id,
+                vips.join(", "),
+                group.name
+            ),
+            warnings,
+        );
+    }
+
+    let best = group.members.iter().find(usable);
+    let active_usable = holder.active.filter(usable);
+
+    let chosen: &Member = match intent {
+        Intent::Failover {
+            target: Some(target),
+        } => {
+            let Some(member) = group.member(target) else {
+                return refuse(
+                    format!(
+                        "{target} is not a member of the group; choose one of [{}]",
+                        group.member_ids()
+                    ),
+                    warnings,
+                );
+            };
+            if !member.is_healthy() {
+                return refuse(
+                    format!(
+                        "target {target} is unhealthy ({}); fix it or choose another member",
+                        health_summary(member)
+                    ),
+                    warnings,
+                );
+            }
+            member
+        }
+        Intent::Failover { target: None } => {
+            let away = holder.active;
+            match group
+                .members
+                .iter()
+                .filter(usable)
+                .find(|m| Some(m.instance_id.as_str()) != away.map(|a| a.instance_id.as_str()))
+            {
+                Some(m) => m,
+                None => {
+                    return refuse(
+                        format!(
+                            "no healthy member other than the current holder; members: {}",
+                            member_health(group)
+                        ),
+                        warnings,
+                    )
+                }
+            }
+        }
+        Intent::MemberFailed { .. } | Intent::MemberRecovered { .. } | Intent::Reconcile => {
+            match (active_usable, best) {
+                // Preemption: a healthy member that is preferred over the holder takes over.
+                (Some(active), Some(best)) if group.preempt && best.priority < active.priority => {
+                    best
+                }
+                (Some(active), _) => active,
+                (None, Some(best)) => best,
+                (None, None) => {
+                    return refuse(
+                        format!(
+                            "no healthy member to move the VIP to; members: {}",
+                            member_health(group)
+                        ),
+                        warnings,
+                    )
+                }
+            }
+        }
+    };
+
+    if chosen.source_dest_check == Some(true) {
+        warnings.push(format!(
+            "ENI {} of {} has source/dest check enabled and will drop traffic for the VIP; disable it (aws ec2 modify-network-interface-attribute --network-interface-id {} --no-source-dest-check)",
+            chosen.eni_id, chosen.instance_id, chosen.eni_id
+        ));
+    }
+
+    let writes = writes_towards(group, chosen);
+    let moving = holder.active.map(|a| a.instance_id.as_str()) != Some(chosen.instance_id.as_str());
+    let (action, reason) = match (writes.is_empty(), moving) {
+        (true, _) => (
+            Action::NoChange,
+            format!("every VIP route already points at {}", chosen.instance_id),
+        ),
+        (false, true) => (
+            Action::FailedOver,
+            match holder.active {
+                Some(a) => format!(
+                    "moving the VIP from {} to {}",
+                    a.instance_id, chosen.instance_id
+                ),
+                None => format!(
+                    "VIP routes disagree, are missing or point at no member; converging on {}",
+                    chosen.instance_id
+                ),
+            },
+        ),
+        (false, false) => (
+            Action::Repaired,
+            format!(
+                "{} keeps the VIP; creating missing routes in tagged tables",
+                chosen.instance_id
+            ),
+        ),
+    };
+
+    Plan {
+        action,
+        reason,
+        from: holder.active.cloned(),
+        to: Some(chosen.clone()),
+        writes,
+        warnings,
+    }
+}
+
+/// The writes that make every VIP route of the group point at `member`'s ENI.
+fn writes_towards(group: &Group, member: &Member) -> Vec<RouteWrite> {
+    let wanted = RouteTarget::NetworkInterface(member.eni_id.clone());
+    let mut writes = Vec::new();
+    for table in &group.tables {
+        for route in &table.routes {
+            let kind = match &route.current {
+                Some(r) if r.target == wanted && !r.blackhole => continue,
+                Some(_) => WriteKind::Replace,
+                None if table.tagged => WriteKind::Create,
+                // An untagged table opted in by holding a VIP route; we only move
+                // routes there, never add ones its owner did not create.
+                None => continue,
+            };
+            writes.push(RouteWrite {
+                route_table_id: table.id.clone(),
+                destination: route.vip,
+                kind,
+                before: route.current.as_ref().map(|r| r.target.clone()),
+                eni_id: member.eni_id.clone(),
+            });
+        }
+    }
+    writes
+}
+
+pub fn health_summary(member: &Member) -> String {
+    format!(
+        "state {}, instance status {}, system status {}",
+        serde_plain(&member.state),
+        serde_plain(&member.instance_status),
+        serde_plain(&member.system_status)
+    )
+}
+
+fn member_health(group: &Group) -> String {
+    group
+        .members
+        .iter()
+        .map(|m| format!("{} ({})", m.instance_id, health_summary(m)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn serde_plain<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "unknown".to_string(),
+    }
+}

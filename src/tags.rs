@@ -1,0 +1,86 @@
+//! The tag contract: how a failover group is described on EC2 resources.
+//!
+//! Tags live with the resources they describe, so adding a server or a route table
+//! to a group needs no redeploy of the function.
+
+/// Tag keys, all sharing one prefix (default `vip-failover:`, overridable with
+/// `TAG_PREFIX` so two independent deployments can share an account).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagContract {
+    prefix: String,
+}
+
+/// Priority of a member that carries no priority tag: lower is preferred.
+pub const DEFAULT_PRIORITY: u32 = 100;
+
+impl Default for TagContract {
+    fn default() -> Self {
+        Self::new("vip-failover:")
+    }
+}
+
+impl TagContract {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// On instances: the group name. On route tables: comma-separated group names
+    /// whose VIP route must exist in that table.
+    pub fn group(&self) -> String {
+        self.key("group")
+    }
+
+    /// On instances: integer, lower is preferred.
+    pub fn priority(&self) -> String {
+        self.key("priority")
+    }
+
+    /// On instances: the ENI to route to, when not the one at device index 0.
+    pub fn eni(&self) -> String {
+        self.key("eni")
+    }
+
+    /// On instances: comma-separated VIP CIDRs (/32 or /128), equal on all members.
+    pub fn vip(&self) -> String {
+        self.key("vip")
+    }
+
+    /// On instances: `true` lets a recovered, better-priority member take the VIP back.
+    pub fn preempt(&self) -> String {
+        self.key("preempt")
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
+/// Splits a comma-separated tag value, ignoring blanks and surrounding spaces.
+pub fn split_list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_configured_prefix() {
+        let tags = TagContract::new("acme-vip/");
+        assert_eq!(tags.group(), "acme-vip/group");
+        assert_eq!(tags.vip(), "acme-vip/vip");
+        assert_eq!(TagContract::default().priority(), "vip-failover:priority");
+    }
+
+    #[test]
+    fn lists_ignore_blanks_and_spaces() {
+        let items: Vec<_> = split_list(" web, ,db ,").collect();
+        assert_eq!(items, ["web", "db"]);
+    }
+}

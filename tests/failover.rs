@@ -1,0 +1,406 @@
+//! Failover scenarios against a real EC2 API emulator: given a group described by
+//! tags, when a trigger arrives, then every route table ends where it should and
+//! nothing else changes.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::topology::{self, Seed, GROUP, VIP};
+use support::{CallLog, Emulator};
+use vip_failover::handler::Handler;
+use vip_failover::report::{Report, Response};
+
+/// A CloudWatch alarm's Lambda action for a StatusCheckFailed alarm on `instance`.
+fn alarm(instance: &str, state: &str) -> Value {
+    json!({
+        "source": "aws.cloudwatch",
+        "alarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-status",
+        "accountId": "123456789012",
+        "time": "2026-11-24T03:00:00.000+0000",
+        "region": "us-east-1",
+        "alarmData": {
+            "alarmName": "web-status",
+            "state": {"value": state, "reason": "test", "timestamp": "2026-11-24T03:00:00.000+0000"},
+            "previousState": {"value": "OK", "reason": "test", "timestamp": "2026-11-24T02:00:00.000+0000"},
+            "configuration": {
+                "description": "status check of a web server",
+                "metrics": [{
+                    "id": "m1",
+                    "metricStat": {
+                        "metric": {
+                            "namespace": "AWS/EC2",
+                            "name": "StatusCheckFailed",
+                            "dimensions": {"InstanceId": instance}
+                        },
+                        "period": 60,
+                        "stat": "Maximum"
+                    },
+                    "returnData": true
+                }]
+            }
+        }
+    })
+}
+
+fn group_report(response: Response) -> Report {
+    match response {
+        Response::Group(report) => report,
+        other => panic!("expected a group report, got {other:?}"),
+    }
+}
+
+struct World {
+    _emulator: Emulator,
+    client: aws_sdk_ec2::Client,
+    handler: Handler,
+    calls: CallLog,
+    seed: Seed,
+}
+
+async fn given_the_two_az_seed() -> World {
+    let emulator = Emulator::start();
+    let (client, _) = emulator.client();
+    let seed = topology::seed_two_az(&client).await.expect("seed");
+    let (handler, calls) = emulator.handler();
+    World {
+        _emulator: emulator,
+        client,
+        handler,
+        calls,
+        seed,
+    }
+}
+
+impl World {
+    async fn vip_targets(&self) -> Vec<String> {
+        topology::targets_of(&self.client, &self.seed.vpc_id, VIP)
+            .await
+            .expect("read targets")
+            .into_values()
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn given_the_seed_when_server_a_fails_then_every_route_table_points_at_server_b() {
+    let world = given_the_two_az_seed().await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+    assert_eq!(world.vip_targets().await, vec![a.eni_id.clone(); 3]);
+
+    let report = group_report(
+        world
+            .handler
+            .handle(alarm(&a.instance_id, "ALARM"))
+            .await
+            .expect("failover succeeds"),
+    );
+
+    assert_eq!(world.vip_targets().await, vec![b.eni_id.clone(); 3]);
+    assert_eq!(report.group, GROUP);
+    assert_eq!(serde_json::to_value(report.action).unwrap(), "failed_over");
+    let from = report.from.expect("from");
+    let to = report.to.expect("to");
+    assert_eq!(
+        (from.instance_id.as_str(), from.eni_id.as_str()),
+        (a.instance_id.as_str(), a.eni_id.as_str())
+    );
+    assert_eq!(
+        (to.instance_id.as_str(), to.eni_id.as_str()),
+        (b.instance_id.as_str(), b.eni_id.as_str())
+    );
+    assert_eq!(to.availability_zone.as_deref(), Some("us-east-1b"));
+    assert_eq!(report.route_tables.len(), 3);
+    for table in &report.route_tables {
+        assert_eq!(table.before.as_deref(), Some(a.eni_id.as_str()));
+        assert_eq!(table.after.as_deref(), Some(b.eni_id.as_str()));
+        assert_eq!(serde_json::to_value(table.result).unwrap(), "replaced");
+    }
+    assert_eq!(world.calls.writes(), vec!["ReplaceRoute"; 3]);
+}
+
+#[tokio::test]
+async fn given_unrelated_routes_when_failing_over_then_only_vip_routes_change() {
+    let world = given_the_two_az_seed().await;
+    let before = topology::dump_routes(&world.client, &world.seed.vpc_id)
+        .await
+        .unwrap();
+
+    world
+        .handler
+        .handle(alarm(&world.seed.server_a.instance_id, "ALARM"))
+        .await
+        .expect("failover succeeds");
+
+    let after = topology::dump_routes(&world.client, &world.seed.vpc_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    let vip_route = format!("destination_cidr_block: Some(\"{VIP}\")");
+    let mut changed = 0;
+    for (table, routes) in &before {
+        let keep = |rs: &Vec<String>| -> Vec<String> {
+            rs.iter()
+                .filter(|r| !r.contains(&vip_route))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(
+            keep(routes),
+            keep(&after[table]),
+            "unrelated routes of {table} changed"
+        );
+        changed += usize::from(routes != &after[table]);
+    }
+    // The main table and the three client tables exist; only the client tables changed.
+    assert_eq!(before.len(), 4);
+    assert_eq!(changed, 3);
+}
+
+#[tokio::test]
+async fn given_an_already_failed_over_group_when_server_a_fails_again_then_nothing_is_written() {
+    let world = given_the_two_az_seed().await;
+    let event = alarm(&world.seed.server_a.instance_id, "ALARM");
+    world
+        .handler
+        .handle(event.clone())
+        .await
+        .expect("first failover");
+    world.calls.clear();
+
+    let report = group_report(world.handler.handle(event).await.expect("second run"));
+
+    assert_eq!(serde_json::to_value(report.action).unwrap(), "no_change");
+    assert!(
+        world.calls.writes().is_empty(),
+        "{:?}",
+        world.calls.actions()
+    );
+    assert_eq!(
+        world.vip_targets().await,
+        vec![world.seed.server_b.eni_id.clone(); 3]
+    );
+}
+
+#[tokio::test]
+async fn given_a_healthy_active_when_the_standby_fails_then_no_route_changes_and_it_is_reported() {
+    let world = given_the_two_az_seed().await;
+    let standby = &world.seed.server_b.instance_id;
+
+    let report = group_report(
+        world
+            .handler
+            .handle(alarm(standby, "ALARM"))
+            .await
+            .expect("handled"),
+    );
+
+    assert_eq!(serde_json::to_value(report.action).unwrap(), "no_change");
+    assert!(
+        world.calls.writes().is_empty(),
+        "{:?}",
+        world.calls.actions()
+    );
+    assert!(
+        report.warnings.iter().any(|w| w.contains(standby.as_str())),
+        "degraded standby not reported: {:?}",
+        report.warnings
+    );
+    assert_eq!(
+        world.vip_targets().await,
+        vec![world.seed.server_a.eni_id.clone(); 3]
+    );
+}
+
+#[tokio::test]
+async fn given_a_stopped_standby_when_the_active_fails_then_nothing_moves_and_an_error_names_the_members(
+) {
+    let world = given_the_two_az_seed().await;
+    topology::stop(&world.client, &world.seed.server_b.instance_id)
+        .await
+        .unwrap();
+    world.calls.clear();
+
+    let error = world
+        .handler
+        .handle(alarm(&world.seed.server_a.instance_id, "ALARM"))
+        .await
+        .expect_err("no healthy target");
+
+    let message = error.to_string();
+    assert_eq!(error.error_type(), "FailoverRefused");
+    assert!(message.contains("no healthy member"), "{message}");
+    assert!(
+        message.contains(&world.seed.server_b.instance_id),
+        "{message}"
+    );
+    assert!(message.contains("stopped"), "{message}");
+    assert!(
+        world.calls.writes().is_empty(),
+        "{:?}",
+        world.calls.actions()
+    );
+    assert_eq!(
+        world.vip_targets().await,
+        vec![world.seed.server_a.eni_id.clone(); 3]
+    );
+}
+
+#[tokio::test]
+async fn given_three_members_when_the_active_fails_then_the_lowest_priority_healthy_one_takes_over()
+{
+    let world = given_the_two_az_seed().await;
+    let subnet = &world.seed.subnets[0];
+    // serverC sits between serverA (10) and serverB (20).
+    let server_c = topology::launch(
+        &world.client,
+        subnet,
+        "serverC",
+        &topology::member_tags("15"),
+    )
+    .await
+    .unwrap();
+
+    let report = group_report(
+        world
+            .handler
+            .handle(alarm(&world.seed.server_a.instance_id, "ALARM"))
+            .await
+            .expect("failover"),
+    );
+
+    assert_eq!(report.to.unwrap().instance_id, server_c.instance_id);
+    assert_eq!(world.vip_targets().await, vec![server_c.eni_id.clone(); 3]);
+}
+
+#[tokio::test]
+async fn given_a_tagged_table_without_the_route_when_failing_over_then_the_route_is_created() {
+    let world = given_the_two_az_seed().await;
+    let tagged = topology::create_table(
+        &world.client,
+        &world.seed.vpc_id,
+        &[("Name", "clients-new"), ("vip-failover:group", "db, web")],
+        None,
+    )
+    .await
+    .unwrap();
+
+    let report = group_report(
+        world
+            .handler
+            .handle(alarm(&world.seed.server_a.instance_id, "ALARM"))
+            .await
+            .expect("failover"),
+    );
+
+    let targets = topology::targets_of(&world.client, &world.seed.vpc_id, VIP)
+        .await
+        .unwrap();
+    assert_eq!(targets.get(&tagged), Some(&world.seed.server_b.eni_id));
+    assert_eq!(targets.len(), 4);
+    let created = report
+        .route_tables
+        .iter()
+        .find(|r| r.route_table_id == tagged)
+        .unwrap();
+    assert_eq!(created.before, None);
+    assert_eq!(serde_json::to_value(created.result).unwrap(), "created");
+    let mut writes = world.calls.writes();
+    writes.sort();
+    assert_eq!(
+        writes,
+        [
+            "CreateRoute",
+            "ReplaceRoute",
+            "ReplaceRoute",
+            "ReplaceRoute"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn given_a_manual_failover_to_a_named_target_when_dry_run_then_the_plan_is_returned_and_nothing_written(
+) {
+    let world = given_the_two_az_seed().await;
+    let b = &world.seed.server_b;
+    let event =
+        json!({"action": "failover", "group": GROUP, "target": b.instance_id, "dry_run": true});
+
+    let report = group_report(world.handler.handle(event).await.expect("dry run"));
+
+    assert!(report.dry_run);
+    assert_eq!(report.to.unwrap().instance_id, b.instance_id);
+    assert!(report
+        .route_tables
+        .iter()
+        .all(|r| serde_json::to_value(r.result).unwrap() == "would_replace"));
+    assert!(
+        world.calls.writes().is_empty(),
+        "{:?}",
+        world.calls.actions()
+    );
+    assert_eq!(
+        world.vip_targets().await,
+        vec![world.seed.server_a.eni_id.clone(); 3]
+    );
+}
+
+#[tokio::test]
+async fn given_a_manual_failover_when_run_twice_then_the_vip_moves_away_and_back() {
+    let world = given_the_two_az_seed().await;
+    let event = json!({"action": "failover", "group": GROUP});
+
+    world.handler.handle(event.clone()).await.expect("to B");
+    assert_eq!(
+        world.vip_targets().await,
+        vec![world.seed.server_b.eni_id.clone(); 3]
+    );
+    world.handler.handle(event).await.expect("back to A");
+    assert_eq!(
+        world.vip_targets().await,
+        vec![world.seed.server_a.eni_id.clone(); 3]
+    );
+}
+
+#[tokio::test]
+async fn given_a_vip_inside_the_vpc_cidr_when_failing_over_then_it_is_refused_naming_the_vip() {
+    let emulator = Emulator::start();
+    let (client, _) = emulator.client();
+    let vpc = topology::create_vpc(&client, "10.0.0.0/16").await.unwrap();
+    let subnet = topology::create_subnet(&client, &vpc, "10.0.1.0/24", "us-east-1a")
+        .await
+        .unwrap();
+    let inside = [
+        ("vip-failover:group", "web"),
+        ("vip-failover:vip", "10.0.200.10/32"),
+    ];
+    let a = topology::launch(&client, &subnet, "serverA", &inside)
+        .await
+        .unwrap();
+    topology::launch(&client, &subnet, "serverB", &inside)
+        .await
+        .unwrap();
+    let table = topology::create_table(&client, &vpc, &[("vip-failover:group", "web")], None)
+        .await
+        .unwrap();
+    let (handler, calls) = emulator.handler();
+
+    let error = handler
+        .handle(alarm(&a.instance_id, "ALARM"))
+        .await
+        .expect_err("refused");
+
+    let message = error.to_string();
+    assert!(
+        message.contains("10.0.200.10/32") && message.contains(&vpc),
+        "{message}"
+    );
+    assert!(!error.retryable());
+    assert!(calls.writes().is_empty(), "{:?}", calls.actions());
+    let targets = topology::targets_of(&client, &vpc, "10.0.200.10/32")
+        .await
+        .unwrap();
+    assert!(!targets.contains_key(&table));
+}

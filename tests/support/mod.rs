@@ -1,0 +1,177 @@
+//! Test harness: a real EC2 API emulator (`moto_server`) per test, on a free
+//! loopback port, stopped when the test ends, and an SDK client that records every
+//! EC2 call it makes, so tests can assert "no write happened" from the wire.
+
+#![allow(dead_code)]
+
+pub mod topology;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_ec2::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
+use aws_sdk_ec2::error::BoxError;
+use aws_sdk_ec2::Client;
+use vip_failover::ec2::{retry_config, timeout_config, Ec2};
+use vip_failover::handler::Handler;
+use vip_failover::Config;
+
+/// EC2 actions that change something. Reads are everything else.
+pub const WRITE_ACTIONS: &[&str] = &[
+    "CreateRoute",
+    "ReplaceRoute",
+    "DeleteRoute",
+    "CreateTags",
+    "DeleteTags",
+    "ModifyNetworkInterfaceAttribute",
+];
+
+/// A running `moto_server`, killed on drop.
+pub struct Emulator {
+    child: Child,
+    pub port: u16,
+}
+
+impl Emulator {
+    pub fn start() -> Self {
+        let port = free_port();
+        let child = Command::new(moto_server())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server (run `make test`, which installs it into .venv)");
+        let emulator = Self { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http(port, "GET", "/moto-api/").is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not answer on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        emulator.reset();
+        emulator
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Clears all emulated resources (`POST /moto-api/reset`).
+    pub fn reset(&self) {
+        let status = http(self.port, "POST", "/moto-api/reset").expect("reset moto");
+        assert!(
+            status.starts_with("HTTP/1.1 200") || status.starts_with("HTTP/1.0 200"),
+            "{status}"
+        );
+    }
+
+    /// A client that records the EC2 actions it sends.
+    pub fn client(&self) -> (Client, CallLog) {
+        let log = CallLog::default();
+        let config = Config::default();
+        let sdk = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .endpoint_url(self.url())
+            .retry_config(retry_config(&config))
+            .timeout_config(timeout_config(&config))
+            .interceptor(log.clone())
+            .build();
+        (Client::from_conf(sdk), log)
+    }
+
+    /// The Lambda handler wired to this emulator, as `main.rs` wires it to EC2.
+    pub fn handler(&self) -> (Handler, CallLog) {
+        let (client, log) = self.client();
+        let config = Config::default();
+        (Handler::new(Ec2::new(client, &config), config), log)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto_server() -> PathBuf {
+    if let Some(path) = std::env::var_os("MOTO_SERVER") {
+        return PathBuf::from(path);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Minimal HTTP/1.1 request; returns the status line.
+fn http(port: u16, method: &str, path: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response.lines().next().unwrap_or_default().to_string())
+}
+
+/// Every EC2 action sent on the wire, in order (retries included).
+#[derive(Debug, Clone, Default)]
+pub struct CallLog(Arc<Mutex<Vec<String>>>);
+
+impl CallLog {
+    pub fn actions(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn writes(&self) -> Vec<String> {
+        self.actions()
+            .into_iter()
+            .filter(|a| WRITE_ACTIONS.contains(&a.as_str()))
+            .collect()
+    }
+
+    pub fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "CallLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let body = context.request().body().bytes().unwrap_or_default();
+        let body = String::from_utf8_lossy(body);
+        let action = body
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("Action="))
+            .unwrap_or("unknown")
+            .to_string();
+        self.0.lock().unwrap().push(action);
+        Ok(())
+    }
+}

@@ -1,0 +1,290 @@
+//! Builds emulated VPC topologies through the real EC2 API: the two-AZ seed of the
+//! README and variations of it. Shared by the integration tests and `make demo`.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, Filter, InstanceType, ResourceType, Tag, TagSpecification,
+};
+use aws_sdk_ec2::Client;
+
+pub const GROUP: &str = "web";
+pub const VIP: &str = "192.168.100.10/32";
+pub const VPC_CIDR: &str = "10.0.0.0/16";
+/// Any image id will do for the emulator; this one mimics an AL2023 AMI id.
+const IMAGE_ID: &str = "ami-0abcdef1234567890";
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub name: String,
+    pub instance_id: String,
+    pub eni_id: String,
+    pub availability_zone: String,
+}
+
+/// The seed: a VPC in two AZs, serverA (priority 10) and serverB (priority 20),
+/// three client route tables whose VIP route points at serverA's ENI, and
+/// unrelated routes (internet, a peer network via serverA, another via serverB).
+#[derive(Debug, Clone)]
+pub struct Seed {
+    pub vpc_id: String,
+    pub subnets: Vec<String>,
+    pub igw_id: String,
+    pub server_a: Server,
+    pub server_b: Server,
+    pub tables: Vec<String>,
+}
+
+pub async fn create_vpc(client: &Client, cidr: &str) -> Result<String> {
+    let vpc = client.create_vpc().cidr_block(cidr).send().await?;
+    Ok(vpc
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .ok_or("no vpc id")?
+        .to_string())
+}
+
+pub async fn create_subnet(client: &Client, vpc: &str, cidr: &str, az: &str) -> Result<String> {
+    let out = client
+        .create_subnet()
+        .vpc_id(vpc)
+        .cidr_block(cidr)
+        .availability_zone(az)
+        .send()
+        .await?;
+    Ok(out
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .ok_or("no subnet id")?
+        .to_string())
+}
+
+pub async fn create_igw(client: &Client, vpc: &str) -> Result<String> {
+    let igw = client.create_internet_gateway().send().await?;
+    let id = igw
+        .internet_gateway()
+        .and_then(|g| g.internet_gateway_id())
+        .ok_or("no igw id")?
+        .to_string();
+    client
+        .attach_internet_gateway()
+        .internet_gateway_id(&id)
+        .vpc_id(vpc)
+        .send()
+        .await?;
+    Ok(id)
+}
+
+fn tag_spec(kind: ResourceType, tags: &[(&str, &str)]) -> TagSpecification {
+    let mut spec = TagSpecification::builder().resource_type(kind);
+    for (k, v) in tags {
+        spec = spec.tags(Tag::builder().key(*k).value(*v).build());
+    }
+    spec.build()
+}
+
+/// Launches one instance with `tags` (plus `Name`) and disables source/dest check
+/// on its ENI, as the README asks of every member.
+pub async fn launch(
+    client: &Client,
+    subnet: &str,
+    name: &str,
+    tags: &[(&str, &str)],
+) -> Result<Server> {
+    let mut all = vec![("Name", name)];
+    all.extend_from_slice(tags);
+    let out = client
+        .run_instances()
+        .image_id(IMAGE_ID)
+        .instance_type(InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(subnet)
+        .tag_specifications(tag_spec(ResourceType::Instance, &all))
+        .send()
+        .await?;
+    let instance = out.instances().first().ok_or("no instance")?;
+    let eni_id = instance
+        .network_interfaces()
+        .first()
+        .and_then(|n| n.network_interface_id())
+        .ok_or("no eni")?
+        .to_string();
+    set_source_dest_check(client, &eni_id, false).await?;
+    Ok(Server {
+        name: name.to_string(),
+        instance_id: instance.instance_id().ok_or("no instance id")?.to_string(),
+        eni_id,
+        availability_zone: instance
+            .placement()
+            .and_then(|p| p.availability_zone())
+            .unwrap_or_default()
+            .to_string(),
+    })
+}
+
+pub async fn set_source_dest_check(client: &Client, eni: &str, enabled: bool) -> Result<()> {
+    client
+        .modify_network_interface_attribute()
+        .network_interface_id(eni)
+        .source_dest_check(AttributeBooleanValue::builder().value(enabled).build())
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// The standard member tags of the seed group.
+pub fn member_tags(priority: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("vip-failover:group", GROUP),
+        ("vip-failover:priority", priority),
+        ("vip-failover:vip", VIP),
+    ]
+}
+
+pub async fn create_table(
+    client: &Client,
+    vpc: &str,
+    tags: &[(&str, &str)],
+    subnet: Option<&str>,
+) -> Result<String> {
+    let out = client
+        .create_route_table()
+        .vpc_id(vpc)
+        .tag_specifications(tag_spec(ResourceType::RouteTable, tags))
+        .send()
+        .await?;
+    let id = out
+        .route_table()
+        .and_then(|t| t.route_table_id())
+        .ok_or("no table id")?
+        .to_string();
+    if let Some(subnet) = subnet {
+        client
+            .associate_route_table()
+            .route_table_id(&id)
+            .subnet_id(subnet)
+            .send()
+            .await?;
+    }
+    Ok(id)
+}
+
+pub async fn route_to_eni(client: &Client, table: &str, cidr: &str, eni: &str) -> Result<()> {
+    client
+        .create_route()
+        .route_table_id(table)
+        .destination_cidr_block(cidr)
+        .network_interface_id(eni)
+        .send()
+        .await?;
+    Ok(())
+}
+
+pub async fn route_to_gateway(client: &Client, table: &str, cidr: &str, igw: &str) -> Result<()> {
+    client
+        .create_route()
+        .route_table_id(table)
+        .destination_cidr_block(cidr)
+        .gateway_id(igw)
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// The two-AZ seed scenario.
+pub async fn seed_two_az(client: &Client) -> Result<Seed> {
+    let vpc_id = create_vpc(client, VPC_CIDR).await?;
+    let subnet_a = create_subnet(client, &vpc_id, "10.0.1.0/24", "us-east-1a").await?;
+    let subnet_b = create_subnet(client, &vpc_id, "10.0.2.0/24", "us-east-1b").await?;
+    let igw_id = create_igw(client, &vpc_id).await?;
+    let server_a = launch(client, &subnet_a, "serverA", &member_tags("10")).await?;
+    let server_b = launch(client, &subnet_b, "serverB", &member_tags("20")).await?;
+
+    let mut tables = Vec::new();
+    for (name, subnet) in [
+        ("clients-a", Some(subnet_a.as_str())),
+        ("clients-b", Some(subnet_b.as_str())),
+        ("clients-extra", None),
+    ] {
+        let table = create_table(client, &vpc_id, &[("Name", name)], subnet).await?;
+        route_to_gateway(client, &table, "0.0.0.0/0", &igw_id).await?;
+        route_to_eni(client, &table, VIP, &server_a.eni_id).await?;
+        tables.push(table);
+    }
+    // Unrelated routes through the members' ENIs: a failover must not touch them.
+    route_to_eni(client, &tables[2], "172.16.0.0/12", &server_a.eni_id).await?;
+    route_to_eni(client, &tables[2], "10.99.0.0/16", &server_b.eni_id).await?;
+
+    Ok(Seed {
+        vpc_id,
+        subnets: vec![subnet_a, subnet_b],
+        igw_id,
+        server_a,
+        server_b,
+        tables,
+    })
+}
+
+/// Every route of every table of the VPC, as comparable text (`dest -> target
+/// [state]`), for before/after comparisons.
+pub async fn dump_routes(client: &Client, vpc: &str) -> Result<BTreeMap<String, Vec<String>>> {
+    let out = client
+        .describe_route_tables()
+        .filters(Filter::builder().name("vpc-id").values(vpc).build())
+        .send()
+        .await?;
+    let mut dump = BTreeMap::new();
+    for table in out.route_tables() {
+        let mut routes: Vec<String> = table.routes().iter().map(|r| format!("{r:?}")).collect();
+        routes.sort();
+        dump.insert(
+            table.route_table_id().unwrap_or_default().to_string(),
+            routes,
+        );
+    }
+    Ok(dump)
+}
+
+/// Where the route for `cidr` points in each table of the VPC that has one.
+pub async fn targets_of(
+    client: &Client,
+    vpc: &str,
+    cidr: &str,
+) -> Result<BTreeMap<String, String>> {
+    let out = client
+        .describe_route_tables()
+        .filters(Filter::builder().name("vpc-id").values(vpc).build())
+        .send()
+        .await?;
+    let mut targets = BTreeMap::new();
+    for table in out.route_tables() {
+        for route in table.routes() {
+            if route.destination_cidr_block() == Some(cidr) {
+                let target = route
+                    .network_interface_id()
+                    .or(route.instance_id())
+                    .or(route.gateway_id())
+                    .unwrap_or("?");
+                targets.insert(
+                    table.route_table_id().unwrap_or_default().to_string(),
+                    target.to_string(),
+                );
+            }
+        }
+    }
+    Ok(targets)
+}
+
+pub async fn stop(client: &Client, instance: &str) -> Result<()> {
+    client
+        .stop_instances()
+        .instance_ids(instance)
+        .send()
+        .await?;
+    Ok(())
+}
