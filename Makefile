@@ -1,0 +1,38 @@
+# vip-failover: `make demo` and `make test` work from a fresh clone; they install
+# what they need (Python tools into .venv, Debian packages when root).
+
+SHELL := /bin/bash
+VENV := .venv
+SAM_VENV := .venv-sam
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Fast-failing defaults for local runs against the emulator; real AWS uses its own chain.
+EVENT ?= events/failover.json
+FUNCTION := vip-failover
+
+.PHONY: all tools test lint unit demo build validate deploy invoke remote-invoke logs bench clean
+
+all: test
+
+## Python tools (moto, cargo-lambda, cfn-lint) in .venv; re-run when the pins change.
+tools: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+## fmt, clippy, every test (unit, contract, emulator scenarios).
+test: tools lint
+	cargo test --all-targets --locked
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets --locked -- -D warnings
+
+## Local end-to-end: emulated two-AZ VPC, a real failover through the Lambda runtime.
+demo: tools
+	scripts/demo.sh
+
+clean:
+	cargo clean
+	rm -rf $(VENV) $(SAM_VENV)
