@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 EVENT ?= events/failover.json
 FUNCTION := vip-failover
 
-.PHONY: all tools test lint unit demo build validate deploy invoke remote-invoke logs bench clean
+.PHONY: all tools test lint demo clean
 
 all: test
 
@@ -36,3 +36,6 @@ demo: tools
 clean:
 	cargo clean
 	rm -rf $(VENV) $(SAM_VENV)
+
+# Deployment targets (build, validate, deploy, invoke, remote-invoke, logs).
+-include mk/sam.mk
