@@ -359,3 +359,179 @@ fn display_list(nets: &[IpNet]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    fn build_err(instances: &[InstanceRecord]) -> ConfigError {
+        build(
+            "web",
+            instances,
+            &tables_pointing_at("i-a", 1),
+            &[net("10.0.0.0/16"), net("2600:1f18::/56")],
+            &TagContract::default(),
+        )
+        .expect_err("invalid group")
+    }
+
+    fn says(err: &ConfigError, needles: &[&str]) {
+        let text = err.to_string();
+        for needle in needles {
+            assert!(text.contains(needle), "{needle:?} missing in: {text}");
+        }
+    }
+
+    #[test]
+    fn given_valid_tags_then_members_are_ordered_by_priority_and_tables_scoped_to_the_vpc() {
+        let mut foreign = tables_pointing_at("i-a", 1).remove(0);
+        foreign.id = "rtb-foreign".to_string();
+        foreign.vpc_id = "vpc-2".to_string();
+        let mut tables = tables_pointing_at("i-a", 2);
+        tables.push(foreign);
+        tables.push(table(
+            "rtb-unrelated",
+            vec![route("10.1.0.0/16", to_eni_of("i-a"))],
+        ));
+
+        let group = web_group(&[member("i-b", 20), member("i-a", 10)], &tables);
+
+        let ids: Vec<_> = group
+            .members
+            .iter()
+            .map(|m| m.instance_id.as_str())
+            .collect();
+        assert_eq!(ids, ["i-a", "i-b"]);
+        let tables: Vec<_> = group.tables.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(tables, ["rtb-1", "rtb-2"]);
+        assert_eq!(group.vips, vec![net(VIP)]);
+        assert!(!group.preempt);
+    }
+
+    #[test]
+    fn given_vip_lists_with_bare_addresses_and_ipv6_then_they_are_host_routes() {
+        let vips = "192.168.100.10, fd00::10/128";
+        let group = web_group(
+            &[
+                with_tag(member("i-a", 10), "vip-failover:vip", vips),
+                with_tag(
+                    member("i-b", 20),
+                    "vip-failover:vip",
+                    "fd00::10/128,192.168.100.10/32",
+                ),
+            ],
+            &tables_pointing_at("i-a", 1),
+        );
+        assert_eq!(
+            group.vips,
+            vec![net("192.168.100.10/32"), net("fd00::10/128")]
+        );
+    }
+
+    #[test]
+    fn given_an_eni_tag_then_that_eni_is_the_target_and_an_unattached_one_is_refused() {
+        let mut a = member("i-a", 10);
+        a.enis.push(crate::world::EniRecord {
+            id: "eni-second".into(),
+            device_index: 1,
+            source_dest_check: Some(false),
+        });
+        let chosen = with_tag(a.clone(), "vip-failover:eni", "eni-second");
+        let group = web_group(&[chosen, member("i-b", 20)], &tables_pointing_at("i-a", 1));
+        assert_eq!(group.members[0].eni_id, "eni-second");
+
+        let err = build_err(&[
+            with_tag(a, "vip-failover:eni", "eni-nope"),
+            member("i-b", 20),
+        ]);
+        assert!(matches!(err, ConfigError::EniNotAttached { .. }));
+        says(&err, &["i-a", "eni-nope", "vip-failover:eni"]);
+    }
+
+    #[test]
+    fn given_inconsistent_tags_then_each_error_names_the_resource_and_the_fix() {
+        let b = || member("i-b", 20);
+        let cases: Vec<(InstanceRecord, Vec<&str>)> = vec![
+            (
+                with_tag(member("i-a", 1), "vip-failover:priority", "high"),
+                vec!["i-a", "vip-failover:priority", "high", "integer"],
+            ),
+            (
+                with_tag(member("i-a", 1), "vip-failover:priority", "-5"),
+                vec!["i-a", "-5"],
+            ),
+            (
+                without_tag(member("i-a", 1), "vip-failover:vip"),
+                vec!["i-a", "vip-failover:vip", "no"],
+            ),
+            (
+                with_tag(member("i-a", 1), "vip-failover:vip", "not-an-ip"),
+                vec!["i-a", "not-an-ip", "192.168.100.10/32"],
+            ),
+            (
+                with_tag(member("i-a", 1), "vip-failover:vip", "192.168.100.0/24"),
+                vec!["i-a", "host route", "/32"],
+            ),
+            (
+                with_tag(member("i-a", 1), "vip-failover:vip", " , "),
+                vec!["i-a", "no address"],
+            ),
+            (
+                with_tag(member("i-a", 1), "vip-failover:vip", "192.168.100.11/32"),
+                vec![
+                    "i-a",
+                    "i-b",
+                    "192.168.100.11/32",
+                    "192.168.100.10/32",
+                    "same",
+                ],
+            ),
+            (
+                with_tag(member("i-a", 1), "vip-failover:vip", "10.0.5.5/32"),
+                vec!["10.0.5.5/32", "10.0.0.0/16", "vpc-1", "outside"],
+            ),
+            (
+                with_tag(member("i-a", 1), "vip-failover:vip", "2600:1f18::5/128"),
+                vec!["2600:1f18::5/128", "2600:1f18::/56"],
+            ),
+            (
+                with_tag(member("i-a", 1), "vip-failover:preempt", "yes"),
+                vec!["i-a", "vip-failover:preempt", "true or false"],
+            ),
+            (
+                with_tag(member("i-a", 1), "vip-failover:preempt", "true"),
+                vec!["vip-failover:preempt", "i-a=true", "same"],
+            ),
+        ];
+        for (a, needles) in cases {
+            // Members other than the first carry the seed VIP unless the case changes it.
+            let instances =
+                if needles.contains(&"10.0.5.5/32") || needles.contains(&"2600:1f18::5/128") {
+                    let vip = a.tags["vip-failover:vip"].clone();
+                    vec![a, with_tag(b(), "vip-failover:vip", &vip)]
+                } else if needles.contains(&"i-a=true") {
+                    vec![a, with_tag(b(), "vip-failover:preempt", "false")]
+                } else {
+                    vec![a, b()]
+                };
+            says(&build_err(&instances), &needles);
+        }
+    }
+
+    #[test]
+    fn given_members_in_two_vpcs_then_the_group_is_refused() {
+        let mut b = member("i-b", 20);
+        b.vpc_id = Some("vpc-2".to_string());
+        let err = build_err(&[member("i-a", 10), b]);
+        assert!(matches!(err, ConfigError::MixedVpcs { .. }));
+        says(&err, &["i-a", "vpc-1", "i-b", "vpc-2"]);
+    }
+
+    #[test]
+    fn given_no_member_then_the_group_is_unknown_and_the_tag_is_named() {
+        let err = build_err(&[with_tag(member("i-a", 10), "vip-failover:group", "db")]);
+        assert!(matches!(err, ConfigError::UnknownGroup { .. }));
+        says(&err, &["vip-failover:group=web"]);
+    }
+}

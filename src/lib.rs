@@ -21,5 +21,8 @@ pub mod tags;
 pub mod trigger;
 pub mod world;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 pub use config::Config;
 pub use error::Error;

@@ -318,3 +318,351 @@ fn serde_plain<T: Serialize>(value: &T) -> String {
         Err(_) => "unknown".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    fn failed(id: &str) -> Intent {
+        Intent::MemberFailed {
+            instance_id: id.to_string(),
+        }
+    }
+
+    fn targets(plan: &Plan) -> Vec<(String, String)> {
+        plan.writes
+            .iter()
+            .map(|w| (w.route_table_id.clone(), w.eni_id.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn given_a_healthy_pair_when_the_active_fails_then_every_table_moves_to_the_standby() {
+        let group = web_group(
+            &[member("i-a", 10), member("i-b", 20)],
+            &tables_pointing_at("i-a", 3),
+        );
+
+        let plan = decide(&group, &failed("i-a"));
+
+        assert_eq!(plan.action, Action::FailedOver);
+        assert_eq!(plan.from.as_ref().unwrap().instance_id, "i-a");
+        assert_eq!(plan.to.as_ref().unwrap().instance_id, "i-b");
+        assert_eq!(
+            targets(&plan),
+            (1..=3)
+                .map(|i| (format!("rtb-{i}"), eni_of("i-b")))
+                .collect::<Vec<_>>()
+        );
+        assert!(plan.writes.iter().all(|w| w.kind == WriteKind::Replace
+            && w.destination == net(VIP)
+            && w.before == Some(to_eni_of("i-a"))));
+    }
+
+    #[test]
+    fn given_a_healthy_active_when_the_standby_fails_then_nothing_is_written_and_it_is_reported() {
+        let group = web_group(
+            &[member("i-a", 10), member("i-b", 20)],
+            &tables_pointing_at("i-a", 2),
+        );
+
+        let plan = decide(&group, &failed("i-b"));
+
+        assert_eq!(plan.action, Action::NoChange);
+        assert!(plan.writes.is_empty());
+        assert_eq!(plan.to.as_ref().unwrap().instance_id, "i-a");
+        assert!(
+            plan.warnings.iter().any(|w| w.contains("i-b")),
+            "{:?}",
+            plan.warnings
+        );
+    }
+
+    #[test]
+    fn given_an_unhealthy_active_when_the_standby_fails_then_the_vip_goes_to_the_next_healthy_member(
+    ) {
+        let group = web_group(
+            &[
+                impaired(member("i-a", 10)),
+                member("i-b", 20),
+                member("i-c", 30),
+            ],
+            &tables_pointing_at("i-a", 1),
+        );
+
+        let plan = decide(&group, &failed("i-b"));
+
+        assert_eq!(plan.action, Action::FailedOver);
+        assert_eq!(plan.to.as_ref().unwrap().instance_id, "i-c");
+    }
+
+    #[test]
+    fn given_no_healthy_standby_when_the_active_fails_then_the_move_is_refused_naming_each_member()
+    {
+        let group = web_group(
+            &[
+                member("i-a", 10),
+                stopped(member("i-b", 20)),
+                impaired(member("i-c", 30)),
+            ],
+            &tables_pointing_at("i-a", 2),
+        );
+
+        let plan = decide(&group, &failed("i-a"));
+
+        assert_eq!(plan.action, Action::Refused);
+        assert!(plan.writes.is_empty());
+        assert!(plan.to.is_none());
+        for needle in ["i-b", "stopped", "i-c", "impaired"] {
+            assert!(
+                plan.reason.contains(needle),
+                "{needle} missing in {}",
+                plan.reason
+            );
+        }
+    }
+
+    #[test]
+    fn given_three_members_when_the_active_fails_then_the_lowest_priority_wins_and_ties_break_by_id(
+    ) {
+        let members = [
+            member("i-a", 10),
+            member("i-d", 30),
+            member("i-c", 20),
+            member("i-b", 20),
+        ];
+        let group = web_group(&members, &tables_pointing_at("i-a", 1));
+
+        assert_eq!(
+            decide(&group, &failed("i-a")).to.unwrap().instance_id,
+            "i-b"
+        );
+    }
+
+    #[test]
+    fn given_a_missing_priority_tag_then_the_default_ranks_after_explicit_ones() {
+        let members = [
+            member("i-a", 10),
+            without_tag(member("i-b", 0), "vip-failover:priority"),
+            member("i-c", 99),
+        ];
+        let group = web_group(&members, &tables_pointing_at("i-a", 1));
+
+        assert_eq!(
+            decide(&group, &failed("i-a")).to.unwrap().instance_id,
+            "i-c"
+        );
+    }
+
+    #[test]
+    fn given_routes_that_disagree_when_any_trigger_arrives_then_all_converge_on_the_best_healthy_member(
+    ) {
+        let mut tables = tables_pointing_at("i-a", 2);
+        tables[1].routes[1].target = to_eni_of("i-c");
+        let group = web_group(
+            &[member("i-a", 10), member("i-b", 20), member("i-c", 30)],
+            &tables,
+        );
+
+        let plan = decide(&group, &Intent::Reconcile);
+
+        assert_eq!(plan.action, Action::FailedOver);
+        assert!(plan.from.is_none());
+        assert_eq!(plan.to.as_ref().unwrap().instance_id, "i-a");
+        assert_eq!(targets(&plan), vec![("rtb-2".to_string(), eni_of("i-a"))]);
+    }
+
+    #[test]
+    fn given_a_blackholed_route_then_it_counts_as_no_active_member_and_is_replaced() {
+        let mut tables = tables_pointing_at("i-gone", 1);
+        tables[0].routes[1].blackhole = true;
+        let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables);
+
+        let plan = decide(&group, &Intent::Reconcile);
+
+        assert_eq!(plan.action, Action::FailedOver);
+        assert_eq!(plan.to.as_ref().unwrap().instance_id, "i-a");
+        assert_eq!(plan.writes[0].kind, WriteKind::Replace);
+    }
+
+    #[test]
+    fn given_a_route_to_the_instance_id_then_it_is_rewritten_to_target_the_eni() {
+        let mut tables = tables_pointing_at("i-a", 1);
+        tables[0].routes[1].target = RouteTarget::Instance("i-a".to_string());
+        let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables);
+
+        let plan = decide(&group, &Intent::Reconcile);
+
+        assert_eq!(plan.from.as_ref().unwrap().instance_id, "i-a");
+        assert_eq!(targets(&plan), vec![("rtb-1".to_string(), eni_of("i-a"))]);
+    }
+
+    #[test]
+    fn given_an_already_failed_over_group_when_the_old_active_fails_again_then_nothing_changes() {
+        let group = web_group(
+            &[stopped(member("i-a", 10)), member("i-b", 20)],
+            &tables_pointing_at("i-b", 3),
+        );
+
+        let plan = decide(&group, &failed("i-a"));
+
+        assert_eq!(plan.action, Action::NoChange);
+        assert!(plan.writes.is_empty());
+    }
+
+    #[test]
+    fn given_a_recovered_primary_without_preemption_then_the_vip_stays_on_the_standby() {
+        let group = web_group(
+            &[member("i-a", 10), member("i-b", 20)],
+            &tables_pointing_at("i-b", 2),
+        );
+
+        let plan = decide(
+            &group,
+            &Intent::MemberRecovered {
+                instance_id: "i-a".to_string(),
+            },
+        );
+
+        assert_eq!(plan.action, Action::NoChange);
+        assert_eq!(plan.to.as_ref().unwrap().instance_id, "i-b");
+    }
+
+    #[test]
+    fn given_a_recovered_primary_with_preemption_then_it_takes_the_vip_back() {
+        let members = [
+            with_tag(member("i-a", 10), "vip-failover:preempt", "true"),
+            with_tag(member("i-b", 20), "vip-failover:preempt", "true"),
+        ];
+        let group = web_group(&members, &tables_pointing_at("i-b", 2));
+
+        let plan = decide(
+            &group,
+            &Intent::MemberRecovered {
+                instance_id: "i-a".to_string(),
+            },
+        );
+
+        assert_eq!(plan.action, Action::FailedOver);
+        assert_eq!(plan.to.as_ref().unwrap().instance_id, "i-a");
+    }
+
+    #[test]
+    fn given_a_tagged_table_without_the_route_then_it_is_created_and_untagged_ones_are_left_alone()
+    {
+        let mut tables = tables_pointing_at("i-a", 1);
+        tables.push(tagged(table("rtb-new", vec![]), "db,web"));
+        tables.push(table(
+            "rtb-other",
+            vec![route("10.1.0.0/16", to_eni_of("i-a"))],
+        ));
+        let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables);
+
+        let repaired = decide(&group, &failed("i-b"));
+        assert_eq!(repaired.action, Action::Repaired);
+        assert_eq!(
+            targets(&repaired),
+            vec![("rtb-new".to_string(), eni_of("i-a"))]
+        );
+        assert_eq!(repaired.writes[0].kind, WriteKind::Create);
+
+        let moved = decide(&group, &failed("i-a"));
+        assert_eq!(
+            targets(&moved),
+            vec![
+                ("rtb-1".to_string(), eni_of("i-b")),
+                ("rtb-new".to_string(), eni_of("i-b"))
+            ]
+        );
+    }
+
+    #[test]
+    fn given_any_decision_then_only_vip_destinations_are_ever_written() {
+        let mut tables = tables_pointing_at("i-a", 3);
+        tables[0]
+            .routes
+            .push(route("172.16.0.0/12", to_eni_of("i-a")));
+        tables[1]
+            .routes
+            .push(route("10.99.0.0/16", to_eni_of("i-b")));
+        let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables);
+        let intents = [
+            failed("i-a"),
+            failed("i-b"),
+            Intent::Reconcile,
+            Intent::Failover { target: None },
+            Intent::Failover {
+                target: Some("i-b".to_string()),
+            },
+        ];
+        for intent in intents {
+            let plan = decide(&group, &intent);
+            assert!(
+                plan.writes.iter().all(|w| w.destination == net(VIP)),
+                "{intent:?}: {:?}",
+                plan.writes
+            );
+        }
+    }
+
+    #[test]
+    fn given_a_manual_failover_then_it_moves_to_the_named_healthy_target_or_refuses() {
+        let group = web_group(
+            &[
+                member("i-a", 10),
+                member("i-b", 20),
+                stopped(member("i-c", 30)),
+            ],
+            &tables_pointing_at("i-a", 1),
+        );
+        let to = |t: &str| Intent::Failover {
+            target: Some(t.to_string()),
+        };
+
+        assert_eq!(decide(&group, &to("i-b")).to.unwrap().instance_id, "i-b");
+        let unhealthy = decide(&group, &to("i-c"));
+        assert_eq!(unhealthy.action, Action::Refused);
+        assert!(unhealthy.reason.contains("i-c") && unhealthy.reason.contains("stopped"));
+        let stranger = decide(&group, &to("i-zzz"));
+        assert_eq!(stranger.action, Action::Refused);
+        assert!(
+            stranger.reason.contains("i-a, i-b, i-c"),
+            "{}",
+            stranger.reason
+        );
+        assert_eq!(decide(&group, &to("i-a")).action, Action::NoChange);
+        assert_eq!(
+            decide(&group, &Intent::Failover { target: None })
+                .to
+                .unwrap()
+                .instance_id,
+            "i-b"
+        );
+    }
+
+    #[test]
+    fn given_no_route_table_for_the_group_then_the_decision_refuses_and_says_what_to_tag() {
+        let group = web_group(&[member("i-a", 10), member("i-b", 20)], &[]);
+
+        let plan = decide(&group, &failed("i-a"));
+
+        assert_eq!(plan.action, Action::Refused);
+        assert!(plan.reason.contains("tag"), "{}", plan.reason);
+    }
+
+    #[test]
+    fn given_a_target_with_source_dest_check_enabled_then_a_warning_says_how_to_fix_it() {
+        let mut b = member("i-b", 20);
+        b.enis[0].source_dest_check = Some(true);
+        let group = web_group(&[member("i-a", 10), b], &tables_pointing_at("i-a", 1));
+
+        let plan = decide(&group, &failed("i-a"));
+
+        assert_eq!(plan.action, Action::FailedOver);
+        assert!(plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("source/dest check") && w.contains(&eni_of("i-b"))));
+    }
+}

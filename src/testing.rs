@@ -1,0 +1,120 @@
+//! In-memory worlds for unit tests of the pure parts (group building, decisions).
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+
+use crate::group::{self, Group};
+use crate::tags::TagContract;
+use crate::world::{
+    CheckStatus, EniRecord, InstanceRecord, InstanceState, RouteRecord, RouteTableRecord,
+    RouteTarget,
+};
+
+pub const VPC: &str = "vpc-1";
+pub const VIP: &str = "192.168.100.10/32";
+
+pub fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+pub fn eni_of(instance: &str) -> String {
+    format!("eni-{}", instance.trim_start_matches("i-"))
+}
+
+/// A running, healthy member of group `web` with the seed VIP.
+pub fn member(id: &str, priority: u32) -> InstanceRecord {
+    InstanceRecord {
+        id: id.to_string(),
+        state: InstanceState::Running,
+        availability_zone: Some("us-east-1a".to_string()),
+        vpc_id: Some(VPC.to_string()),
+        enis: vec![EniRecord {
+            id: eni_of(id),
+            device_index: 0,
+            source_dest_check: Some(false),
+        }],
+        tags: BTreeMap::from([
+            ("vip-failover:group".to_string(), "web".to_string()),
+            ("vip-failover:priority".to_string(), priority.to_string()),
+            ("vip-failover:vip".to_string(), VIP.to_string()),
+        ]),
+        instance_status: CheckStatus::Ok,
+        system_status: CheckStatus::Ok,
+    }
+}
+
+pub fn with_tag(mut record: InstanceRecord, key: &str, value: &str) -> InstanceRecord {
+    record.tags.insert(key.to_string(), value.to_string());
+    record
+}
+
+pub fn without_tag(mut record: InstanceRecord, key: &str) -> InstanceRecord {
+    record.tags.remove(key);
+    record
+}
+
+pub fn stopped(mut record: InstanceRecord) -> InstanceRecord {
+    record.state = InstanceState::Stopped;
+    record.instance_status = CheckStatus::Unknown;
+    record.system_status = CheckStatus::Unknown;
+    record
+}
+
+pub fn impaired(mut record: InstanceRecord) -> InstanceRecord {
+    record.system_status = CheckStatus::Impaired;
+    record
+}
+
+pub fn route(dest: &str, target: RouteTarget) -> RouteRecord {
+    RouteRecord {
+        destination: Some(net(dest)),
+        target,
+        blackhole: false,
+    }
+}
+
+pub fn to_eni_of(instance: &str) -> RouteTarget {
+    RouteTarget::NetworkInterface(eni_of(instance))
+}
+
+pub fn table(id: &str, routes: Vec<RouteRecord>) -> RouteTableRecord {
+    RouteTableRecord {
+        id: id.to_string(),
+        vpc_id: VPC.to_string(),
+        tags: BTreeMap::new(),
+        routes,
+    }
+}
+
+pub fn tagged(mut t: RouteTableRecord, groups: &str) -> RouteTableRecord {
+    t.tags
+        .insert("vip-failover:group".to_string(), groups.to_string());
+    t
+}
+
+/// Tables `rtb-1..=n`, each with an internet route and the VIP routed to `holder`.
+pub fn tables_pointing_at(holder: &str, n: usize) -> Vec<RouteTableRecord> {
+    (1..=n)
+        .map(|i| {
+            table(
+                &format!("rtb-{i}"),
+                vec![
+                    route("0.0.0.0/0", RouteTarget::Other("igw-1".to_string())),
+                    route(VIP, to_eni_of(holder)),
+                ],
+            )
+        })
+        .collect()
+}
+
+pub fn web_group(instances: &[InstanceRecord], tables: &[RouteTableRecord]) -> Group {
+    group::build(
+        "web",
+        instances,
+        tables,
+        &[net("10.0.0.0/16")],
+        &TagContract::default(),
+    )
+    .expect("valid group")
+}
