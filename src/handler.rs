@@ -12,6 +12,7 @@ use crate::error::{ConfigError, Error};
 use crate::group::{self, Group};
 use crate::metrics;
 use crate::plan::{self, Action, Intent, Plan};
+use crate::preflight;
 use crate::report::{
     describe_route, Endpoint, Report, Response, RouteReport, RouteResult, StatusReport,
 };
@@ -31,10 +32,15 @@ impl Handler {
     }
 
     pub async fn handle(&self, event: Value) -> Result<Response, Error> {
-        let started = Instant::now();
         let trigger = trigger::parse(&event, self.config.tags.prefix()).inspect_err(|e| {
             warn!(error = %e, "event refused");
         })?;
+        self.handle_trigger(trigger).await
+    }
+
+    /// Runs an already parsed trigger; the operator CLI enters here.
+    pub async fn handle_trigger(&self, trigger: Trigger) -> Result<Response, Error> {
+        let started = Instant::now();
         info!(trigger = ?trigger, "event received");
         match trigger {
             Trigger::InstanceFailed {
@@ -88,17 +94,18 @@ impl Handler {
                 )))
             }
             Trigger::Manual(ManualCommand::Check { group }) => {
-                // The full pre-flight lives in its own issue; until then `check`
-                // validates the tag contract and reports what status reports.
                 let candidates = self.members_of(&group).await?;
-                let snapshot = self.load(&group, &candidates).await?;
-                let plan = plan::decide(&snapshot, &Intent::Reconcile);
-                let holder = plan::holder(&snapshot);
-                Ok(Response::Status(StatusReport::new(
-                    &snapshot,
-                    holder.active,
-                    &plan,
-                )))
+                let report = match self.load(&group, &candidates).await {
+                    Ok(snapshot) => preflight::check(&snapshot, &self.config.tags.group()),
+                    // An unknown group is a wrong request, not a finding.
+                    Err(Error::Config(e @ ConfigError::UnknownGroup { .. })) => {
+                        return Err(Error::Config(e))
+                    }
+                    Err(Error::Config(e)) => preflight::invalid(&group, &e),
+                    Err(e) => return Err(e),
+                };
+                info!(group = %report.group, ok = report.ok, problems = report.problems().count(), "check");
+                Ok(Response::Check(report))
             }
             Trigger::Reconcile { groups, source } => self.reconcile(groups, &source, started).await,
             Trigger::Ignored { reason } => Ok(Response::Ignored {

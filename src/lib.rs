@@ -16,6 +16,7 @@ pub mod group;
 pub mod handler;
 pub mod metrics;
 pub mod plan;
+pub mod preflight;
 pub mod report;
 pub mod tags;
 pub mod trigger;

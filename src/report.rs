@@ -210,6 +210,7 @@ pub enum Response {
         duration_ms: u64,
     },
     Status(StatusReport),
+    Check(crate::preflight::CheckReport),
     /// The event needs no action (e.g. INSUFFICIENT_DATA, an instance in no group).
     Ignored {
         action: &'static str,
