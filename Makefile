@@ -39,3 +39,5 @@ clean:
 
 # Deployment targets (build, validate, deploy, invoke, remote-invoke, logs).
 -include mk/sam.mk
+# Failover shown with real packets in network namespaces (root).
+-include mk/network.mk
