@@ -1,6 +1,10 @@
 //! Lambda entrypoint: wiring only. Configuration and the EC2 client are built once
 //! per cold start and shared by every invocation.
 
+// The handler future nests the SDK's deep futures; its layout needs more depth
+// than the default limit.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use vip_failover::ec2::Ec2;

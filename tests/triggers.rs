@@ -1,0 +1,421 @@
+//! Every trigger shape, from the user-facing samples in `events/`, drives the right
+//! decision against the emulator; every malformed or foreign event is refused with
+//! a typed error and not a single EC2 write.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::topology::{self, Seed, VIP};
+use support::{CallLog, Emulator};
+use vip_failover::handler::Handler;
+use vip_failover::report::Response;
+
+/// Instance ids the samples in `events/` use for serverA and serverB.
+const SAMPLE_A: &str = "i-0a1b2c3d4e5f60718";
+const SAMPLE_B: &str = "i-0f1e2d3c4b5a69788";
+
+struct World {
+    _emulator: Emulator,
+    client: aws_sdk_ec2::Client,
+    handler: Handler,
+    calls: CallLog,
+    seed: Seed,
+}
+
+async fn given_the_two_az_seed() -> World {
+    let emulator = Emulator::start();
+    let (client, _) = emulator.client();
+    let seed = topology::seed_two_az(&client).await.expect("seed");
+    let (handler, calls) = emulator.handler();
+    World {
+        _emulator: emulator,
+        client,
+        handler,
+        calls,
+        seed,
+    }
+}
+
+impl World {
+    /// A sample from `events/`, with the sample instance ids replaced by the seeded ones.
+    fn sample(&self, name: &str) -> Value {
+        let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).expect(&path);
+        let text = text
+            .replace(SAMPLE_A, &self.seed.server_a.instance_id)
+            .replace(SAMPLE_B, &self.seed.server_b.instance_id);
+        serde_json::from_str(&text).expect("sample is JSON")
+    }
+
+    async fn vip_targets(&self) -> Vec<String> {
+        topology::targets_of(&self.client, &self.seed.vpc_id, VIP)
+            .await
+            .expect("targets")
+            .into_values()
+            .collect()
+    }
+
+    fn on_a(&self) -> Vec<String> {
+        vec![self.seed.server_a.eni_id.clone(); 3]
+    }
+
+    fn on_b(&self) -> Vec<String> {
+        vec![self.seed.server_b.eni_id.clone(); 3]
+    }
+}
+
+fn action_of(response: &Response) -> String {
+    serde_json::to_value(response).unwrap()["action"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn given_the_seed_when_each_failure_sample_arrives_then_the_vip_moves_to_server_b() {
+    for sample in [
+        "alarm-lambda-action.json",
+        "alarm-lambda-action-metric-math.json",
+        "alarm-lambda-action-composite.json",
+        "eventbridge-ec2-state-change-stopped.json",
+        "sns-alarm-notification.json",
+        "failover.json",
+        "failover-to-target.json",
+    ] {
+        let world = given_the_two_az_seed().await;
+
+        let response = world
+            .handler
+            .handle(world.sample(sample))
+            .await
+            .expect(sample);
+
+        assert_eq!(action_of(&response), "failed_over", "{sample}");
+        assert_eq!(world.vip_targets().await, world.on_b(), "{sample}");
+        assert_eq!(world.calls.writes(), vec!["ReplaceRoute"; 3], "{sample}");
+    }
+}
+
+#[tokio::test]
+async fn given_the_seed_when_samples_that_need_no_move_arrive_then_nothing_is_written() {
+    let world = given_the_two_az_seed().await;
+    for (sample, action) in [
+        // An alarm back to OK on the active member: nothing to do without preemption.
+        ("eventbridge-alarm-state-change.json", "no_change"),
+        ("eventbridge-scheduled.json", "reconcile"),
+        ("reconcile.json", "reconcile"),
+        ("failover-dry-run.json", "failed_over"),
+    ] {
+        let response = world
+            .handler
+            .handle(world.sample(sample))
+            .await
+            .expect(sample);
+        assert_eq!(action_of(&response), action, "{sample}");
+    }
+    assert!(
+        world.calls.writes().is_empty(),
+        "{:?}",
+        world.calls.actions()
+    );
+    assert_eq!(world.vip_targets().await, world.on_a());
+}
+
+#[tokio::test]
+async fn given_the_seed_when_status_and_check_are_asked_then_they_describe_the_group() {
+    let world = given_the_two_az_seed().await;
+
+    let status = serde_json::to_value(
+        world
+            .handler
+            .handle(world.sample("status.json"))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(status["active"], world.seed.server_a.instance_id.as_str());
+    assert_eq!(status["members"].as_array().unwrap().len(), 2);
+    assert_eq!(status["members"][1]["availability_zone"], "us-east-1b");
+    assert_eq!(status["route_tables"].as_array().unwrap().len(), 3);
+    assert_eq!(status["reconcile"], "no_change");
+
+    let check = serde_json::to_value(
+        world
+            .handler
+            .handle(world.sample("check.json"))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let failed: Vec<&str> = check["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["ok"] == false)
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    // The seed's tables hold the VIP route without the group tag: only IAM scope is flagged.
+    assert_eq!(failed, ["iam_scope"]);
+
+    topology::set_source_dest_check(&world.client, &world.seed.server_b.eni_id, true)
+        .await
+        .unwrap();
+    let check = serde_json::to_value(
+        world
+            .handler
+            .handle(world.sample("check.json"))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let text = check.to_string();
+    assert_eq!(check["ok"], false);
+    assert!(
+        text.contains(&world.seed.server_b.eni_id) && text.contains("source/dest check enabled"),
+        "{text}"
+    );
+    assert!(world.calls.writes().is_empty());
+}
+
+#[tokio::test]
+async fn given_a_half_moved_vip_when_the_schedule_fires_then_every_table_converges_on_one_healthy_member(
+) {
+    let world = given_the_two_az_seed().await;
+    world
+        .client
+        .replace_route()
+        .route_table_id(&world.seed.tables[1])
+        .destination_cidr_block(VIP)
+        .network_interface_id(&world.seed.server_b.eni_id)
+        .send()
+        .await
+        .unwrap();
+    world.calls.clear();
+
+    let response = world
+        .handler
+        .handle(world.sample("eventbridge-scheduled.json"))
+        .await
+        .unwrap();
+
+    assert_eq!(world.vip_targets().await, world.on_a());
+    assert_eq!(world.calls.writes(), ["ReplaceRoute"]);
+    let groups = serde_json::to_value(&response).unwrap()["groups"].clone();
+    assert_eq!(groups[0]["action"], "failed_over");
+}
+
+#[tokio::test]
+async fn given_a_stopped_active_when_the_schedule_fires_then_the_vip_moves_to_the_standby() {
+    let world = given_the_two_az_seed().await;
+    topology::stop(&world.client, &world.seed.server_a.instance_id)
+        .await
+        .unwrap();
+
+    world
+        .handler
+        .handle(world.sample("eventbridge-scheduled.json"))
+        .await
+        .unwrap();
+
+    assert_eq!(world.vip_targets().await, world.on_b());
+}
+
+#[tokio::test]
+async fn given_an_instance_in_no_group_when_it_stops_then_one_read_and_no_write() {
+    let world = given_the_two_az_seed().await;
+    let stranger = topology::launch(&world.client, &world.seed.subnets[0], "stranger", &[])
+        .await
+        .unwrap();
+    let event = world
+        .sample("eventbridge-ec2-state-change-stopped.json")
+        .to_string()
+        .replace(&world.seed.server_a.instance_id, &stranger.instance_id);
+    world.calls.clear();
+
+    let response = world
+        .handler
+        .handle(serde_json::from_str(&event).unwrap())
+        .await
+        .unwrap();
+
+    assert_eq!(action_of(&response), "ignored");
+    assert_eq!(world.calls.actions(), ["DescribeInstances"]);
+    assert_eq!(world.vip_targets().await, world.on_a());
+}
+
+/// Malformed or foreign events. Each must be refused before any EC2 call.
+fn bad_events() -> Vec<(&'static str, Value)> {
+    let alarm = |state: Value, dims: Value| {
+        json!({"source": "aws.cloudwatch", "alarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:x",
+               "accountId": "123456789012", "time": "2026-11-24T03:00:00.000+0000", "region": "us-east-1",
+               "alarmData": {"alarmName": "x", "state": {"value": state, "reason": "r", "timestamp": "2026-11-24T03:00:00.000+0000"},
+                              "configuration": {"metrics": [{"id": "m1", "returnData": true,
+                                 "metricStat": {"metric": {"namespace": "AWS/EC2", "name": "StatusCheckFailed", "dimensions": dims}, "period": 60, "stat": "Maximum"}}]}}})
+    };
+    let bridge = |source: &str, detail_type: &str, detail: Value| {
+        json!({"version": "0", "id": "1", "detail-type": detail_type, "source": source, "account": "123456789012",
+               "time": "2026-11-24T03:00:00Z", "region": "us-east-1", "resources": [], "detail": detail})
+    };
+    vec![
+        ("empty object", json!({})),
+        ("null", Value::Null),
+        ("array", json!([{"action": "failover", "group": "web"}])),
+        ("string", json!("failover web")),
+        ("number", json!(42)),
+        ("boolean", json!(true)),
+        (
+            "unknown action",
+            json!({"action": "explode", "group": "web"}),
+        ),
+        ("action not a string", json!({"action": 1, "group": "web"})),
+        ("missing group", json!({"action": "failover"})),
+        ("empty group", json!({"action": "failover", "group": ""})),
+        (
+            "group not a string",
+            json!({"action": "status", "group": ["web"]}),
+        ),
+        (
+            "bad target id",
+            json!({"action": "failover", "group": "web", "target": "serverB"}),
+        ),
+        (
+            "dry_run not a bool",
+            json!({"action": "failover", "group": "web", "dry_run": "yes"}),
+        ),
+        (
+            "unknown field",
+            json!({"action": "failover", "group": "web", "force": true}),
+        ),
+        (
+            "unknown detail-type",
+            bridge(
+                "aws.ec2",
+                "EC2 Spot Instance Interruption Warning",
+                json!({"instance-id": "i-0a1b2c3d4e5f60718"}),
+            ),
+        ),
+        (
+            "unknown source",
+            bridge(
+                "com.example",
+                "CloudWatch Alarm State Change",
+                json!({"alarmName": "x"}),
+            ),
+        ),
+        (
+            "state change without instance",
+            bridge(
+                "aws.ec2",
+                "EC2 Instance State-change Notification",
+                json!({"state": "stopped"}),
+            ),
+        ),
+        (
+            "state change with bad id",
+            bridge(
+                "aws.ec2",
+                "EC2 Instance State-change Notification",
+                json!({"instance-id": "web-1", "state": "stopped"}),
+            ),
+        ),
+        (
+            "alarm without instance",
+            alarm(json!("ALARM"), json!({"AutoScalingGroupName": "web"})),
+        ),
+        (
+            "alarm with bad state",
+            alarm(
+                json!("BROKEN"),
+                json!({"InstanceId": "i-0a1b2c3d4e5f60718"}),
+            ),
+        ),
+        (
+            "alarm state not a string",
+            alarm(json!(3), json!({"InstanceId": "i-0a1b2c3d4e5f60718"})),
+        ),
+        (
+            "sns message not json",
+            json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:t:1",
+            "Sns": {"Type": "Notification", "MessageId": "1", "TopicArn": "arn:aws:sns:us-east-1:123456789012:t", "Subject": "s", "Message": "serverA is down",
+                    "Timestamp": "2026-11-24T03:00:00.000Z", "SignatureVersion": "1", "Signature": "x", "SigningCertURL": "x", "UnsubscribeURL": "x", "MessageAttributes": {}}}]}),
+        ),
+        (
+            "s3 event",
+            json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"}, "object": {"key": "k"}}}]}),
+        ),
+        (
+            "sqs event",
+            json!({"Records": [{"messageId": "1", "eventSource": "aws:sqs", "body": "{\"action\":\"failover\",\"group\":\"web\"}"}]}),
+        ),
+        (
+            "api gateway event",
+            json!({"httpMethod": "POST", "path": "/failover", "body": "{}", "requestContext": {"stage": "prod"}}),
+        ),
+        (
+            "oversized payload",
+            json!({"action": "status", "group": "web", "padding": "x".repeat(300 * 1024)}),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn given_bad_input_when_it_arrives_then_a_typed_error_explains_it_and_ec2_is_never_called() {
+    let world = given_the_two_az_seed().await;
+    let cases = bad_events();
+    assert!(cases.len() >= 25);
+    for (name, event) in cases {
+        let error = world.handler.handle(event).await.expect_err(name);
+        assert_eq!(error.error_type(), "InvalidEvent", "{name}: {error}");
+        assert!(!error.retryable(), "{name}");
+        let diagnostic = lambda_runtime::Diagnostic::from(error);
+        assert_eq!(diagnostic.error_type, "InvalidEvent.NotRetryable", "{name}");
+        assert!(
+            diagnostic.error_message.len() > 20,
+            "{name}: {}",
+            diagnostic.error_message
+        );
+    }
+    assert!(
+        world.calls.actions().is_empty(),
+        "{:?}",
+        world.calls.actions()
+    );
+    assert_eq!(world.vip_targets().await, world.on_a());
+}
+
+#[tokio::test]
+async fn given_valid_events_for_unknown_things_when_they_arrive_then_the_error_names_them_and_nothing_is_written(
+) {
+    let world = given_the_two_az_seed().await;
+    let unknown_group = json!({"action": "failover", "group": "payments"});
+    let error = world
+        .handler
+        .handle(unknown_group)
+        .await
+        .expect_err("unknown group");
+    assert_eq!(error.error_type(), "InvalidGroupConfiguration");
+    assert!(
+        error.to_string().contains("vip-failover:group=payments"),
+        "{error}"
+    );
+
+    let stranger_target =
+        json!({"action": "failover", "group": "web", "target": "i-0123456789abcdef0"});
+    let error = world
+        .handler
+        .handle(stranger_target)
+        .await
+        .expect_err("not a member");
+    assert!(error.to_string().contains("i-0123456789abcdef0"), "{error}");
+    assert!(
+        error.to_string().contains(&world.seed.server_b.instance_id),
+        "{error}"
+    );
+
+    assert!(
+        world.calls.writes().is_empty(),
+        "{:?}",
+        world.calls.actions()
+    );
+    assert_eq!(world.vip_targets().await, world.on_a());
+}
