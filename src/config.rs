@@ -18,6 +18,11 @@ pub struct Config {
     pub max_attempts: u32,
     /// Route writes in flight at once; bounded to stay clear of EC2 throttling.
     pub write_concurrency: usize,
+    /// Anti-flap hold-down after a move (see [`crate::plan::Policy`]).
+    pub hold_down: Duration,
+    /// Disable source/dest check on the target ENI before routing to it, instead
+    /// of only warning. Off by default: it changes an instance's configuration.
+    pub fix_source_dest_check: bool,
 }
 
 impl Default for Config {
@@ -28,6 +33,8 @@ impl Default for Config {
             attempt_timeout: Duration::from_secs(2),
             max_attempts: 4,
             write_concurrency: 16,
+            hold_down: Duration::from_secs(60),
+            fix_source_dest_check: false,
         }
     }
 }
@@ -44,7 +51,8 @@ pub struct ConfigEnvError {
 
 impl Config {
     /// Reads `TAG_PREFIX`, `EC2_OPERATION_TIMEOUT_MS`, `EC2_ATTEMPT_TIMEOUT_MS`,
-    /// `EC2_MAX_ATTEMPTS` and `WRITE_CONCURRENCY`; unset ones keep their defaults.
+    /// `EC2_MAX_ATTEMPTS`, `WRITE_CONCURRENCY`, `HOLD_DOWN_SECONDS` and
+    /// `FIX_SOURCE_DEST_CHECK`; unset ones keep their defaults.
     pub fn from_env() -> Result<Self, ConfigEnvError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -94,12 +102,38 @@ impl Config {
             defaults.write_concurrency as u64,
         )?)
         .unwrap_or(usize::MAX);
+        // Zero is a valid hold-down (disabled), so it is read apart from the
+        // positive numbers above.
+        let hold_down = match lookup("HOLD_DOWN_SECONDS") {
+            None => defaults.hold_down,
+            Some(value) => {
+                Duration::from_secs(value.trim().parse::<u64>().map_err(|_| ConfigEnvError {
+                    name: "HOLD_DOWN_SECONDS",
+                    value: value.clone(),
+                    expected: "a whole number of seconds (0 disables the hold-down)",
+                })?)
+            }
+        };
+        let fix_source_dest_check = match lookup("FIX_SOURCE_DEST_CHECK").as_deref().map(str::trim)
+        {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigEnvError {
+                    name: "FIX_SOURCE_DEST_CHECK",
+                    value: other.to_string(),
+                    expected: "true or false",
+                })
+            }
+        };
         Ok(Self {
             tags,
             operation_timeout,
             attempt_timeout,
             max_attempts,
             write_concurrency,
+            hold_down,
+            fix_source_dest_check,
         })
     }
 }
@@ -128,11 +162,15 @@ mod tests {
             ("TAG_PREFIX", "acme:"),
             ("EC2_OPERATION_TIMEOUT_MS", "1500"),
             ("EC2_MAX_ATTEMPTS", "2"),
+            ("HOLD_DOWN_SECONDS", "0"),
+            ("FIX_SOURCE_DEST_CHECK", "true"),
         ])
         .unwrap();
         assert_eq!(config.tags.group(), "acme:group");
         assert_eq!(config.operation_timeout, Duration::from_millis(1500));
         assert_eq!(config.max_attempts, 2);
+        assert_eq!(config.hold_down, Duration::ZERO);
+        assert!(config.fix_source_dest_check);
     }
 
     #[test]
@@ -140,5 +178,7 @@ mod tests {
         let err = config_from(&[("EC2_MAX_ATTEMPTS", "many")]).unwrap_err();
         assert!(err.to_string().contains("EC2_MAX_ATTEMPTS"), "{err}");
         assert!(config_from(&[("TAG_PREFIX", " ")]).is_err());
+        assert!(config_from(&[("FIX_SOURCE_DEST_CHECK", "yes")]).is_err());
+        assert!(config_from(&[("HOLD_DOWN_SECONDS", "-1")]).is_err());
     }
 }

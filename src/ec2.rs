@@ -219,46 +219,103 @@ impl Ec2 {
 
     /// Applies every write, concurrently up to the configured bound. A failing
     /// write never stops the others: a half-moved VIP is worse than a slow one.
+    /// Writes that failed with a retryable error (after the SDK's own retries) get
+    /// [`WRITE_ROUNDS`] rounds in all, with a pause between rounds, so a burst of
+    /// throttling does not strand tables.
     pub async fn apply(&self, writes: &[RouteWrite]) -> Vec<WriteOutcome> {
-        stream::iter(writes.iter().cloned())
-            .map(|write| async move {
-                let done = self.write(&write).await;
-                WriteOutcome { write, done }
-            })
-            .buffer_unordered(self.write_concurrency)
-            .collect()
-            .await
+        let mut pending: Vec<RouteWrite> = writes.to_vec();
+        let mut done = Vec::with_capacity(writes.len());
+        for round in 0..WRITE_ROUNDS {
+            if round > 0 {
+                tokio::time::sleep(Duration::from_millis(200 << round)).await;
+            }
+            let outcomes: Vec<(RouteWrite, Result<WriteKind, WriteFailure>)> =
+                stream::iter(pending.drain(..))
+                    .map(|write| async move {
+                        let result = self.write(&write).await;
+                        (write, result)
+                    })
+                    .buffer_unordered(self.write_concurrency)
+                    .collect()
+                    .await;
+            for (write, result) in outcomes {
+                match result {
+                    Err(failure) if failure.retryable && round + 1 < WRITE_ROUNDS => {
+                        pending.push(write)
+                    }
+                    result => done.push(WriteOutcome {
+                        write,
+                        done: result.map_err(|f| f.message),
+                    }),
+                }
+            }
+            if pending.is_empty() {
+                break;
+            }
+        }
+        done
     }
 
     /// One idempotent route write. If the route vanished since the read, a replace
     /// becomes a create; if it appeared, a create becomes a replace.
-    async fn write(&self, write: &RouteWrite) -> Result<WriteKind, String> {
+    async fn write(&self, write: &RouteWrite) -> Result<WriteKind, WriteFailure> {
         let first = self.send_write(write, write.kind).await;
         let fallback = match (&first, write.kind) {
-            (Err(code), WriteKind::Replace)
+            (Err(failure), WriteKind::Replace)
                 if matches!(
-                    code.0.as_deref(),
+                    failure.code.as_deref(),
                     Some("InvalidParameterValue" | "InvalidRoute.NotFound")
                 ) =>
             {
                 WriteKind::Create
             }
-            (Err(code), WriteKind::Create) if code.0.as_deref() == Some("RouteAlreadyExists") => {
+            (Err(failure), WriteKind::Create)
+                if failure.code.as_deref() == Some("RouteAlreadyExists") =>
+            {
                 WriteKind::Replace
             }
-            _ => return first.map(|()| write.kind).map_err(|(_, m)| m),
+            _ => return first.map(|()| write.kind),
         };
-        self.send_write(write, fallback)
-            .await
-            .map(|()| fallback)
-            .map_err(|(_, m)| m)
+        self.send_write(write, fallback).await.map(|()| fallback)
     }
 
-    async fn send_write(
+    /// Records a move on the route tables that now carry it (one call for all).
+    pub async fn tag_tables(
         &self,
-        write: &RouteWrite,
-        kind: WriteKind,
-    ) -> Result<(), (Option<String>, String)> {
+        table_ids: Vec<String>,
+        key: &str,
+        value: &str,
+    ) -> Result<(), Error> {
+        if table_ids.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .create_tags()
+            .set_resources(Some(table_ids))
+            .tags(Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| ec2_error("CreateTags", e))
+    }
+
+    /// Turns off source/dest check so the ENI accepts packets for the VIP.
+    pub async fn disable_source_dest_check(&self, eni_id: &str) -> Result<(), Error> {
+        self.client
+            .modify_network_interface_attribute()
+            .network_interface_id(eni_id)
+            .source_dest_check(
+                aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                    .value(false)
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| ec2_error("ModifyNetworkInterfaceAttribute", e))
+    }
+
+    async fn send_write(&self, write: &RouteWrite, kind: WriteKind) -> Result<(), WriteFailure> {
         let (v4, v6) = match write.destination {
             IpNet::V4(_) => (Some(write.destination.to_string()), None),
             IpNet::V6(_) => (None, Some(write.destination.to_string())),
@@ -309,12 +366,29 @@ pub fn timeout_config(config: &Config) -> TimeoutConfig {
         .build()
 }
 
-fn describe(error: Error) -> (Option<String>, String) {
-    let code = match &error {
-        Error::Ec2 { code, .. } => code.clone(),
-        _ => None,
+/// Rounds of route writes per invocation (see [`Ec2::apply`]).
+pub const WRITE_ROUNDS: u32 = 3;
+
+/// A route write that failed, with what decides whether to try again.
+#[derive(Debug, Clone)]
+struct WriteFailure {
+    code: Option<String>,
+    message: String,
+    retryable: bool,
+}
+
+fn describe(error: Error) -> WriteFailure {
+    let (code, retryable) = match &error {
+        Error::Ec2 {
+            code, retryable, ..
+        } => (code.clone(), *retryable),
+        _ => (None, false),
     };
-    (code, error.to_string())
+    WriteFailure {
+        code,
+        message: error.to_string(),
+        retryable,
+    }
 }
 
 /// Maps an SDK error to ours, keeping EC2's error code for operators.

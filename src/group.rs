@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -76,6 +77,47 @@ pub struct Group {
     /// on every run.
     pub members: Vec<Member>,
     pub tables: Vec<GroupTable>,
+    /// The most recent move recorded on the group's route tables.
+    pub last_move: Option<LastMove>,
+}
+
+/// A move recorded on route tables (see [`TagContract::last_move`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastMove {
+    pub at: DateTime<Utc>,
+    pub from: Option<String>,
+    pub to: String,
+}
+
+impl LastMove {
+    /// Tag value: `2026-11-24T03:00:00Z i-0aaa>i-0bbb` (`-` when there was no holder).
+    pub fn to_tag_value(&self) -> String {
+        format!(
+            "{} {}>{}",
+            self.at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            self.from.as_deref().unwrap_or("-"),
+            self.to
+        )
+    }
+
+    /// `None` for a value this version cannot read: a damaged memory must never
+    /// block a failover, it only disables the hold-down.
+    pub fn parse(value: &str) -> Option<Self> {
+        let (at, moved) = value.trim().split_once(' ')?;
+        let (from, to) = moved.trim().split_once('>')?;
+        let at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
+        let to = to.trim();
+        if to.is_empty() {
+            return None;
+        }
+        Some(Self {
+            at,
+            from: Some(from.trim())
+                .filter(|f| !f.is_empty() && *f != "-")
+                .map(str::to_string),
+            to: to.to_string(),
+        })
+    }
 }
 
 impl Group {
@@ -181,6 +223,14 @@ pub fn build(
     let preempt = agreed_preempt(name, &preempt_votes, tags)?;
     members.sort_by(|a, b| (a.priority, &a.instance_id).cmp(&(b.priority, &b.instance_id)));
 
+    let last_move_key = tags.last_move(name);
+    let last_move = tables
+        .iter()
+        .filter(|t| t.vpc_id == vpc_id)
+        .filter_map(|t| t.tags.get(&last_move_key))
+        .filter_map(|v| LastMove::parse(v))
+        .max_by_key(|m| m.at);
+
     let tables = tables
         .iter()
         .filter(|t| t.vpc_id == vpc_id)
@@ -209,6 +259,7 @@ pub fn build(
         preempt,
         members,
         tables,
+        last_move,
     })
 }
 

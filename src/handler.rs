@@ -11,7 +11,10 @@ use crate::ec2::{Ec2, WriteOutcome};
 use crate::error::{ConfigError, Error};
 use crate::group::{self, Group};
 use crate::metrics;
-use crate::plan::{self, Action, Intent, Plan};
+use chrono::{DateTime, Utc};
+
+use crate::group::LastMove;
+use crate::plan::{self, Action, Intent, Plan, Policy};
 use crate::preflight;
 use crate::report::{
     describe_route, Endpoint, Report, Response, RouteReport, RouteResult, StatusReport,
@@ -243,23 +246,31 @@ impl Handler {
         started: Instant,
     ) -> Result<Report, Error> {
         let snapshot = self.load(name, candidates).await?;
-        let plan = plan::decide(&snapshot, intent);
+        let now = Utc::now();
+        let policy = Policy {
+            now,
+            hold_down: self.config.hold_down,
+        };
+        let mut plan = plan::decide_with(&snapshot, intent, &policy);
 
         let (outcomes, verified) = if dry_run || plan.writes.is_empty() {
             (Vec::new(), Ok(Vec::new()))
         } else {
+            self.prepare_target(&mut plan).await;
             let outcomes = self.ec2.apply(&plan.writes).await;
             let written: BTreeSet<String> = outcomes
                 .iter()
                 .filter(|o| o.done.is_ok())
                 .map(|o| o.write.route_table_id.clone())
                 .collect();
+            let written: Vec<String> = written.into_iter().collect();
+            if plan.action == Action::FailedOver {
+                self.record_move(name, &plan, now, &written).await;
+            }
             let verified = if written.is_empty() {
                 Ok(Vec::new())
             } else {
-                self.ec2
-                    .route_tables(None, Some(written.into_iter().collect()))
-                    .await
+                self.ec2.route_tables(None, Some(written)).await
             };
             (outcomes, verified)
         };
@@ -285,6 +296,51 @@ impl Handler {
             });
         }
         Ok(report)
+    }
+}
+
+impl Handler {
+    /// Source/dest check on the target ENI makes it drop the VIP's packets. With
+    /// `FIX_SOURCE_DEST_CHECK=true` it is turned off before any route points there.
+    async fn prepare_target(&self, plan: &mut Plan) {
+        let Some(to) = plan
+            .to
+            .as_ref()
+            .filter(|m| m.source_dest_check == Some(true))
+        else {
+            return;
+        };
+        if !self.config.fix_source_dest_check {
+            return;
+        }
+        let eni = to.eni_id.clone();
+        match self.ec2.disable_source_dest_check(&eni).await {
+            Ok(()) => plan
+                .warnings
+                .push(format!("disabled source/dest check on ENI {eni} before routing to it")),
+            Err(e) => plan.warnings.push(format!(
+                "could not disable source/dest check on ENI {eni} ({e}); traffic to the VIP may be dropped"
+            )),
+        }
+    }
+
+    /// Leaves the anti-flap memory on the tables that now carry the move. A
+    /// failure here costs only the hold-down, never the failover.
+    async fn record_move(&self, group: &str, plan: &Plan, now: DateTime<Utc>, tables: &[String]) {
+        let Some(to) = &plan.to else { return };
+        let record = LastMove {
+            at: now,
+            from: plan.from.as_ref().map(|m| m.instance_id.clone()),
+            to: to.instance_id.clone(),
+        };
+        let key = self.config.tags.last_move(group);
+        if let Err(e) = self
+            .ec2
+            .tag_tables(tables.to_vec(), &key, &record.to_tag_value())
+            .await
+        {
+            warn!(group, error = %e, "could not record the move on the route tables; hold-down is off for it");
+        }
     }
 }
 

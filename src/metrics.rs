@@ -32,6 +32,7 @@ pub fn decision_metrics(report: &Report) -> Value {
                     {"Name": "NoChange", "Unit": "Count"},
                     {"Name": "Refused", "Unit": "Count"},
                     {"Name": "RouteWriteErrors", "Unit": "Count"},
+                    {"Name": "TargetSourceDestCheckEnabled", "Unit": "Count"},
                     {"Name": "DecisionLatency", "Unit": "Milliseconds"}
                 ]
             }]
@@ -44,6 +45,9 @@ pub fn decision_metrics(report: &Report) -> Value {
         "NoChange": count(Action::NoChange),
         "Refused": count(Action::Refused),
         "RouteWriteErrors": write_errors,
+        "TargetSourceDestCheckEnabled": u32::from(
+            report.to.as_ref().and_then(|t| t.source_dest_check) == Some(true)
+        ),
         "DecisionLatency": report.duration_ms,
     })
 }
@@ -51,4 +55,69 @@ pub fn decision_metrics(report: &Report) -> Value {
 /// Writes the EMF line on stdout, where the Lambda runtime ships it to CloudWatch Logs.
 pub fn emit(report: &Report) {
     println!("{}", decision_metrics(report));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Endpoint, RouteReport, RouteResult};
+
+    fn report(action: Action, dry_run: bool) -> Report {
+        Report {
+            group: "web".to_string(),
+            action,
+            reason: String::new(),
+            trigger: "test".to_string(),
+            dry_run,
+            from: None,
+            to: Some(Endpoint {
+                instance_id: "i-b".to_string(),
+                eni_id: "eni-b".to_string(),
+                availability_zone: None,
+                source_dest_check: Some(true),
+            }),
+            route_tables: vec![RouteReport {
+                route_table_id: "rtb-1".to_string(),
+                destination: "192.168.100.10/32".to_string(),
+                before: None,
+                after: None,
+                result: RouteResult::Failed,
+                error: Some("throttled".to_string()),
+            }],
+            warnings: Vec::new(),
+            duration_ms: 42,
+        }
+    }
+
+    #[test]
+    fn given_a_failover_then_the_emf_document_declares_and_carries_each_metric() {
+        let doc = decision_metrics(&report(Action::FailedOver, false));
+        let declared: Vec<&str> = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        for name in &declared {
+            assert!(doc.get(*name).is_some(), "{name} declared but missing");
+        }
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
+            "Group"
+        );
+        assert_eq!(doc["Group"], "web");
+        assert_eq!(doc["Failovers"], 1);
+        assert_eq!(doc["Refused"], 0);
+        assert_eq!(doc["RouteWriteErrors"], 1);
+        assert_eq!(doc["TargetSourceDestCheckEnabled"], 1);
+        assert_eq!(doc["DecisionLatency"], 42);
+        assert!(doc["_aws"]["Timestamp"].as_u64().unwrap() > 1_600_000_000_000);
+    }
+
+    #[test]
+    fn given_a_dry_run_then_no_failover_is_counted() {
+        let doc = decision_metrics(&report(Action::FailedOver, true));
+        assert_eq!(doc["Failovers"], 0);
+    }
 }

@@ -8,6 +8,9 @@
 //! alarm knows more than status checks); an operator may name the target or ask to
 //! move away from the current holder; a group may opt into preemption.
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -105,7 +108,32 @@ pub fn holder(group: &Group) -> Holder<'_> {
     }
 }
 
+/// Time-dependent rules, kept out of the snapshot so the decision stays pure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub now: DateTime<Utc>,
+    /// After a move, automatic triggers may not move the VIP again for this long
+    /// while the new holder is healthy: it stops alarm flapping from bouncing the
+    /// VIP between AZs. Zero disables it.
+    pub hold_down: Duration,
+}
+
+impl Policy {
+    /// No hold-down: for decisions where the time does not matter.
+    pub fn immediate() -> Self {
+        Self {
+            now: DateTime::<Utc>::MIN_UTC,
+            hold_down: Duration::ZERO,
+        }
+    }
+}
+
+/// [`decide_with`] without hold-down.
 pub fn decide(group: &Group, intent: &Intent) -> Plan {
+    decide_with(group, intent, &Policy::immediate())
+}
+
+pub fn decide_with(group: &Group, intent: &Intent, policy: &Policy) -> Plan {
     let holder = holder(group);
     let mut warnings = Vec::new();
     let failed = match intent {
@@ -221,6 +249,34 @@ pub fn decide(group: &Group, intent: &Intent) -> Plan {
         }
     };
 
+    let automatic = !matches!(intent, Intent::Failover { .. });
+    if let (true, Some(active), Some(held)) = (automatic, holder.active, held_until(group, policy))
+    {
+        // An operator's explicit failover is never held; an unhealthy holder never is.
+        if active.instance_id != chosen.instance_id && active.is_healthy() {
+            warnings.push(format!(
+                "hold-down: the VIP moved to {} at {}; automatic moves away from a healthy holder wait until {}",
+                active.instance_id,
+                group.last_move.as_ref().map(|m| m.at.to_rfc3339()).unwrap_or_default(),
+                held.to_rfc3339()
+            ));
+            let writes = writes_towards(group, active);
+            return Plan {
+                action: if writes.is_empty() { Action::NoChange } else { Action::Repaired },
+                reason: format!(
+                    "hold-down until {}: {} stays on the VIP (it passes its EC2 checks) instead of moving to {}",
+                    held.to_rfc3339(),
+                    active.instance_id,
+                    chosen.instance_id
+                ),
+                from: Some(active.clone()),
+                to: Some(active.clone()),
+                writes,
+                warnings,
+            };
+        }
+    }
+
     if chosen.source_dest_check == Some(true) {
         warnings.push(format!(
             "ENI {} of {} has source/dest check enabled and will drop traffic for the VIP; disable it (aws ec2 modify-network-interface-attribute --network-interface-id {} --no-source-dest-check)",
@@ -265,6 +321,16 @@ pub fn decide(group: &Group, intent: &Intent) -> Plan {
         writes,
         warnings,
     }
+}
+
+/// End of the hold-down that applies now, if any: only a recent move *to the
+/// current holder* holds it in place.
+fn held_until(group: &Group, policy: &Policy) -> Option<DateTime<Utc>> {
+    let last = group.last_move.as_ref()?;
+    let hold = chrono::Duration::from_std(policy.hold_down).ok()?;
+    let until = last.at.checked_add_signed(hold)?;
+    let holder = holder(group).active?;
+    (policy.now < until && holder.instance_id == last.to).then_some(until)
 }
 
 /// The writes that make every VIP route of the group point at `member`'s ENI.
@@ -664,5 +730,106 @@ mod tests {
             .warnings
             .iter()
             .any(|w| w.contains("source/dest check") && w.contains(&eni_of("i-b"))));
+    }
+
+    mod hold_down {
+        use super::*;
+        use crate::group::LastMove;
+        use chrono::TimeZone;
+
+        fn moved_to_b_at(secs: i64) -> Group {
+            let mut group = web_group(
+                &[member("i-a", 10), member("i-b", 20)],
+                &tables_pointing_at("i-b", 2),
+            );
+            group.last_move = Some(LastMove {
+                at: Utc.timestamp_opt(secs, 0).unwrap(),
+                from: Some("i-a".to_string()),
+                to: "i-b".to_string(),
+            });
+            group
+        }
+
+        fn at(secs: i64) -> Policy {
+            Policy {
+                now: Utc.timestamp_opt(secs, 0).unwrap(),
+                hold_down: Duration::from_secs(60),
+            }
+        }
+
+        #[test]
+        fn given_a_recent_move_when_an_alarm_flaps_on_the_healthy_new_holder_then_the_vip_stays() {
+            let plan = decide_with(&moved_to_b_at(1_000), &failed("i-b"), &at(1_030));
+
+            assert_eq!(plan.action, Action::NoChange);
+            assert!(plan.writes.is_empty());
+            assert!(plan.reason.contains("hold-down"), "{}", plan.reason);
+            assert!(plan.warnings.iter().any(|w| w.contains("hold-down")));
+        }
+
+        #[test]
+        fn given_a_recent_move_when_the_new_holder_is_really_unhealthy_then_it_moves_anyway() {
+            let mut group = moved_to_b_at(1_000);
+            group.members[1].state = crate::world::InstanceState::Stopped;
+
+            let plan = decide_with(&group, &failed("i-b"), &at(1_030));
+
+            assert_eq!(plan.action, Action::FailedOver);
+            assert_eq!(plan.to.unwrap().instance_id, "i-a");
+        }
+
+        #[test]
+        fn given_the_hold_down_has_passed_then_automatic_moves_resume() {
+            let plan = decide_with(&moved_to_b_at(1_000), &failed("i-b"), &at(1_061));
+            assert_eq!(plan.action, Action::FailedOver);
+        }
+
+        #[test]
+        fn given_a_recent_move_when_an_operator_asks_then_the_hold_down_does_not_apply() {
+            let plan = decide_with(
+                &moved_to_b_at(1_000),
+                &Intent::Failover { target: None },
+                &at(1_001),
+            );
+            assert_eq!(plan.action, Action::FailedOver);
+            assert_eq!(plan.to.unwrap().instance_id, "i-a");
+        }
+
+        #[test]
+        fn given_a_recent_move_with_preemption_then_the_recovered_primary_waits() {
+            let mut group = moved_to_b_at(1_000);
+            group.preempt = true;
+            let recovered = Intent::MemberRecovered {
+                instance_id: "i-a".to_string(),
+            };
+
+            assert_eq!(
+                decide_with(&group, &recovered, &at(1_010)).action,
+                Action::NoChange
+            );
+            assert_eq!(
+                decide_with(&group, &recovered, &at(1_100)).action,
+                Action::FailedOver
+            );
+        }
+
+        #[test]
+        fn given_a_move_record_then_it_round_trips_and_damaged_ones_are_ignored() {
+            let record = LastMove {
+                at: Utc.timestamp_opt(1_764_000_000, 0).unwrap(),
+                from: None,
+                to: "i-b".to_string(),
+            };
+            assert_eq!(record.to_tag_value(), "2025-11-24T16:00:00Z ->i-b");
+            assert_eq!(LastMove::parse(&record.to_tag_value()), Some(record));
+            for damaged in [
+                "",
+                "yesterday i-a>i-b",
+                "2025-11-24T16:00:00Z i-a",
+                "2025-11-24T16:00:00Z i-a>",
+            ] {
+                assert_eq!(LastMove::parse(damaged), None, "{damaged:?}");
+            }
+        }
     }
 }

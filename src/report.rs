@@ -13,6 +13,8 @@ pub struct Endpoint {
     pub instance_id: String,
     pub eni_id: String,
     pub availability_zone: Option<String>,
+    /// As read before the move; `true` on the target means dropped VIP traffic.
+    pub source_dest_check: Option<bool>,
 }
 
 impl From<&Member> for Endpoint {
@@ -21,6 +23,7 @@ impl From<&Member> for Endpoint {
             instance_id: m.instance_id.clone(),
             eni_id: m.eni_id.clone(),
             availability_zone: m.availability_zone.clone(),
+            source_dest_check: m.source_dest_check,
         }
     }
 }

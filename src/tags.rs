@@ -56,6 +56,12 @@ impl TagContract {
         self.key("preempt")
     }
 
+    /// On route tables: `<RFC 3339 time> <from>><to>` of the group's last move,
+    /// one tag per group. It is the anti-flap memory of a stateless function.
+    pub fn last_move(&self, group: &str) -> String {
+        self.key(&format!("last-move:{group}"))
+    }
+
     fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }

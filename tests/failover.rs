@@ -115,7 +115,7 @@ async fn given_the_seed_when_server_a_fails_then_every_route_table_points_at_ser
         assert_eq!(table.after.as_deref(), Some(b.eni_id.as_str()));
         assert_eq!(serde_json::to_value(table.result).unwrap(), "replaced");
     }
-    assert_eq!(world.calls.writes(), vec!["ReplaceRoute"; 3]);
+    assert_eq!(world.calls.route_writes(), vec!["ReplaceRoute"; 3]);
 }
 
 #[tokio::test]
@@ -307,7 +307,7 @@ async fn given_a_tagged_table_without_the_route_when_failing_over_then_the_route
         .unwrap();
     assert_eq!(created.before, None);
     assert_eq!(serde_json::to_value(created.result).unwrap(), "created");
-    let mut writes = world.calls.writes();
+    let mut writes = world.calls.route_writes();
     writes.sort();
     assert_eq!(
         writes,
@@ -403,4 +403,135 @@ async fn given_a_vip_inside_the_vpc_cidr_when_failing_over_then_it_is_refused_na
         .await
         .unwrap();
     assert!(!targets.contains_key(&table));
+}
+
+#[tokio::test]
+async fn given_a_failover_then_the_move_is_recorded_on_the_tables_it_changed() {
+    let world = given_the_two_az_seed().await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+
+    world
+        .handler
+        .handle(alarm(&a.instance_id, "ALARM"))
+        .await
+        .expect("failover");
+
+    assert_eq!(world.calls.count("CreateTags"), 1);
+    let tables = world
+        .client
+        .describe_route_tables()
+        .set_route_table_ids(Some(world.seed.tables.clone()))
+        .send()
+        .await
+        .unwrap();
+    for table in tables.route_tables() {
+        let record = table
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some("vip-failover:last-move:web"))
+            .and_then(|t| t.value())
+            .expect("last-move tag");
+        assert!(
+            record.ends_with(&format!(" {}>{}", a.instance_id, b.instance_id)),
+            "{record}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn given_a_fresh_move_when_the_new_holders_alarm_flaps_then_the_hold_down_keeps_the_vip() {
+    let world = given_the_two_az_seed().await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+    world
+        .handler
+        .handle(alarm(&a.instance_id, "ALARM"))
+        .await
+        .expect("failover");
+    world.calls.clear();
+
+    // serverB's custom health alarm fires seconds later, but EC2 says it is fine.
+    let held = group_report(
+        world
+            .handler
+            .handle(alarm(&b.instance_id, "ALARM"))
+            .await
+            .expect("held"),
+    );
+
+    assert_eq!(serde_json::to_value(held.action).unwrap(), "no_change");
+    assert!(held.reason.contains("hold-down"), "{}", held.reason);
+    assert!(
+        world.calls.writes().is_empty(),
+        "{:?}",
+        world.calls.actions()
+    );
+    assert_eq!(world.vip_targets().await, vec![b.eni_id.clone(); 3]);
+
+    // When serverB really fails (stopped), the hold-down does not apply.
+    topology::stop(&world.client, &b.instance_id).await.unwrap();
+    let moved = group_report(
+        world
+            .handler
+            .handle(alarm(&b.instance_id, "ALARM"))
+            .await
+            .expect("moved"),
+    );
+    assert_eq!(serde_json::to_value(moved.action).unwrap(), "failed_over");
+    assert_eq!(world.vip_targets().await, vec![a.eni_id.clone(); 3]);
+}
+
+#[tokio::test]
+async fn given_a_target_with_source_dest_check_enabled_then_it_is_reported_or_fixed_when_asked() {
+    let world = given_the_two_az_seed().await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+    topology::set_source_dest_check(&world.client, &b.eni_id, true)
+        .await
+        .unwrap();
+
+    let warned = group_report(
+        world
+            .handler
+            .handle(json!({"action": "failover", "group": GROUP, "dry_run": true}))
+            .await
+            .unwrap(),
+    );
+    assert!(warned
+        .warnings
+        .iter()
+        .any(|w| w.contains("source/dest check enabled") && w.contains(&b.eni_id)));
+    assert_eq!(warned.to.unwrap().source_dest_check, Some(true));
+
+    let config = vip_failover::Config {
+        fix_source_dest_check: true,
+        ..support::patient()
+    };
+    let (fixing, calls) = world._emulator.handler_with(config);
+    let fixed = group_report(fixing.handle(alarm(&a.instance_id, "ALARM")).await.unwrap());
+
+    assert!(
+        fixed
+            .warnings
+            .iter()
+            .any(|w| w.contains("disabled source/dest check")),
+        "{:?}",
+        fixed.warnings
+    );
+    let actions = calls.actions();
+    let fix_at = actions
+        .iter()
+        .position(|a| a == "ModifyNetworkInterfaceAttribute")
+        .expect("fixed");
+    let first_route = actions
+        .iter()
+        .position(|a| a == "ReplaceRoute")
+        .expect("moved");
+    assert!(fix_at < first_route, "{actions:?}");
+    let eni = world
+        .client
+        .describe_network_interfaces()
+        .network_interface_ids(&b.eni_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(eni.network_interfaces()[0].source_dest_check(), Some(false));
 }

@@ -92,7 +92,11 @@ async fn given_the_seed_when_each_failure_sample_arrives_then_the_vip_moves_to_s
 
         assert_eq!(action_of(&response), "failed_over", "{sample}");
         assert_eq!(world.vip_targets().await, world.on_b(), "{sample}");
-        assert_eq!(world.calls.writes(), vec!["ReplaceRoute"; 3], "{sample}");
+        assert_eq!(
+            world.calls.route_writes(),
+            vec!["ReplaceRoute"; 3],
+            "{sample}"
+        );
     }
 }
 
@@ -199,7 +203,7 @@ async fn given_a_half_moved_vip_when_the_schedule_fires_then_every_table_converg
         .unwrap();
 
     assert_eq!(world.vip_targets().await, world.on_a());
-    assert_eq!(world.calls.writes(), ["ReplaceRoute"]);
+    assert_eq!(world.calls.route_writes(), ["ReplaceRoute"]);
     let groups = serde_json::to_value(&response).unwrap()["groups"].clone();
     assert_eq!(groups[0]["action"], "failed_over");
 }

@@ -76,26 +76,49 @@ impl Emulator {
 
     /// A client that records the EC2 actions it sends.
     pub fn client(&self) -> (Client, CallLog) {
-        let log = CallLog::default();
-        let config = Config::default();
-        let sdk = aws_sdk_ec2::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .endpoint_url(self.url())
-            .retry_config(retry_config(&config))
-            .timeout_config(timeout_config(&config))
-            .interceptor(log.clone())
-            .build();
-        (Client::from_conf(sdk), log)
+        client_for(&self.url(), &patient())
     }
 
     /// The Lambda handler wired to this emulator, as `main.rs` wires it to EC2.
     pub fn handler(&self) -> (Handler, CallLog) {
-        let (client, log) = self.client();
-        let config = Config::default();
-        (Handler::new(Ec2::new(client, &config), config), log)
+        self.handler_with(patient())
     }
+
+    pub fn handler_with(&self, config: Config) -> (Handler, CallLog) {
+        handler_for(&self.url(), config)
+    }
+}
+
+/// Production settings with timeouts long enough for a loaded 2-core CI machine
+/// running emulators in parallel: these tests check what is written, not how fast.
+/// The fault-injection tests set short timeouts on purpose.
+pub fn patient() -> Config {
+    Config {
+        operation_timeout: Duration::from_secs(60),
+        attempt_timeout: Duration::from_secs(20),
+        ..Config::default()
+    }
+}
+
+/// A handler whose EC2 client talks to `url` (the emulator, or a proxy in front).
+pub fn handler_for(url: &str, config: Config) -> (Handler, CallLog) {
+    let (client, log) = client_for(url, &config);
+    (Handler::new(Ec2::new(client, &config), config), log)
+}
+
+/// An SDK client for `url` with the retry and timeout settings of `config`.
+pub fn client_for(url: &str, config: &Config) -> (Client, CallLog) {
+    let log = CallLog::default();
+    let sdk = aws_sdk_ec2::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(url)
+        .retry_config(retry_config(config))
+        .timeout_config(timeout_config(config))
+        .interceptor(log.clone())
+        .build();
+    (Client::from_conf(sdk), log)
 }
 
 impl Drop for Emulator {
@@ -146,6 +169,18 @@ impl CallLog {
             .into_iter()
             .filter(|a| WRITE_ACTIONS.contains(&a.as_str()))
             .collect()
+    }
+
+    /// Route writes only (the move itself, without its bookkeeping tags).
+    pub fn route_writes(&self) -> Vec<String> {
+        self.actions()
+            .into_iter()
+            .filter(|a| a.ends_with("Route"))
+            .collect()
+    }
+
+    pub fn count(&self, action: &str) -> usize {
+        self.actions().iter().filter(|a| *a == action).count()
     }
 
     pub fn clear(&self) {
