@@ -235,7 +235,12 @@ pub fn decide_with(group: &Group, intent: &Intent, policy: &Policy) -> Plan {
                     best
                 }
                 (Some(active), _) => active,
-                (None, Some(best)) => best,
+                // Routes disagree: finish the move that was interrupted (recorded,
+                // healthy, already holding some routes) rather than bounce back to
+                // the preferred member.
+                (None, Some(best)) => interrupted_move_target(group)
+                    .filter(usable)
+                    .unwrap_or(best),
                 (None, None) => {
                     return refuse(
                         format!(
@@ -321,6 +326,17 @@ pub fn decide_with(group: &Group, intent: &Intent, policy: &Policy) -> Plan {
         writes,
         warnings,
     }
+}
+
+/// The target of the last recorded move, if it still holds at least one VIP route.
+fn interrupted_move_target(group: &Group) -> Option<&Member> {
+    let to = group.member(&group.last_move.as_ref()?.to)?;
+    let holds_some = group.tables.iter().flat_map(|t| &t.routes).any(|r| {
+        r.current
+            .as_ref()
+            .is_some_and(|c| !c.blackhole && to.is_target_of(&c.target))
+    });
+    holds_some.then_some(to)
 }
 
 /// End of the hold-down that applies now, if any: only a recent move *to the
@@ -831,5 +847,28 @@ mod tests {
                 assert_eq!(LastMove::parse(damaged), None, "{damaged:?}");
             }
         }
+    }
+
+    #[test]
+    fn given_a_move_interrupted_half_way_when_reconciling_then_it_is_finished_not_reverted() {
+        let mut tables = tables_pointing_at("i-a", 3);
+        tables[0].routes[1].target = to_eni_of("i-b");
+        let mut group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables);
+        let before_record = decide(&group, &Intent::Reconcile);
+        assert_eq!(
+            before_record.to.unwrap().instance_id,
+            "i-a",
+            "without a record: best priority"
+        );
+
+        group.last_move = Some(crate::group::LastMove {
+            at: chrono::Utc::now(),
+            from: Some("i-a".to_string()),
+            to: "i-b".to_string(),
+        });
+        let plan = decide(&group, &Intent::Reconcile);
+
+        assert_eq!(plan.to.unwrap().instance_id, "i-b");
+        assert_eq!(plan.writes.len(), 2);
     }
 }

@@ -288,3 +288,15 @@ pub async fn stop(client: &Client, instance: &str) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// Adds client route tables until the seed has `total`, each routing the VIP to
+/// serverA's ENI.
+pub async fn with_tables(client: &Client, seed: &mut Seed, total: usize) -> Result<()> {
+    while seed.tables.len() < total {
+        let name = format!("clients-{}", seed.tables.len() + 1);
+        let table = create_table(client, &seed.vpc_id, &[("Name", &name)], None).await?;
+        route_to_eni(client, &table, VIP, &seed.server_a.eni_id).await?;
+        seed.tables.push(table);
+    }
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! Safe under faults and races: throttling, errors, slow and dropped calls,
+//! partial failure and concurrent invocations, against the emulator behind a
+//! fault-injecting proxy.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::fault_proxy::{Fault, FaultProxy, Rules};
+use support::topology::{self, Seed, VIP};
+use support::{handler_for, Emulator};
+use vip_failover::error::Error;
+use vip_failover::Config;
+
+const TABLES: usize = 20;
+
+fn alarm(instance: &str) -> Value {
+    json!({
+        "source": "aws.cloudwatch",
+        "alarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-status",
+        "accountId": "123456789012",
+        "time": "2026-11-24T03:00:00.000+0000",
+        "region": "us-east-1",
+        "alarmData": {
+            "alarmName": "web-status",
+            "state": {"value": "ALARM", "reason": "test", "timestamp": "2026-11-24T03:00:00.000+0000"},
+            "configuration": {"metrics": [{"id": "m1", "returnData": true, "metricStat": {
+                "metric": {"namespace": "AWS/EC2", "name": "StatusCheckFailed", "dimensions": {"InstanceId": instance}},
+                "period": 60, "stat": "Maximum"}}]}
+        }
+    })
+}
+
+fn state_change(instance: &str) -> Value {
+    json!({
+        "version": "0", "id": "1", "detail-type": "EC2 Instance State-change Notification",
+        "source": "aws.ec2", "account": "123456789012", "time": "2026-11-24T03:00:00Z",
+        "region": "us-east-1", "resources": [], "detail": {"instance-id": instance, "state": "stopping"}
+    })
+}
+
+/// Production retry settings with short timeouts, so a slow call times out fast.
+fn impatient() -> Config {
+    Config {
+        attempt_timeout: Duration::from_millis(800),
+        operation_timeout: Duration::from_secs(20),
+        ..Config::default()
+    }
+}
+
+struct World {
+    emulator: Emulator,
+    client: aws_sdk_ec2::Client,
+    seed: Seed,
+}
+
+async fn given_a_group_with_tables(total: usize) -> World {
+    let emulator = Emulator::start();
+    let (client, _) = emulator.client();
+    let mut seed = topology::seed_two_az(&client).await.expect("seed");
+    topology::with_tables(&client, &mut seed, total)
+        .await
+        .expect("tables");
+    World {
+        emulator,
+        client,
+        seed,
+    }
+}
+
+impl World {
+    async fn proxy(&self, rules: Rules) -> FaultProxy {
+        FaultProxy::start(&format!("127.0.0.1:{}", self.emulator.port), rules).await
+    }
+
+    /// Distinct ENIs the VIP routes point at, and how many tables hold one.
+    async fn vip_targets(&self) -> (BTreeSet<String>, usize) {
+        let targets = topology::targets_of(&self.client, &self.seed.vpc_id, VIP)
+            .await
+            .unwrap();
+        (targets.values().cloned().collect(), targets.len())
+    }
+}
+
+#[tokio::test]
+async fn given_30_percent_faults_when_20_tables_fail_over_then_every_table_moves() {
+    let world = given_a_group_with_tables(TABLES).await;
+    let proxy = world
+        .proxy(Rules {
+            share: 0.3,
+            kinds: vec![
+                Fault::Throttle,
+                Fault::ServerError,
+                Fault::Slow(Duration::from_millis(1500)),
+                Fault::Drop,
+            ],
+            max_consecutive: 3,
+            seed: 7,
+            ..Rules::default()
+        })
+        .await;
+    let (handler, _) = handler_for(&proxy.url(), impatient());
+
+    handler
+        .handle(alarm(&world.seed.server_a.instance_id))
+        .await
+        .expect("failover completes");
+
+    let b = world.seed.server_b.eni_id.clone();
+    assert_eq!(world.vip_targets().await, (BTreeSet::from([b]), TABLES));
+    let seen = proxy.seen();
+    let faulted = seen.iter().filter(|s| s.fault.is_some()).count();
+    let share = faulted as f64 / seen.len() as f64;
+    assert!(
+        (0.15..0.45).contains(&share),
+        "{faulted} of {} calls faulted",
+        seen.len()
+    );
+    for kind in ["Throttle", "ServerError", "Slow", "Drop"] {
+        assert!(
+            seen.iter().any(|s| format!("{:?}", s.fault).contains(kind)),
+            "no {kind} injected"
+        );
+    }
+}
+
+#[tokio::test]
+async fn given_tables_failing_beyond_the_retry_budget_then_the_error_lists_exactly_them_and_a_rerun_converges(
+) {
+    let world = given_a_group_with_tables(TABLES).await;
+    let broken: Vec<String> = vec![world.seed.tables[4].clone(), world.seed.tables[11].clone()];
+    let rules = Rules {
+        always_fail: broken
+            .iter()
+            .map(|t| {
+                vec![
+                    "Action=ReplaceRoute".to_string(),
+                    format!("RouteTableId={t}"),
+                ]
+            })
+            .collect(),
+        ..Rules::default()
+    };
+    let proxy = world.proxy(rules).await;
+    let (handler, _) = handler_for(&proxy.url(), impatient());
+    let event = alarm(&world.seed.server_a.instance_id);
+
+    let error = handler
+        .handle(event.clone())
+        .await
+        .expect_err("partial failure");
+
+    let Error::PartialFailure { failed, .. } = &error else {
+        panic!("expected a partial failure, got {error}");
+    };
+    let named: BTreeSet<&str> = failed
+        .iter()
+        .map(|f| f.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(named, broken.iter().map(String::as_str).collect());
+    assert!(error.retryable());
+    assert_eq!(error.error_type(), "PartialFailure");
+    let (a, b) = (&world.seed.server_a.eni_id, &world.seed.server_b.eni_id);
+    assert_eq!(
+        world.vip_targets().await,
+        (BTreeSet::from([a.clone(), b.clone()]), TABLES)
+    );
+
+    // EC2 recovers; Lambda's async retry delivers the same event again.
+    proxy.set_rules(Rules::default());
+    handler.handle(event).await.expect("the re-run converges");
+    assert_eq!(
+        world.vip_targets().await,
+        (BTreeSet::from([b.clone()]), TABLES)
+    );
+}
+
+#[tokio::test]
+async fn given_a_partial_failure_when_the_schedule_reconciles_then_every_table_is_on_one_healthy_member(
+) {
+    let world = given_a_group_with_tables(TABLES).await;
+    let rules = Rules {
+        always_fail: vec![vec![
+            "Action=ReplaceRoute".to_string(),
+            format!("RouteTableId={}", world.seed.tables[0]),
+        ]],
+        ..Rules::default()
+    };
+    let proxy = world.proxy(rules).await;
+    let (handler, _) = handler_for(&proxy.url(), impatient());
+    handler
+        .handle(alarm(&world.seed.server_a.instance_id))
+        .await
+        .expect_err("one table failed");
+    proxy.set_rules(Rules::default());
+
+    let schedule = json!({"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-11-24T03:05:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/vip-failover-reconcile"], "detail": {}});
+    handler.handle(schedule).await.expect("reconcile");
+
+    // The interrupted move is finished, not reverted to the preferred serverA.
+    let b = world.seed.server_b.eni_id.clone();
+    assert_eq!(world.vip_targets().await, (BTreeSet::from([b]), TABLES));
+}
+
+#[tokio::test]
+async fn given_20_concurrent_invocations_for_one_failure_then_every_write_goes_to_the_same_healthy_target(
+) {
+    let world = given_a_group_with_tables(3).await;
+    topology::stop(&world.client, &world.seed.server_a.instance_id)
+        .await
+        .unwrap();
+    let proxy = world.proxy(Rules::default()).await;
+    let (handler, _) = handler_for(&proxy.url(), support::patient());
+    let a = world.seed.server_a.instance_id.clone();
+
+    let runs: Vec<_> = (0..20)
+        .map(|i| {
+            let handler = handler.clone();
+            let event = if i % 2 == 0 {
+                alarm(&a)
+            } else {
+                state_change(&a)
+            };
+            tokio::spawn(async move { handler.handle(event).await })
+        })
+        .collect();
+    for run in runs {
+        run.await.unwrap().expect("every invocation succeeds");
+    }
+
+    let b = world.seed.server_b.eni_id.clone();
+    assert_eq!(world.vip_targets().await, (BTreeSet::from([b.clone()]), 3));
+    let route_writes: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.action.ends_with("Route"))
+        .collect();
+    assert!(!route_writes.is_empty());
+    for write in &route_writes {
+        assert!(
+            write.body.contains(&format!("NetworkInterfaceId={b}")),
+            "back-and-forth: {}",
+            write.body
+        );
+    }
+}
