@@ -21,9 +21,11 @@ $(VENV)/.installed: requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-## fmt, clippy, every test (unit, contract, emulator scenarios).
+## fmt, clippy, every test (unit, contract, emulator scenarios), then the offline
+## deployment checks (cfn-lint, sam validate, IAM policy vs code, one arm64 sam build).
 test: tools lint
 	cargo test --all-targets --locked
+	$(MAKE) --no-print-directory validate
 
 lint:
 	cargo fmt --check
@@ -35,7 +37,7 @@ demo: tools
 
 clean:
 	cargo clean
-	rm -rf $(VENV) $(SAM_VENV)
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam
 
 # Deployment targets (build, validate, deploy, invoke, remote-invoke, logs).
 -include mk/sam.mk
