@@ -8,7 +8,8 @@
 //! verifies all written tables.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -43,7 +44,14 @@ const RETRYABLE_CODES: &[&str] = &[
 pub struct Ec2 {
     client: Client,
     write_concurrency: usize,
+    /// VPC CIDRs by VPC id, kept for the life of a warm Lambda container: CIDR
+    /// associations change rarely, and dropping the read takes a round trip off
+    /// every failover after the first.
+    vpc_cidrs: Arc<Mutex<HashMap<String, (Instant, Vec<IpNet>)>>>,
 }
+
+/// How long cached VPC CIDRs are trusted.
+const VPC_CIDR_TTL: Duration = Duration::from_secs(300);
 
 /// What happened to one route write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +67,7 @@ impl Ec2 {
         Self {
             client,
             write_concurrency: config.write_concurrency.max(1),
+            vpc_cidrs: Arc::default(),
         }
     }
 
@@ -185,8 +194,25 @@ impl Ec2 {
         Ok(tables)
     }
 
-    /// IPv4 and IPv6 CIDRs associated with a VPC.
+    /// IPv4 and IPv6 CIDRs associated with a VPC (cached, see [`VPC_CIDR_TTL`]).
     pub async fn vpc_cidrs(&self, vpc_id: &str) -> Result<Vec<IpNet>, Error> {
+        let cached = self
+            .vpc_cidrs
+            .lock()
+            .ok()
+            .and_then(|c| c.get(vpc_id).cloned())
+            .filter(|(at, _)| at.elapsed() < VPC_CIDR_TTL);
+        if let Some((_, cidrs)) = cached {
+            return Ok(cidrs);
+        }
+        let cidrs = self.read_vpc_cidrs(vpc_id).await?;
+        if let Ok(mut cache) = self.vpc_cidrs.lock() {
+            cache.insert(vpc_id.to_string(), (Instant::now(), cidrs.clone()));
+        }
+        Ok(cidrs)
+    }
+
+    async fn read_vpc_cidrs(&self, vpc_id: &str) -> Result<Vec<IpNet>, Error> {
         let out = self
             .client
             .describe_vpcs()

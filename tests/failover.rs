@@ -362,6 +362,13 @@ async fn given_a_manual_failover_when_run_twice_then_the_vip_moves_away_and_back
         world.vip_targets().await,
         vec![world.seed.server_a.eni_id.clone(); 3]
     );
+    // A warm function reads the VPC's CIDRs once, not on every failover.
+    assert_eq!(
+        world.calls.count("DescribeVpcs"),
+        1,
+        "{:?}",
+        world.calls.actions()
+    );
 }
 
 #[tokio::test]
