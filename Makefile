@@ -43,3 +43,5 @@ clean:
 -include mk/sam.mk
 # Failover shown with real packets in network namespaces (root).
 -include mk/network.mk
+# Benchmarks: latency vs the API floor, API calls, cold start, size (writes BENCHMARKS.md).
+-include mk/bench.mk
