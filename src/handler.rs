@@ -192,6 +192,7 @@ impl Handler {
         }
         Ok(Response::Reconcile {
             action: "reconcile",
+            changed: reports.iter().any(|r| r.changed),
             groups: reports,
             duration_ms: elapsed_ms(started),
         })
@@ -431,9 +432,13 @@ fn build_report(
         }
     }
 
+    let changed = route_tables
+        .iter()
+        .any(|r| matches!(r.result, RouteResult::Created | RouteResult::Replaced));
     Report {
         group: group.name.clone(),
         action: plan.action,
+        changed,
         reason: plan.reason.clone(),
         trigger: source.to_string(),
         dry_run,

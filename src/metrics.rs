@@ -66,6 +66,7 @@ mod tests {
         Report {
             group: "web".to_string(),
             action,
+            changed: false,
             reason: String::new(),
             trigger: "test".to_string(),
             dry_run,

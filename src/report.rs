@@ -80,6 +80,9 @@ pub struct RouteReport {
 pub struct Report {
     pub group: String,
     pub action: Action,
+    /// A route was created or replaced. The notification topic can filter on it
+    /// (an SNS filter policy on the message body) to mail only real changes.
+    pub changed: bool,
     pub reason: String,
     /// What triggered the invocation, e.g. `alarm web-a-status (ALARM)`.
     pub trigger: String,
@@ -209,6 +212,8 @@ pub enum Response {
     /// A reconcile over several groups.
     Reconcile {
         action: &'static str,
+        /// Any group changed a route.
+        changed: bool,
         groups: Vec<Report>,
         duration_ms: u64,
     },

@@ -98,6 +98,7 @@ async fn given_the_seed_when_server_a_fails_then_every_route_table_points_at_ser
     assert_eq!(world.vip_targets().await, vec![b.eni_id.clone(); 3]);
     assert_eq!(report.group, GROUP);
     assert_eq!(serde_json::to_value(report.action).unwrap(), "failed_over");
+    assert!(report.changed);
     let from = report.from.expect("from");
     let to = report.to.expect("to");
     assert_eq!(
@@ -173,6 +174,7 @@ async fn given_an_already_failed_over_group_when_server_a_fails_again_then_nothi
     let report = group_report(world.handler.handle(event).await.expect("second run"));
 
     assert_eq!(serde_json::to_value(report.action).unwrap(), "no_change");
+    assert!(!report.changed);
     assert!(
         world.calls.writes().is_empty(),
         "{:?}",
