@@ -47,8 +47,11 @@ pub struct Ec2 {
     /// VPC CIDRs by VPC id, kept for the life of a warm Lambda container: CIDR
     /// associations change rarely, and dropping the read takes a round trip off
     /// every failover after the first.
-    vpc_cidrs: Arc<Mutex<HashMap<String, (Instant, Vec<IpNet>)>>>,
+    vpc_cidrs: Arc<Mutex<HashMap<String, CachedCidrs>>>,
 }
+
+/// When the CIDRs were read, and what they were.
+type CachedCidrs = (Instant, Vec<IpNet>);
 
 /// How long cached VPC CIDRs are trusted.
 const VPC_CIDR_TTL: Duration = Duration::from_secs(300);

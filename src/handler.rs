@@ -27,11 +27,23 @@ use crate::world::{InstanceRecord, RouteTableRecord};
 pub struct Handler {
     ec2: Ec2,
     config: Config,
+    emit_metrics: bool,
 }
 
 impl Handler {
     pub fn new(ec2: Ec2, config: Config) -> Self {
-        Self { ec2, config }
+        Self {
+            ec2,
+            config,
+            emit_metrics: true,
+        }
+    }
+
+    /// No EMF lines on stdout: for the operator CLI, whose stdout is for people
+    /// and scripts, and which is not in CloudWatch Logs anyway.
+    pub fn without_metrics(mut self) -> Self {
+        self.emit_metrics = false;
+        self
     }
 
     pub async fn handle(&self, event: Value) -> Result<Response, Error> {
@@ -280,7 +292,9 @@ impl Handler {
             &snapshot, &plan, &outcomes, verified, source, dry_run, started,
         );
         log_decision(&report);
-        metrics::emit(&report);
+        if self.emit_metrics {
+            metrics::emit(&report);
+        }
 
         if plan.action == Action::Refused {
             return Err(Error::Refused {

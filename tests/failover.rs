@@ -4,80 +4,17 @@
 
 mod support;
 
-use serde_json::{json, Value};
-use support::topology::{self, Seed, GROUP, VIP};
-use support::{CallLog, Emulator};
-use vip_failover::handler::Handler;
+use serde_json::json;
+use support::events::alarm;
+use support::topology::{self, GROUP, VIP};
+use support::world::given_the_two_az_seed;
+use support::Emulator;
 use vip_failover::report::{Report, Response};
-
-/// A CloudWatch alarm's Lambda action for a StatusCheckFailed alarm on `instance`.
-fn alarm(instance: &str, state: &str) -> Value {
-    json!({
-        "source": "aws.cloudwatch",
-        "alarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-status",
-        "accountId": "123456789012",
-        "time": "2026-11-24T03:00:00.000+0000",
-        "region": "us-east-1",
-        "alarmData": {
-            "alarmName": "web-status",
-            "state": {"value": state, "reason": "test", "timestamp": "2026-11-24T03:00:00.000+0000"},
-            "previousState": {"value": "OK", "reason": "test", "timestamp": "2026-11-24T02:00:00.000+0000"},
-            "configuration": {
-                "description": "status check of a web server",
-                "metrics": [{
-                    "id": "m1",
-                    "metricStat": {
-                        "metric": {
-                            "namespace": "AWS/EC2",
-                            "name": "StatusCheckFailed",
-                            "dimensions": {"InstanceId": instance}
-                        },
-                        "period": 60,
-                        "stat": "Maximum"
-                    },
-                    "returnData": true
-                }]
-            }
-        }
-    })
-}
 
 fn group_report(response: Response) -> Report {
     match response {
         Response::Group(report) => report,
         other => panic!("expected a group report, got {other:?}"),
-    }
-}
-
-struct World {
-    _emulator: Emulator,
-    client: aws_sdk_ec2::Client,
-    handler: Handler,
-    calls: CallLog,
-    seed: Seed,
-}
-
-async fn given_the_two_az_seed() -> World {
-    let emulator = Emulator::start();
-    let (client, _) = emulator.client();
-    let seed = topology::seed_two_az(&client).await.expect("seed");
-    let (handler, calls) = emulator.handler();
-    World {
-        _emulator: emulator,
-        client,
-        handler,
-        calls,
-        seed,
-    }
-}
-
-impl World {
-    async fn vip_targets(&self) -> Vec<String> {
-        topology::targets_of(&self.client, &self.seed.vpc_id, VIP)
-            .await
-            .expect("read targets")
-            .into_values()
-            .collect()
     }
 }
 
@@ -514,7 +451,7 @@ async fn given_a_target_with_source_dest_check_enabled_then_it_is_reported_or_fi
         fix_source_dest_check: true,
         ..support::patient()
     };
-    let (fixing, calls) = world._emulator.handler_with(config);
+    let (fixing, calls) = world.emulator.handler_with(config);
     let fixed = group_report(fixing.handle(alarm(&a.instance_id, "ALARM")).await.unwrap());
 
     assert!(

@@ -7,7 +7,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use support::events::{self, alarm, state_change};
 use support::fault_proxy::{Fault, FaultProxy, Rules};
 use support::topology::{self, Seed, VIP};
 use support::{handler_for, Emulator};
@@ -15,31 +15,6 @@ use vip_failover::error::Error;
 use vip_failover::Config;
 
 const TABLES: usize = 20;
-
-fn alarm(instance: &str) -> Value {
-    json!({
-        "source": "aws.cloudwatch",
-        "alarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-status",
-        "accountId": "123456789012",
-        "time": "2026-11-24T03:00:00.000+0000",
-        "region": "us-east-1",
-        "alarmData": {
-            "alarmName": "web-status",
-            "state": {"value": "ALARM", "reason": "test", "timestamp": "2026-11-24T03:00:00.000+0000"},
-            "configuration": {"metrics": [{"id": "m1", "returnData": true, "metricStat": {
-                "metric": {"namespace": "AWS/EC2", "name": "StatusCheckFailed", "dimensions": {"InstanceId": instance}},
-                "period": 60, "stat": "Maximum"}}]}
-        }
-    })
-}
-
-fn state_change(instance: &str) -> Value {
-    json!({
-        "version": "0", "id": "1", "detail-type": "EC2 Instance State-change Notification",
-        "source": "aws.ec2", "account": "123456789012", "time": "2026-11-24T03:00:00Z",
-        "region": "us-east-1", "resources": [], "detail": {"instance-id": instance, "state": "stopping"}
-    })
-}
 
 /// Production retry settings with short timeouts, so a slow call times out fast.
 fn impatient() -> Config {
@@ -104,7 +79,7 @@ async fn given_30_percent_faults_when_20_tables_fail_over_then_every_table_moves
     let (handler, _) = handler_for(&proxy.url(), impatient());
 
     handler
-        .handle(alarm(&world.seed.server_a.instance_id))
+        .handle(alarm(&world.seed.server_a.instance_id, "ALARM"))
         .await
         .expect("failover completes");
 
@@ -145,7 +120,7 @@ async fn given_tables_failing_beyond_the_retry_budget_then_the_error_lists_exact
     };
     let proxy = world.proxy(rules).await;
     let (handler, _) = handler_for(&proxy.url(), impatient());
-    let event = alarm(&world.seed.server_a.instance_id);
+    let event = alarm(&world.seed.server_a.instance_id, "ALARM");
 
     let error = handler
         .handle(event.clone())
@@ -191,14 +166,12 @@ async fn given_a_partial_failure_when_the_schedule_reconciles_then_every_table_i
     let proxy = world.proxy(rules).await;
     let (handler, _) = handler_for(&proxy.url(), impatient());
     handler
-        .handle(alarm(&world.seed.server_a.instance_id))
+        .handle(alarm(&world.seed.server_a.instance_id, "ALARM"))
         .await
         .expect_err("one table failed");
     proxy.set_rules(Rules::default());
 
-    let schedule = json!({"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "123456789012", "time": "2026-11-24T03:05:00Z", "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/vip-failover-reconcile"], "detail": {}});
+    let schedule = events::scheduled();
     handler.handle(schedule).await.expect("reconcile");
 
     // The interrupted move is finished, not reverted to the preferred serverA.
@@ -221,9 +194,9 @@ async fn given_20_concurrent_invocations_for_one_failure_then_every_write_goes_t
         .map(|i| {
             let handler = handler.clone();
             let event = if i % 2 == 0 {
-                alarm(&a)
+                alarm(&a, "ALARM")
             } else {
-                state_change(&a)
+                state_change(&a, "stopping")
             };
             tokio::spawn(async move { handler.handle(event).await })
         })

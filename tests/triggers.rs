@@ -5,63 +5,22 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::topology::{self, Seed, VIP};
-use support::{CallLog, Emulator};
-use vip_failover::handler::Handler;
+use support::topology::{self, VIP};
+use support::world::{given_the_two_az_seed, World};
 use vip_failover::report::Response;
 
 /// Instance ids the samples in `events/` use for serverA and serverB.
 const SAMPLE_A: &str = "i-0a1b2c3d4e5f60718";
 const SAMPLE_B: &str = "i-0f1e2d3c4b5a69788";
 
-struct World {
-    _emulator: Emulator,
-    client: aws_sdk_ec2::Client,
-    handler: Handler,
-    calls: CallLog,
-    seed: Seed,
-}
-
-async fn given_the_two_az_seed() -> World {
-    let emulator = Emulator::start();
-    let (client, _) = emulator.client();
-    let seed = topology::seed_two_az(&client).await.expect("seed");
-    let (handler, calls) = emulator.handler();
-    World {
-        _emulator: emulator,
-        client,
-        handler,
-        calls,
-        seed,
-    }
-}
-
-impl World {
-    /// A sample from `events/`, with the sample instance ids replaced by the seeded ones.
-    fn sample(&self, name: &str) -> Value {
-        let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).expect(&path);
-        let text = text
-            .replace(SAMPLE_A, &self.seed.server_a.instance_id)
-            .replace(SAMPLE_B, &self.seed.server_b.instance_id);
-        serde_json::from_str(&text).expect("sample is JSON")
-    }
-
-    async fn vip_targets(&self) -> Vec<String> {
-        topology::targets_of(&self.client, &self.seed.vpc_id, VIP)
-            .await
-            .expect("targets")
-            .into_values()
-            .collect()
-    }
-
-    fn on_a(&self) -> Vec<String> {
-        vec![self.seed.server_a.eni_id.clone(); 3]
-    }
-
-    fn on_b(&self) -> Vec<String> {
-        vec![self.seed.server_b.eni_id.clone(); 3]
-    }
+/// A sample from `events/`, with the sample instance ids replaced by the seeded ones.
+fn sample_event(world: &World, name: &str) -> Value {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect(&path);
+    let text = text
+        .replace(SAMPLE_A, &world.seed.server_a.instance_id)
+        .replace(SAMPLE_B, &world.seed.server_b.instance_id);
+    serde_json::from_str(&text).expect("sample is JSON")
 }
 
 fn action_of(response: &Response) -> String {
@@ -86,7 +45,7 @@ async fn given_the_seed_when_each_failure_sample_arrives_then_the_vip_moves_to_s
 
         let response = world
             .handler
-            .handle(world.sample(sample))
+            .handle(sample_event(&world, sample))
             .await
             .expect(sample);
 
@@ -112,7 +71,7 @@ async fn given_the_seed_when_samples_that_need_no_move_arrive_then_nothing_is_wr
     ] {
         let response = world
             .handler
-            .handle(world.sample(sample))
+            .handle(sample_event(&world, sample))
             .await
             .expect(sample);
         assert_eq!(action_of(&response), action, "{sample}");
@@ -132,7 +91,7 @@ async fn given_the_seed_when_status_and_check_are_asked_then_they_describe_the_g
     let status = serde_json::to_value(
         world
             .handler
-            .handle(world.sample("status.json"))
+            .handle(sample_event(&world, "status.json"))
             .await
             .unwrap(),
     )
@@ -146,7 +105,7 @@ async fn given_the_seed_when_status_and_check_are_asked_then_they_describe_the_g
     let check = serde_json::to_value(
         world
             .handler
-            .handle(world.sample("check.json"))
+            .handle(sample_event(&world, "check.json"))
             .await
             .unwrap(),
     )
@@ -167,7 +126,7 @@ async fn given_the_seed_when_status_and_check_are_asked_then_they_describe_the_g
     let check = serde_json::to_value(
         world
             .handler
-            .handle(world.sample("check.json"))
+            .handle(sample_event(&world, "check.json"))
             .await
             .unwrap(),
     )
@@ -198,7 +157,7 @@ async fn given_a_half_moved_vip_when_the_schedule_fires_then_every_table_converg
 
     let response = world
         .handler
-        .handle(world.sample("eventbridge-scheduled.json"))
+        .handle(sample_event(&world, "eventbridge-scheduled.json"))
         .await
         .unwrap();
 
@@ -217,7 +176,7 @@ async fn given_a_stopped_active_when_the_schedule_fires_then_the_vip_moves_to_th
 
     world
         .handler
-        .handle(world.sample("eventbridge-scheduled.json"))
+        .handle(sample_event(&world, "eventbridge-scheduled.json"))
         .await
         .unwrap();
 
@@ -230,8 +189,7 @@ async fn given_an_instance_in_no_group_when_it_stops_then_one_read_and_no_write(
     let stranger = topology::launch(&world.client, &world.seed.subnets[0], "stranger", &[])
         .await
         .unwrap();
-    let event = world
-        .sample("eventbridge-ec2-state-change-stopped.json")
+    let event = sample_event(&world, "eventbridge-ec2-state-change-stopped.json")
         .to_string()
         .replace(&world.seed.server_a.instance_id, &stranger.instance_id);
     world.calls.clear();

@@ -34,9 +34,9 @@ const EXIT_AWS: u8 = 3;
 const AFTER_HELP: &str = "\
 Exit codes:
   0  ok: status shown, every check passed, switchover done (or nothing to do, or --dry-run)
-  1  problems: a check failed (invalid group tags included; no group found at all), or the
-     switchover was refused (target unhealthy or not a member, no healthy member) or left
-     some route tables not updated
+  1  problems: a check failed (invalid group tags included; `check` found no group at all),
+     or the switchover was refused (target unhealthy or not a member, no healthy member) or
+     left some route tables not updated
   2  usage or invalid input: bad arguments, unknown group, no region, invalid environment,
      confirmation declined, or no --yes while stdin is not a terminal
   3  AWS/EC2 API error: credentials, permissions, throttling, endpoint unreachable
@@ -62,8 +62,8 @@ struct Cli {
     /// AWS region; defaults to the SDK's chain (AWS_REGION, profile)
     #[arg(long, global = true, value_parser = NonEmptyStringValueParser::new())]
     region: Option<String>,
-    /// Print the library's JSON reports instead of tables (one object with --group,
-    /// an array of them without)
+    /// JSON instead of tables: the library's report for status/check (an array of
+    /// them without --group), {"plan", "result"} for switchover
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -73,19 +73,23 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Members, where each VIP route points, warnings and what a reconcile would do
+    #[command(after_help = AFTER_HELP)]
     Status {
         /// Only this group (default: every group found by its tag)
         #[arg(long, short, value_parser = NonEmptyStringValueParser::new())]
         group: Option<String>,
     },
     /// Pre-flight check: everything that would make a failover fail; exit 1 on a problem
+    #[command(after_help = AFTER_HELP)]
     Check {
         /// Only this group (default: every group found by its tag)
         #[arg(long, short, value_parser = NonEmptyStringValueParser::new())]
         group: Option<String>,
     },
     /// Planned move of the VIP: shows the plan, asks, then moves every route
+    #[command(after_help = AFTER_HELP)]
     Switchover {
+        /// The group (value of the instances' group tag, e.g. vip-failover:group)
         #[arg(long, short, value_parser = NonEmptyStringValueParser::new())]
         group: String,
         /// Instance to move the VIP to (default: the preferred healthy other member)
@@ -247,7 +251,7 @@ impl Core {
             ));
         }
         Ok(Self {
-            handler: Handler::new(ec2.clone(), config.clone()),
+            handler: Handler::new(ec2.clone(), config.clone()).without_metrics(),
             ec2,
             config,
         })
@@ -405,6 +409,7 @@ async fn switchover(
     yes: bool,
 ) -> Result<u8, Failure> {
     let plan = group_report(core.manual(failover(&group, to, true)).await?)?;
+    // Where the run stops at the plan, the plan is the output.
     let show_plan = |note: &str| {
         if out.json {
             out.print_json(&Switchover {
@@ -434,20 +439,27 @@ async fn switchover(
             reason: plan.reason.clone(),
         }));
     };
+    // People see the plan before anything is written; with --json the one
+    // document waits for the result, so a person being asked reads it on stderr.
+    match (out.json, yes) {
+        (false, _) => out.print(&render::plan(&plan, out.stdout)),
+        (true, false) => eprint!("{}", render::plan(&plan, out.stderr)),
+        (true, true) => {}
+    }
     if !yes {
-        show_plan("");
-        confirm(out)?;
-    } else if !out.json {
-        show_plan("");
+        confirm()?;
     }
     let result = group_report(core.manual(failover(&group, Some(target), false)).await?)?;
-    if plan.from != result.from {
+    let holder = |r: &Report| {
+        r.from
+            .as_ref()
+            .map_or("no single member", |f| f.instance_id.as_str())
+            .to_string()
+    };
+    if holder(&plan) != holder(&result) {
         out.note(&format!(
             "note: the VIP moved since the plan was made; it was taken from {}",
-            result
-                .from
-                .as_ref()
-                .map_or("no single member", |f| f.instance_id.as_str())
+            holder(&result)
         ));
     }
     if out.json {
@@ -463,7 +475,7 @@ async fn switchover(
 }
 
 /// `Proceed? [y/N]` on a terminal; refuses rather than hang or guess otherwise.
-fn confirm(out: &Out) -> Result<(), Failure> {
+fn confirm() -> Result<(), Failure> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return Err(Failure::Usage(
@@ -482,9 +494,8 @@ fn confirm(out: &Out) -> Result<(), Failure> {
     }
     match answer.trim().to_ascii_lowercase().as_str() {
         "y" | "yes" => Ok(()),
-        _ => {
-            out.note("aborted: nothing was changed");
-            Err(Failure::Usage("switchover not confirmed".to_string()))
-        }
+        _ => Err(Failure::Usage(
+            "switchover not confirmed; nothing was changed".to_string(),
+        )),
     }
 }

@@ -189,6 +189,16 @@ fn or_dash(value: Option<&str>) -> &str {
     value.unwrap_or("-")
 }
 
+/// `Title: verdict`, then `tail`.
+fn headline(out: &mut String, palette: Palette, title: &str, verdict: Cell, tail: &str) {
+    let _ = writeln!(
+        out,
+        "{}: {}{tail}",
+        palette.paint(Style::Strong, title),
+        palette.paint(verdict.style, &verdict.text)
+    );
+}
+
 fn warnings(out: &mut String, palette: Palette, warnings: &[String]) {
     for warning in warnings {
         let _ = writeln!(out, "{} {warning}", palette.paint(Style::Warn, "warning:"));
@@ -276,7 +286,10 @@ pub fn status(report: &StatusReport, palette: Palette) -> String {
         let _ = writeln!(
             out,
             "  {}",
-            palette.paint(Style::Bad, &format!("{FAIL} no route table carries a VIP route"))
+            palette.paint(
+                Style::Bad,
+                &format!("{FAIL} no route table carries a VIP route")
+            )
         );
     } else {
         out.push_str(&routes.render(palette, "  "));
@@ -301,16 +314,18 @@ pub fn check(report: &CheckReport, palette: Palette) -> String {
     let mut out = String::new();
     let failed = report.problems().count();
     let total = report.findings.len();
-    let headline = if report.ok {
-        Cell::verdict(true, &format!("all {total} checks passed"))
+    let verdict = if report.ok {
+        format!("all {total} checks passed")
     } else {
-        Cell::verdict(false, &format!("{failed} of {total} checks failed"))
+        format!("{failed} of {total} checks failed")
     };
-    let _ = writeln!(
-        out,
-        "{}: {}",
-        palette.paint(Style::Strong, &format!("Check {}", report.group)),
-        palette.paint(headline.style, &headline.text)
+    let title = format!("Check {}", report.group);
+    headline(
+        &mut out,
+        palette,
+        &title,
+        Cell::verdict(report.ok, &verdict),
+        "",
     );
     let mut table = Table::default();
     for finding in &report.findings {
@@ -381,12 +396,9 @@ fn route_results(out: &mut String, palette: Palette, report: &Report) {
 /// The dry run shown before asking: who holds the VIP, who would, and each route.
 pub fn plan(report: &Report, palette: Palette) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{}: {}",
-        palette.paint(Style::Strong, &format!("Plan for group {}", report.group)),
-        palette.paint(action_style(report.action), &report.reason),
-    );
+    let title = format!("Plan for group {}", report.group);
+    let verdict = Cell::new(report.reason.as_str(), action_style(report.action));
+    headline(&mut out, palette, &title, verdict, "");
     endpoints(&mut out, palette, report);
     out.push('\n');
     route_results(&mut out, palette, report);
@@ -398,17 +410,19 @@ pub fn plan(report: &Report, palette: Palette) -> String {
 pub fn outcome(report: &Report, palette: Palette) -> String {
     let mut out = String::new();
     let failed = report.failed_routes().len();
-    let headline = if failed == 0 {
-        Cell::verdict(true, label(report.action, false))
+    let verdict = if failed == 0 {
+        label(report.action, false).to_string()
     } else {
-        Cell::verdict(false, &format!("{failed} routes not updated"))
+        format!("{failed} routes not updated")
     };
-    let _ = writeln!(
-        out,
-        "{}: {} in {} ms",
-        palette.paint(Style::Strong, &format!("Group {}", report.group)),
-        palette.paint(headline.style, &headline.text),
-        report.duration_ms
+    let title = format!("Group {}", report.group);
+    let took = format!(" in {} ms", report.duration_ms);
+    headline(
+        &mut out,
+        palette,
+        &title,
+        Cell::verdict(failed == 0, &verdict),
+        &took,
     );
     endpoints(&mut out, palette, report);
     out.push('\n');
@@ -506,6 +520,7 @@ mod tests {
         let report = Report {
             group: "web".to_string(),
             action: Action::FailedOver,
+            changed: false,
             reason: "moving the VIP from i-a to i-b".to_string(),
             trigger: "manual failover".to_string(),
             dry_run: true,

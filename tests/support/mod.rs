@@ -4,8 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod events;
 pub mod fault_proxy;
 pub mod topology;
+pub mod world;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,0 +1,443 @@
+//! Operator CLI scenarios: the built `vip-failover-cli` binary against a real EC2
+//! API emulator, reached the way an operator's shell reaches AWS (environment
+//! only). Given a topology, when a command runs, then its output, exit code and the
+//! routes it leaves behind are what an operator expects.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+
+use aws_sdk_ec2::types::Tag;
+use serde_json::Value;
+use support::topology::{self, Seed, GROUP, VIP};
+use support::Emulator;
+use tokio::process::Command;
+
+const CLI: &str = env!("CARGO_BIN_EXE_vip-failover-cli");
+
+/// One run of the binary.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:?}"))
+    }
+
+    /// The first output line that mentions every one of `needles`.
+    fn line_with(&self, needles: &[&str]) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| needles.iter().all(|n| l.contains(n)))
+            .unwrap_or_else(|| panic!("no line with {needles:?}: {self:?}"))
+    }
+}
+
+/// Runs the CLI with nothing from the developer's environment but what is set
+/// here, and stdin that is not a terminal (as in CI).
+async fn cli_with(endpoint: &str, extra_env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut command = Command::new(CLI);
+    command
+        .args(args)
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(extra_env.iter().copied())
+        .stdin(Stdio::null());
+    let output = command.output().await.expect("run vip-failover-cli");
+    Run {
+        code: output.status.code().expect("exit code, not a signal"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+struct World {
+    emulator: Emulator,
+    client: aws_sdk_ec2::Client,
+    seed: Seed,
+}
+
+async fn given_the_two_az_seed() -> World {
+    let emulator = Emulator::start();
+    let (client, _) = emulator.client();
+    let seed = topology::seed_two_az(&client).await.expect("seed");
+    World {
+        emulator,
+        client,
+        seed,
+    }
+}
+
+impl World {
+    async fn cli(&self, args: &[&str]) -> Run {
+        cli_with(&self.emulator.url(), &[], args).await
+    }
+
+    /// `switchover --group web` followed by `args`.
+    async fn switchover(&self, args: &[&str]) -> Run {
+        let mut all = vec!["switchover", "--group", GROUP];
+        all.extend_from_slice(args);
+        self.cli(&all).await
+    }
+
+    /// Every VIP route of the seed's three tables points at `eni`.
+    async fn assert_vip_on(&self, eni: &str) {
+        let targets = topology::targets_of(&self.client, &self.seed.vpc_id, VIP)
+            .await
+            .expect("read targets");
+        assert_eq!(targets.len(), 3, "{targets:?}");
+        assert!(
+            targets.values().all(|t| t == eni),
+            "VIP routes not all on {eni}: {targets:?}"
+        );
+    }
+
+    async fn routes(&self) -> BTreeMap<String, Vec<String>> {
+        topology::dump_routes(&self.client, &self.seed.vpc_id)
+            .await
+            .expect("read routes")
+    }
+
+    /// Tags the seed's client tables for the group, as the README asks (the IAM
+    /// policy only allows writes to tagged tables): the seed as a deployment has it.
+    async fn tag_tables_for_the_group(&self) {
+        self.client
+            .create_tags()
+            .set_resources(Some(self.seed.tables.clone()))
+            .tags(
+                Tag::builder()
+                    .key("vip-failover:group")
+                    .value(GROUP)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("tag tables");
+    }
+}
+
+#[tokio::test]
+async fn given_the_seed_when_status_then_server_a_is_active_with_both_enis_azs_and_three_tables() {
+    let world = given_the_two_az_seed().await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+
+    // Without --group: every group found by its tag (the seed has one).
+    let run = world.cli(&["status"]).await;
+
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains(&format!("Group {GROUP}")), "{run:?}");
+    assert!(run.stdout.contains(&format!("Active: ✓ {}", a.instance_id)));
+    let active = run.line_with(&[&a.instance_id, &a.eni_id]);
+    for needle in [
+        "active",
+        "us-east-1a",
+        "10",
+        "running",
+        "✓ healthy",
+        &a.eni_id,
+        "✓ disabled",
+    ] {
+        assert!(active.contains(needle), "{needle} missing in {active:?}");
+    }
+    let standby = run.line_with(&[&b.instance_id, &b.eni_id]);
+    for needle in ["standby", "us-east-1b", "20", "✓ healthy", &b.eni_id] {
+        assert!(standby.contains(needle), "{needle} missing in {standby:?}");
+    }
+    for table in &world.seed.tables {
+        let line = run.line_with(&[table]);
+        assert!(line.trim_start().starts_with('✓'), "{line:?}");
+        assert!(line.contains(VIP) && line.contains(&a.eni_id), "{line:?}");
+    }
+    assert!(run.stdout.contains("Reconcile would: nothing to do"));
+    assert!(!run.stdout.contains('\x1b'), "colour on a pipe: {run:?}");
+    assert!(run.stderr.is_empty(), "{run:?}");
+}
+
+#[tokio::test]
+async fn given_the_seed_when_status_json_then_the_report_carries_members_and_routes() {
+    let world = given_the_two_az_seed().await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+
+    let run = world.cli(&["status", "--group", GROUP, "--json"]).await;
+
+    assert_eq!(run.code, 0, "{run:?}");
+    let status = run.json();
+    assert_eq!(status["group"], GROUP);
+    assert_eq!(status["vpc_id"], world.seed.vpc_id.as_str());
+    assert_eq!(status["vips"], serde_json::json!([VIP]));
+    assert_eq!(status["active"], a.instance_id.as_str());
+    assert_eq!(status["reconcile"], "no_change");
+    let members = status["members"].as_array().expect("members");
+    let facts: Vec<(&str, &str, &str, bool, bool)> = members
+        .iter()
+        .map(|m| {
+            (
+                m["instance_id"].as_str().unwrap(),
+                m["eni_id"].as_str().unwrap(),
+                m["availability_zone"].as_str().unwrap(),
+                m["active"].as_bool().unwrap(),
+                m["healthy"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        facts,
+        [
+            (
+                a.instance_id.as_str(),
+                a.eni_id.as_str(),
+                "us-east-1a",
+                true,
+                true
+            ),
+            (
+                b.instance_id.as_str(),
+                b.eni_id.as_str(),
+                "us-east-1b",
+                false,
+                true
+            ),
+        ]
+    );
+    let tables = status["route_tables"].as_array().expect("route tables");
+    assert_eq!(tables.len(), 3);
+    for table in tables {
+        assert_eq!(table["destination"], VIP);
+        assert_eq!(table["target"], a.eni_id.as_str());
+        assert_eq!(table["member"], a.instance_id.as_str());
+    }
+
+    // Without --group: an array, one report per group.
+    let all = world.cli(&["status", "--json"]).await.json();
+    assert_eq!(all.as_array().map(Vec::len), Some(1), "{all}");
+    assert_eq!(all[0], status);
+}
+
+#[tokio::test]
+async fn given_the_seed_with_tagged_tables_when_check_then_every_check_passes() {
+    let world = given_the_two_az_seed().await;
+    world.tag_tables_for_the_group().await;
+
+    let run = world.cli(&["check"]).await;
+
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("Check web: ✓ all"), "{run:?}");
+    assert!(!run.stdout.contains('✗'), "{run:?}");
+
+    let json = world.cli(&["check", "--group", GROUP, "--json"]).await;
+    assert_eq!(json.code, 0, "{json:?}");
+    assert_eq!(json.json()["ok"], true);
+}
+
+#[tokio::test]
+async fn given_source_dest_check_on_server_b_when_check_then_it_fails_naming_the_eni() {
+    let world = given_the_two_az_seed().await;
+    world.tag_tables_for_the_group().await;
+    let eni = &world.seed.server_b.eni_id;
+    topology::set_source_dest_check(&world.client, eni, true)
+        .await
+        .unwrap();
+
+    let run = world.cli(&["check", "--group", GROUP]).await;
+
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("✗ 1 of"), "{run:?}");
+    let finding = run.line_with(&["source_dest_check"]);
+    assert!(finding.trim_start().starts_with('✗'), "{finding:?}");
+    assert!(finding.contains(eni.as_str()), "{finding:?}");
+    assert!(finding.contains("--no-source-dest-check"), "{finding:?}");
+}
+
+#[tokio::test]
+async fn given_the_seed_when_switching_over_with_yes_then_every_table_moves_to_b_and_back_with_to()
+{
+    let world = given_the_two_az_seed().await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+
+    let run = world.switchover(&["--yes"]).await;
+
+    assert_eq!(run.code, 0, "{run:?}");
+    world.assert_vip_on(&b.eni_id).await;
+    assert!(
+        run.stdout.contains("Plan for group web: moving the VIP"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("Group web: ✓ VIP moved in"), "{run:?}");
+    for table in &world.seed.tables {
+        let done = run
+            .stdout
+            .lines()
+            .rfind(|l| l.contains(table.as_str()))
+            .unwrap();
+        assert!(done.trim_start().starts_with('✓'), "{done:?}");
+        assert!(
+            done.contains(&a.eni_id) && done.contains(&b.eni_id),
+            "{done:?}"
+        );
+        assert!(done.ends_with("replaced"), "{done:?}");
+    }
+
+    let back = world.switchover(&["--to", &a.instance_id, "--yes"]).await;
+
+    assert_eq!(back.code, 0, "{back:?}");
+    world.assert_vip_on(&a.eni_id).await;
+}
+
+#[tokio::test]
+async fn given_the_seed_when_switching_over_with_dry_run_then_the_plan_is_shown_and_nothing_written(
+) {
+    let world = given_the_two_az_seed().await;
+    let before = world.routes().await;
+
+    let run = world.switchover(&["--dry-run"]).await;
+
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(world.routes().await, before);
+    assert_eq!(run.stdout.matches("would replace").count(), 3, "{run:?}");
+    assert!(run.stdout.contains(&world.seed.server_b.eni_id));
+    assert!(
+        run.stderr.contains("dry run: nothing was changed"),
+        "{run:?}"
+    );
+}
+
+/// `--json` is for scripts: stdout must be exactly the document.
+#[tokio::test]
+async fn given_the_seed_when_switching_over_with_dry_run_json_then_stdout_is_one_json_document() {
+    let world = given_the_two_az_seed().await;
+
+    let run = world.switchover(&["--dry-run", "--json"]).await;
+
+    assert_eq!(run.code, 0, "{run:?}");
+    let doc = run.json();
+    assert_eq!(doc["plan"]["dry_run"], true);
+    assert_eq!(
+        doc["plan"]["to"]["instance_id"],
+        world.seed.server_b.instance_id.as_str()
+    );
+    assert_eq!(doc["result"], Value::Null);
+}
+
+#[tokio::test]
+async fn given_a_stopped_server_b_when_switching_over_to_it_then_it_is_refused_and_routes_stay() {
+    let world = given_the_two_az_seed().await;
+    let b = &world.seed.server_b;
+    topology::stop(&world.client, &b.instance_id).await.unwrap();
+    let before = world.routes().await;
+
+    let run = world.switchover(&["--to", &b.instance_id, "--yes"]).await;
+
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.starts_with("error: "), "{run:?}");
+    assert!(run.stderr.contains("unhealthy"), "{run:?}");
+    assert!(run.stderr.contains(&b.instance_id), "{run:?}");
+    assert_eq!(world.routes().await, before, "routes changed");
+    world.assert_vip_on(&world.seed.server_a.eni_id).await;
+}
+
+#[tokio::test]
+async fn given_no_yes_and_stdin_not_a_terminal_when_switching_over_then_it_refuses_and_writes_nothing(
+) {
+    let world = given_the_two_az_seed().await;
+    let before = world.routes().await;
+
+    let run = world.switchover(&[]).await;
+
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("not a terminal"), "{run:?}");
+    assert!(run.stderr.contains("--yes"), "{run:?}");
+    assert!(!run.stderr.contains("Proceed?"), "{run:?}");
+    assert_eq!(world.routes().await, before);
+}
+
+#[tokio::test]
+async fn given_an_unknown_group_when_any_command_runs_then_exit_2_names_the_group_and_tag() {
+    let world = given_the_two_az_seed().await;
+    let before = world.routes().await;
+
+    for args in [
+        &["status", "--group", "nope"][..],
+        &["check", "--group", "nope"],
+        &["switchover", "--group", "nope", "--yes"],
+    ] {
+        let run = world.cli(args).await;
+
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(
+            run.stderr
+                .contains("no instance carries tag vip-failover:group=nope"),
+            "{args:?}: {run:?}"
+        );
+        assert!(run.stdout.is_empty(), "{args:?}: {run:?}");
+    }
+    assert_eq!(world.routes().await, before);
+}
+
+#[tokio::test]
+async fn given_the_seed_in_us_east_1_when_asking_another_region_then_no_group_is_found() {
+    let world = given_the_two_az_seed().await;
+
+    let status = world.cli(&["status", "--region", "eu-west-1"]).await;
+    let check = world
+        .cli(&["check", "--region", "eu-west-1", "--json"])
+        .await;
+
+    assert_eq!(status.code, 0, "{status:?}");
+    assert!(status.stdout.is_empty(), "{status:?}");
+    assert!(
+        status
+            .stderr
+            .contains("no instance in eu-west-1 carries the tag vip-failover:group"),
+        "{status:?}"
+    );
+    assert_eq!(check.code, 1, "{check:?}");
+    assert_eq!(check.json(), serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn given_no_ec2_endpoint_when_status_then_exit_3_names_the_call() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+
+    let run = cli_with(
+        &format!("http://127.0.0.1:{port}"),
+        &[("EC2_MAX_ATTEMPTS", "1")],
+        &["status"],
+    )
+    .await;
+
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("error: EC2 DescribeInstances failed"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("AWS_ENDPOINT_URL"), "{run:?}");
+}
+
+#[tokio::test]
+async fn given_bad_arguments_then_exit_2_and_help_documents_the_exit_codes() {
+    let endpoint = "http://127.0.0.1:9";
+
+    let missing = cli_with(endpoint, &[], &["switchover"]).await;
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(missing.stderr.contains("--group"), "{missing:?}");
+
+    let help = cli_with(endpoint, &[], &["--help"]).await;
+    assert_eq!(help.code, 0, "{help:?}");
+    for needle in ["Exit codes:", "  1  problems", "  2  usage", "  3  AWS/EC2"] {
+        assert!(help.stdout.contains(needle), "{needle}: {help:?}");
+    }
+}

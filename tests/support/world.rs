@@ -1,0 +1,51 @@
+//! The common "given": the README's two-AZ seed in a fresh emulator, with a
+//! handler wired to it whose EC2 calls are recorded.
+
+use aws_sdk_ec2::Client;
+use vip_failover::handler::Handler;
+
+use super::topology::{self, Seed, VIP};
+use super::{CallLog, Emulator};
+
+pub struct World {
+    pub emulator: Emulator,
+    pub client: Client,
+    pub handler: Handler,
+    pub calls: CallLog,
+    pub seed: Seed,
+}
+
+pub async fn given_the_two_az_seed() -> World {
+    let emulator = Emulator::start();
+    let (client, _) = emulator.client();
+    let seed = topology::seed_two_az(&client).await.expect("seed");
+    let (handler, calls) = emulator.handler();
+    World {
+        emulator,
+        client,
+        handler,
+        calls,
+        seed,
+    }
+}
+
+impl World {
+    /// Where the VIP route of each table points (tables in id order).
+    pub async fn vip_targets(&self) -> Vec<String> {
+        topology::targets_of(&self.client, &self.seed.vpc_id, VIP)
+            .await
+            .expect("read targets")
+            .into_values()
+            .collect()
+    }
+
+    /// Every seeded table on serverA's ENI.
+    pub fn on_a(&self) -> Vec<String> {
+        vec![self.seed.server_a.eni_id.clone(); self.seed.tables.len()]
+    }
+
+    /// Every seeded table on serverB's ENI.
+    pub fn on_b(&self) -> Vec<String> {
+        vec![self.seed.server_b.eni_id.clone(); self.seed.tables.len()]
+    }
+}
