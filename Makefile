@@ -24,7 +24,7 @@ $(VENV)/.installed: requirements-dev.txt
 ## fmt, clippy, every test (unit, contract, emulator scenarios), then the offline
 ## deployment checks (cfn-lint, sam validate, IAM policy vs code, one arm64 sam build).
 test: tools lint
-	cargo test --all-targets --locked
+	cargo test --lib --bins --tests --examples --locked
 	$(MAKE) --no-print-directory validate
 
 lint:
