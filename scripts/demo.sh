@@ -31,7 +31,7 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" AWS_REGION=us-east-1 AWS_D
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_SESSION_TOKEN=test
 
 step "Building (first run compiles the AWS SDK: a few minutes)"
-cargo build --quiet --example topology --bin vip-failover
+cargo build --quiet --example topology --bin vip-failover --bin vip-failover-cli
 
 step "Seeding: VPC 10.0.0.0/16, serverA in us-east-1a, serverB in us-east-1b, VIP 192.168.100.10/32"
 cargo run --quiet --example topology -- seed | tee "$WORK/seed.env"
@@ -55,8 +55,11 @@ for _ in $(seq 600); do
   sleep 0.2
 done
 
-step "Status before (events/status.json)"
+step "Status before, through the Lambda (events/status.json)"
 invoke events/status.json | python3 -m json.tool
+
+step "Status before, as an operator sees it (vip-failover-cli status)"
+target/debug/vip-failover-cli status --group web
 
 step "serverA fails: its instance stops, EventBridge sends the state-change event"
 cargo run --quiet --example topology -- stop "$SERVER_A"
@@ -65,6 +68,9 @@ invoke "$WORK/event.json" | tee "$WORK/result.json" | python3 -m json.tool
 
 step "Route tables after: the VIP routes to serverB ($SERVER_B_ENI)"
 cargo run --quiet --example topology -- routes "$VPC_ID" | tee "$WORK/after.txt"
+
+step "Status after (vip-failover-cli status)"
+target/debug/vip-failover-cli status --group web
 
 moved=$(grep -c -- "-> $SERVER_B_ENI (serverB)  <- VIP" "$WORK/after.txt" || true)
 left=$(grep -c -- "-> $SERVER_A_ENI (serverA)  <- VIP" "$WORK/after.txt" || true)
