@@ -75,8 +75,12 @@ pub enum TriggerError {
     UnknownEvent { hint: String },
     #[error("malformed {shape} event: {detail}")]
     Malformed { shape: &'static str, detail: String },
-    #[error("alarm {alarm} names no instance: give its metric an InstanceId dimension or put `vip-failover:instance=i-...` in its description")]
-    AlarmWithoutInstance { alarm: String },
+    #[error("alarm {alarm} names no instance: give its metric an InstanceId dimension or put `{key}i-0123456789abcdef0` in its description")]
+    AlarmWithoutInstance {
+        alarm: String,
+        /// The description convention's key, e.g. `vip-failover:instance=`.
+        key: String,
+    },
     #[error("unknown manual action {action:?}; use one of failover, status, check, reconcile")]
     UnknownAction { action: String },
     #[error("event is {size} bytes, more than the {limit} bytes any supported event needs")]
@@ -538,6 +542,7 @@ fn alarm_instance(facts: &AlarmFacts<'_>, tag_prefix: &str) -> Result<String, Tr
     }
     Err(TriggerError::AlarmWithoutInstance {
         alarm: facts.name.to_string(),
+        key,
     })
 }
 
@@ -1037,6 +1042,7 @@ mod tests {
     fn without_instance(alarm: &str) -> TriggerError {
         TriggerError::AlarmWithoutInstance {
             alarm: alarm.to_string(),
+            key: format!("{PREFIX}instance="),
         }
     }
 
@@ -1352,10 +1358,16 @@ mod tests {
     #[test]
     fn description_convention_follows_the_configured_tag_prefix() {
         let event = sample("alarm-lambda-action-composite.json");
+        let refused = parse(&event, "ha:").unwrap_err();
         assert_eq!(
-            parse(&event, "ha:"),
-            Err(without_instance("web-serverA-unhealthy"))
+            refused,
+            TriggerError::AlarmWithoutInstance {
+                alarm: "web-serverA-unhealthy".to_string(),
+                key: "ha:instance=".to_string(),
+            }
         );
+        // The fix it suggests uses the configured prefix.
+        assert!(refused.to_string().contains("`ha:instance=i-"), "{refused}");
         let event = edit(
             event,
             "/alarmData/configuration/description",
