@@ -100,7 +100,7 @@ impl Handler {
             Trigger::Manual(ManualCommand::Status { group }) => {
                 let candidates = self.members_of(&group).await?;
                 let snapshot = self.load(&group, &candidates).await?;
-                let plan = plan::decide(&snapshot, &Intent::Reconcile);
+                let plan = plan::decide_with(&snapshot, &Intent::Reconcile, &self.policy());
                 let holder = plan::holder(&snapshot);
                 Ok(Response::Status(StatusReport::new(
                     &snapshot,
@@ -184,13 +184,17 @@ impl Handler {
                 .map(str::to_string)
                 .collect(),
         };
+        // Groups are independent: reconcile them concurrently.
+        let results = futures_util::future::join_all(
+            names
+                .iter()
+                .map(|name| self.run(name, &tagged, &Intent::Reconcile, source, false, started)),
+        )
+        .await;
         let mut reports = Vec::new();
         let mut problems = Vec::new();
-        for name in &names {
-            match self
-                .run(name, &tagged, &Intent::Reconcile, source, false, started)
-                .await
-            {
+        for result in results {
+            match result {
                 Ok(report) => reports.push(report),
                 Err(e) => problems.push(e.to_string()),
             }
@@ -208,6 +212,13 @@ impl Handler {
             groups: reports,
             duration_ms: elapsed_ms(started),
         })
+    }
+
+    fn policy(&self) -> Policy {
+        Policy {
+            now: Utc::now(),
+            hold_down: self.config.hold_down,
+        }
     }
 
     async fn members_of(&self, group: &str) -> Result<Vec<InstanceRecord>, Error> {
@@ -259,11 +270,8 @@ impl Handler {
         started: Instant,
     ) -> Result<Report, Error> {
         let snapshot = self.load(name, candidates).await?;
-        let now = Utc::now();
-        let policy = Policy {
-            now,
-            hold_down: self.config.hold_down,
-        };
+        let policy = self.policy();
+        let now = policy.now;
         let mut plan = plan::decide_with(&snapshot, intent, &policy);
 
         let (outcomes, verified) = if dry_run || plan.writes.is_empty() {
