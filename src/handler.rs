@@ -285,14 +285,21 @@ impl Handler {
                 .map(|o| o.write.route_table_id.clone())
                 .collect();
             let written: Vec<String> = written.into_iter().collect();
-            if plan.action == Action::FailedOver {
-                self.record_move(name, &plan, now, &written).await;
-            }
-            let verified = if written.is_empty() {
-                Ok(Vec::new())
-            } else {
-                self.ec2.route_tables(None, Some(written)).await
+            // Recording the move and verifying the routes both need only the
+            // written tables: one round trip for the two.
+            let record = async {
+                if plan.action == Action::FailedOver {
+                    self.record_move(name, &plan, now, &written).await;
+                }
             };
+            let verify = async {
+                if written.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    self.ec2.route_tables(None, Some(written.clone())).await
+                }
+            };
+            let ((), verified) = tokio::join!(record, verify);
             (outcomes, verified)
         };
 
