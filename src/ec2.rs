@@ -197,6 +197,22 @@ impl Ec2 {
         Ok(tables)
     }
 
+    /// Route tables carrying `tag_key`, in any VPC (for the pre-flight check).
+    pub async fn tagged_route_tables(&self, tag_key: &str) -> Result<Vec<RouteTableRecord>, Error> {
+        let mut pages = self
+            .client
+            .describe_route_tables()
+            .filters(Filter::builder().name("tag-key").values(tag_key).build())
+            .into_paginator()
+            .send();
+        let mut tables = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| ec2_error("DescribeRouteTables", e))?;
+            tables.extend(page.route_tables().iter().filter_map(route_table_record));
+        }
+        Ok(tables)
+    }
+
     /// IPv4 and IPv6 CIDRs associated with a VPC (cached, see [`VPC_CIDR_TTL`]).
     pub async fn vpc_cidrs(&self, vpc_id: &str) -> Result<Vec<IpNet>, Error> {
         let cached = self

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::group::LastMove;
 use crate::plan::{self, Action, Intent, Plan, Policy};
-use crate::preflight;
+use crate::preflight::{self, StrayTable};
 use crate::report::{
     describe_route, Endpoint, Report, Response, RouteReport, RouteResult, StatusReport,
 };
@@ -111,7 +111,22 @@ impl Handler {
             Trigger::Manual(ManualCommand::Check { group }) => {
                 let candidates = self.members_of(&group).await?;
                 let report = match self.load(&group, &candidates).await {
-                    Ok(snapshot) => preflight::check(&snapshot, &self.config.tags.group()),
+                    Ok(snapshot) => {
+                        let key = self.config.tags.group();
+                        let stray: Vec<StrayTable> = self
+                            .ec2
+                            .tagged_route_tables(&key)
+                            .await?
+                            .into_iter()
+                            .filter(|t| t.vpc_id != snapshot.vpc_id)
+                            .filter(|t| group::table_is_tagged_for(t, &group, &self.config.tags))
+                            .map(|t| StrayTable {
+                                route_table_id: t.id,
+                                vpc_id: t.vpc_id,
+                            })
+                            .collect();
+                        preflight::check(&snapshot, &key, &stray)
+                    }
                     // An unknown group is a wrong request, not a finding.
                     Err(Error::Config(e @ ConfigError::UnknownGroup { .. })) => {
                         return Err(Error::Config(e))

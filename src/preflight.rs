@@ -42,7 +42,17 @@ pub fn invalid(group: &str, error: &ConfigError) -> CheckReport {
     }
 }
 
-pub fn check(group: &Group, group_tag_key: &str) -> CheckReport {
+/// A route table tagged for the group in a VPC other than the members'.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrayTable {
+    pub route_table_id: String,
+    pub vpc_id: String,
+}
+
+/// `stray` are route tables tagged for the group outside its VPC: the failover
+/// ignores them (a route there could not reach the members), so only the
+/// pre-flight reports them.
+pub fn check(group: &Group, group_tag_key: &str, stray: &[StrayTable]) -> CheckReport {
     let mut findings = vec![Finding {
         check: "tag_contract",
         ok: true,
@@ -178,6 +188,28 @@ pub fn check(group: &Group, group_tag_key: &str) -> CheckReport {
         "every route table is tagged for the group".to_string(),
     );
 
+    let strays: Vec<String> = stray
+        .iter()
+        .map(|t| {
+            format!(
+                "{} in {} is tagged {group_tag_key}={} but the members are in {}; remove the tag or tag a table of {}",
+                t.route_table_id, t.vpc_id, group.name, group.vpc_id, group.vpc_id
+            )
+        })
+        .collect();
+    findings.push(Finding {
+        check: "tables_in_vpc",
+        ok: strays.is_empty(),
+        detail: if strays.is_empty() {
+            format!(
+                "every route table tagged for the group is in {}",
+                group.vpc_id
+            )
+        } else {
+            strays.join("; ")
+        },
+    });
+
     let ok = findings.iter().all(|f| f.ok);
     CheckReport {
         group: group.name.clone(),
@@ -204,9 +236,10 @@ mod tests {
         let report = check(
             &web_group(&[member("i-a", 10), member("i-b", 20)], &tables),
             "vip-failover:group",
+            &[],
         );
         assert!(report.ok, "{report:?}");
-        assert_eq!(report.findings.len(), 6);
+        assert_eq!(report.findings.len(), 7);
     }
 
     #[test]
@@ -217,7 +250,11 @@ mod tests {
         tables.push(tagged(table("rtb-empty", vec![]), "web"));
         let group = web_group(&[impaired(member("i-a", 10)), b], &tables);
 
-        let report = check(&group, "vip-failover:group");
+        let stray = [StrayTable {
+            route_table_id: "rtb-elsewhere".to_string(),
+            vpc_id: "vpc-2".to_string(),
+        }];
+        let report = check(&group, "vip-failover:group", &stray);
 
         assert!(!report.ok);
         assert_eq!(
@@ -229,10 +266,18 @@ mod tests {
                 ("active_member", false),
                 ("healthy_standby", true),
                 ("iam_scope", false),
+                ("tables_in_vpc", false),
             ]
         );
         let text: String = report.problems().map(|f| f.detail.clone()).collect();
-        for needle in [&eni_of("i-b"), "rtb-empty", "i-a", "rtb-1"] {
+        for needle in [
+            &eni_of("i-b"),
+            "rtb-empty",
+            "i-a",
+            "rtb-1",
+            "rtb-elsewhere",
+            "vpc-2",
+        ] {
             assert!(text.contains(needle), "{needle} missing in {text}");
         }
     }

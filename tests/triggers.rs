@@ -141,6 +141,53 @@ async fn given_the_seed_when_status_and_check_are_asked_then_they_describe_the_g
 }
 
 #[tokio::test]
+async fn given_a_table_tagged_for_the_group_in_another_vpc_when_checking_then_it_is_named_and_nothing_written(
+) {
+    let world = given_the_two_az_seed().await;
+    let other_vpc = topology::create_vpc(&world.client, "10.1.0.0/16")
+        .await
+        .unwrap();
+    let stray = topology::create_table(
+        &world.client,
+        &other_vpc,
+        &[("vip-failover:group", "web")],
+        None,
+    )
+    .await
+    .unwrap();
+
+    let check = serde_json::to_value(
+        world
+            .handler
+            .handle(sample_event(&world, "check.json"))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+
+    let finding = check["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "tables_in_vpc")
+        .cloned()
+        .unwrap();
+    assert_eq!(finding["ok"], false);
+    let detail = finding["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&stray)
+            && detail.contains(&other_vpc)
+            && detail.contains(&world.seed.vpc_id),
+        "{detail}"
+    );
+    assert!(
+        world.calls.writes().is_empty(),
+        "{:?}",
+        world.calls.actions()
+    );
+}
+
+#[tokio::test]
 async fn given_a_half_moved_vip_when_the_schedule_fires_then_every_table_converges_on_one_healthy_member(
 ) {
     let world = given_the_two_az_seed().await;
