@@ -248,11 +248,7 @@ impl Intercept for Timeline {
     ) -> Result<(), BoxError> {
         let at = Instant::now();
         let body = context.request().body().bytes().unwrap_or_default();
-        let action = String::from_utf8_lossy(body)
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("Action="))
-            .unwrap_or("unknown")
-            .to_string();
+        let action = support::action_of(&String::from_utf8_lossy(body));
         self.0.lock().unwrap().push((at, Edge::Sent, action));
         Ok(())
     }

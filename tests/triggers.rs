@@ -23,6 +23,12 @@ fn sample_event(world: &World, name: &str) -> Value {
     serde_json::from_str(&text).expect("sample is JSON")
 }
 
+/// Sends a sample from `events/` and returns the answer as JSON.
+async fn ask(world: &World, name: &str) -> serde_json::Value {
+    let response = world.handler.handle(sample_event(world, name)).await;
+    serde_json::to_value(response.expect(name)).expect("serializable")
+}
+
 fn action_of(response: &Response) -> String {
     serde_json::to_value(response).unwrap()["action"]
         .as_str()
@@ -88,28 +94,14 @@ async fn given_the_seed_when_samples_that_need_no_move_arrive_then_nothing_is_wr
 async fn given_the_seed_when_status_and_check_are_asked_then_they_describe_the_group() {
     let world = given_the_two_az_seed().await;
 
-    let status = serde_json::to_value(
-        world
-            .handler
-            .handle(sample_event(&world, "status.json"))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let status = ask(&world, "status.json").await;
     assert_eq!(status["active"], world.seed.server_a.instance_id.as_str());
     assert_eq!(status["members"].as_array().unwrap().len(), 2);
     assert_eq!(status["members"][1]["availability_zone"], "us-east-1b");
     assert_eq!(status["route_tables"].as_array().unwrap().len(), 3);
     assert_eq!(status["reconcile"], "no_change");
 
-    let check = serde_json::to_value(
-        world
-            .handler
-            .handle(sample_event(&world, "check.json"))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let check = ask(&world, "check.json").await;
     let failed: Vec<&str> = check["findings"]
         .as_array()
         .unwrap()
@@ -123,14 +115,7 @@ async fn given_the_seed_when_status_and_check_are_asked_then_they_describe_the_g
     topology::set_source_dest_check(&world.client, &world.seed.server_b.eni_id, true)
         .await
         .unwrap();
-    let check = serde_json::to_value(
-        world
-            .handler
-            .handle(sample_event(&world, "check.json"))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let check = ask(&world, "check.json").await;
     let text = check.to_string();
     assert_eq!(check["ok"], false);
     assert!(
@@ -156,14 +141,7 @@ async fn given_a_table_tagged_for_the_group_in_another_vpc_when_checking_then_it
     .await
     .unwrap();
 
-    let check = serde_json::to_value(
-        world
-            .handler
-            .handle(sample_event(&world, "check.json"))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let check = ask(&world, "check.json").await;
 
     let finding = check["findings"]
         .as_array()

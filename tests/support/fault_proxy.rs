@@ -156,11 +156,7 @@ async fn serve(mut client: TcpStream, state: Arc<Mutex<State>>) {
         return;
     };
     let body_text = String::from_utf8_lossy(&body).to_string();
-    let action = body_text
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("Action="))
-        .unwrap_or("unknown")
-        .to_string();
+    let action = super::action_of(&body_text);
     let (fault, upstream) = {
         let mut state = state.lock().unwrap();
         let fault = state.decide(&body_text);

@@ -158,6 +158,14 @@ fn http(port: u16, method: &str, path: &str) -> std::io::Result<String> {
     Ok(response.lines().next().unwrap_or_default().to_string())
 }
 
+/// The EC2 action of a query-protocol request body (`Action=ReplaceRoute&...`).
+pub fn action_of(body: &str) -> String {
+    body.split('&')
+        .find_map(|kv| kv.strip_prefix("Action="))
+        .unwrap_or("unknown")
+        .to_string()
+}
+
 /// Every EC2 action sent on the wire, in order (retries included).
 #[derive(Debug, Clone, Default)]
 pub struct CallLog(Arc<Mutex<Vec<String>>>);
@@ -203,12 +211,7 @@ impl Intercept for CallLog {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let body = context.request().body().bytes().unwrap_or_default();
-        let body = String::from_utf8_lossy(body);
-        let action = body
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("Action="))
-            .unwrap_or("unknown")
-            .to_string();
+        let action = action_of(&String::from_utf8_lossy(body));
         self.0.lock().unwrap().push(action);
         Ok(())
     }
