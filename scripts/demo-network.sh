@@ -149,7 +149,8 @@ spawn() {
   LAST_PID=$!
 }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/local-lambda.sh
+source "$(dirname "${BASH_SOURCE[0]}")/local-lambda.sh"
 
 step "Network namespaces ($ID-*)"
 ip netns add "$NS_CLIENT" 2>"$WORK/netns.err" || skip "cannot create network namespaces: $(cat "$WORK/netns.err")"
@@ -317,14 +318,8 @@ step "Local Lambda runtime: cargo lambda watch on 127.0.0.1:$INVOKE_PORT"
 # --ignore-changes: an edit elsewhere in the tree must not restart the function
 # in the middle of the failover.
 spawn "$WORK/watch.log" cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT"
-invoke() {
-  timeout 300 cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" \
-    --data-file "$1" vip-failover
-}
-for _ in $(seq 600); do
-  (echo >"/dev/tcp/127.0.0.1/$INVOKE_PORT") 2>/dev/null && break
-  sleep 0.2
-done
+invoke() { lambda_invoke "$INVOKE_PORT" "$1" 300; }
+wait_for_port "$INVOKE_PORT" 600 || true
 # The first invocation starts the function: do it now, not on the failure path.
 invoke events/status.json >"$WORK/status.json" || die "warm-up invocation failed"
 note "function warm (status answered)"

@@ -17,7 +17,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/local-lambda.sh
+source scripts/local-lambda.sh
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 MOTO_PORT=$(free_port)
@@ -46,14 +47,8 @@ step "Local Lambda runtime: cargo lambda watch on 127.0.0.1:$INVOKE_PORT"
 # Logs stay outside the crate directory, or the watcher restarts in a loop.
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" >"$WORK/watch.log" 2>&1 &
 PIDS+=($!)
-invoke() {
-  timeout 300 cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" \
-    --data-file "$1" vip-failover
-}
-for _ in $(seq 600); do
-  (echo >"/dev/tcp/127.0.0.1/$INVOKE_PORT") 2>/dev/null && break
-  sleep 0.2
-done
+invoke() { lambda_invoke "$INVOKE_PORT" "$1" 300; }
+wait_for_port "$INVOKE_PORT" 600 || true
 
 step "Status before, through the Lambda (events/status.json)"
 invoke events/status.json | python3 -m json.tool

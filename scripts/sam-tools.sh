@@ -56,9 +56,8 @@ print(f"sam-tools: {path}: ELF 64-bit LSB aarch64 executable, {os.path.getsize(p
 PY
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+# shellcheck source=scripts/local-lambda.sh
+source "$(dirname "${BASH_SOURCE[0]}")/local-lambda.sh"
 
 invoke() {
     local event=${1:?usage: invoke EVENT FUNCTION} function=${2:?usage: invoke EVENT FUNCTION}
@@ -81,21 +80,12 @@ invoke() {
         fi
     }
     trap stop_watcher EXIT INT TERM
-    local ready=0
-    for _ in $(seq 300); do
-        if python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.5)' "$port" 2>/dev/null; then
-            ready=1; break
-        fi
-        kill -0 "$watch_pid" 2>/dev/null || break
-        sleep 0.2
-    done
-    if [[ $ready != 1 ]]; then
+    if ! wait_for_port "$port" 300 "$watch_pid"; then
         tail -n 30 "$logdir/watch.log" >&2 || true
         die "the watcher did not start listening on 127.0.0.1:$port"
     fi
     echo "sam-tools: invoking $function with $event (first call compiles the function; timeout ${INVOKE_TIMEOUT:-900}s)"
-    timeout "${INVOKE_TIMEOUT:-900}" cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port "$port" \
-        --data-file "$event" "$function" || status=$?
+    lambda_invoke "$port" "$event" "${INVOKE_TIMEOUT:-900}" "$function" || status=$?
     if [[ $status != 0 ]]; then
         [[ $status == 124 ]] && echo "sam-tools: invoke timed out after ${INVOKE_TIMEOUT:-900}s" >&2
         echo "sam-tools: last lines of $logdir/watch.log:" >&2
