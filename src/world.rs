@@ -82,6 +82,34 @@ pub struct InstanceRecord {
     pub system_status: CheckStatus,
 }
 
+/// The three states of a CloudWatch alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlarmState {
+    Ok,
+    Alarm,
+    InsufficientData,
+}
+
+impl AlarmState {
+    pub fn from_cloudwatch(value: &str) -> Option<Self> {
+        match value {
+            "OK" => Some(Self::Ok),
+            "ALARM" => Some(Self::Alarm),
+            "INSUFFICIENT_DATA" => Some(Self::InsufficientData),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "OK",
+            Self::Alarm => "ALARM",
+            Self::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+}
+
 /// Where a route sends traffic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", content = "id", rename_all = "snake_case")]
