@@ -1,34 +1,22 @@
 //! Every way an invocation can fail, and how Lambda should treat it.
 //!
 //! The split that matters to an operator is retryable or not: Lambda retries
-//! asynchronous invocations that return an error, which helps after throttling or
-//! a partial write and is pointless for a bad tag or a malformed event.
+//! asynchronous invocations that return an error, which helps after throttling, a
+//! partial write, a deadline or a hold-down, and is pointless for a bad tag or a
+//! malformed event.
 
 use lambda_runtime::Diagnostic;
 
+use crate::plan::Refusal;
+use crate::report::Report;
 use crate::trigger::TriggerError;
 
-/// A tag or topology problem that makes a group unsafe to act on. Each message
-/// names the resource and what to change.
+/// A group that contradicts itself: any move would be a guess, so nothing is
+/// written until its tags agree. Each message names the resources and the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("no instance carries tag {tag_key}={group}; tag the group's instances or fix the group name")]
     UnknownGroup { group: String, tag_key: String },
-    #[error("instance {instance} has {tag_key}={value:?}, which is not a non-negative integer; set it to e.g. 10 (lower is preferred)")]
-    InvalidPriority {
-        instance: String,
-        tag_key: String,
-        value: String,
-    },
-    #[error("instance {instance} has no {tag_key} tag; set it to the group's VIP, e.g. 192.168.100.10/32")]
-    MissingVip { instance: String, tag_key: String },
-    #[error("instance {instance} has {tag_key}={value:?}: {reason}")]
-    InvalidVip {
-        instance: String,
-        tag_key: String,
-        value: String,
-        reason: String,
-    },
     #[error("group {group}: {detail}; give every member the same {tag_key} tag")]
     VipMismatch {
         group: String,
@@ -51,13 +39,68 @@ pub enum ConfigError {
         second: String,
         second_vpc: String,
     },
-    #[error("instance {instance} is in no VPC; only VPC instances can hold a VIP route")]
-    NoVpc { instance: String },
+    #[error(
+        "group {group}: members disagree on {tag_key} ({detail}); give every member the same value"
+    )]
+    PreemptMismatch {
+        group: String,
+        tag_key: String,
+        detail: String,
+    },
+    #[error("group {group}: VIP {vip} in {vpc} is also claimed by group {others}; a VIP belongs to one group per VPC, so neither acts until the {tag_key} or VIP tags agree")]
+    ContestedVip {
+        group: String,
+        vip: String,
+        vpc: String,
+        others: String,
+        tag_key: String,
+    },
+    #[error("group {group} has no usable member: {detail}")]
+    NoUsableMember { group: String, detail: String },
+}
+
+/// Why one tagged instance cannot be a member. The group still acts; the
+/// instance counts as failed and is named in the warnings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemberError {
+    #[error("instance {instance} has {tag_key}={value:?}, which is not a non-negative integer; set it to e.g. 10 (lower is preferred)")]
+    InvalidPriority {
+        instance: String,
+        tag_key: String,
+        value: String,
+    },
+    #[error("instance {instance} has no {tag_key} tag; set it to the group's VIP, e.g. 192.168.100.10/32")]
+    MissingVip { instance: String, tag_key: String },
+    #[error("instance {instance} has {tag_key}={value:?}: {reason}")]
+    InvalidVip {
+        instance: String,
+        tag_key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("instance {instance} ({state}) is in no VPC; only VPC instances can hold a VIP route")]
+    NoVpc {
+        instance: String,
+        state: &'static str,
+    },
+    #[error("instance {instance} is in {vpc}, not in the group's {group_vpc}")]
+    OtherVpc {
+        instance: String,
+        vpc: String,
+        group_vpc: String,
+    },
     #[error("instance {instance} has {tag_key}={eni} but that ENI is not attached to it; attach it or fix the tag")]
     EniNotAttached {
         instance: String,
         tag_key: String,
         eni: String,
+    },
+    #[error("instance {instance}: ENI {eni} is in {vpc}, not in the group's {group_vpc}; a route can only target an ENI of its own VPC")]
+    EniInOtherVpc {
+        instance: String,
+        eni: String,
+        vpc: String,
+        group_vpc: String,
     },
     #[error("instance {instance} has no network interface at device index 0; set {tag_key} to the ENI that should receive the VIP")]
     NoEni { instance: String, tag_key: String },
@@ -67,14 +110,28 @@ pub enum ConfigError {
         tag_key: String,
         value: String,
     },
-    #[error(
-        "group {group}: members disagree on {tag_key} ({detail}); give every member the same value"
-    )]
-    PreemptMismatch {
-        group: String,
-        tag_key: String,
-        detail: String,
-    },
+}
+
+/// One failed AWS call: which operation, EC2's or CloudWatch's error code, the
+/// message, and whether the same call may succeed later.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} {operation} failed{}: {message}", service, code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+pub struct AwsError {
+    pub service: &'static str,
+    pub operation: &'static str,
+    pub code: Option<String>,
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl AwsError {
+    /// EC2 and CloudWatch say "slow down" with these codes.
+    pub fn is_throttle(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some("RequestLimitExceeded" | "Throttling" | "ThrottlingException")
+        )
+    }
 }
 
 /// Why one invocation failed.
@@ -84,27 +141,35 @@ pub enum Error {
     Trigger(#[from] TriggerError),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("group {group} has no member {target}; choose one of [{members}]")]
-    UnknownTarget {
-        group: String,
-        target: String,
-        members: String,
+    #[error("group {}: refused to move the VIP: {refusal}", report.group)]
+    Refused {
+        refusal: Refusal,
+        /// What was decided, with every member's health in the warnings.
+        report: Box<Report>,
     },
-    #[error("group {group}: refused to move the VIP: {reason}")]
-    Refused { group: String, reason: String },
-    #[error("EC2 {operation} failed{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
-    Ec2 {
-        operation: &'static str,
-        code: Option<String>,
-        message: String,
-        retryable: bool,
-    },
-    #[error("group {group}: {} of {total} route tables were not updated: {}; the others were; Lambda's retry or the next reconcile will finish the job", failed.len(), failed.join("; "))]
-    PartialFailure {
-        group: String,
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// Some routes were written and some failed beyond their retries; the report
+    /// says which.
+    #[error("group {}: {} of {} VIP routes were not updated: {}; the others were; a retry or the next reconcile finishes the job", report.group, report.failed_routes().len(), report.route_tables.len(), report.failed_routes().join("; "))]
+    PartialFailure { report: Box<Report> },
+    /// The invocation's deadline came before every write could start.
+    #[error("group {}: the deadline came with {} VIP routes still to write ({} written); the move is recorded, so a retry or the next reconcile finishes it towards the same member", report.group, report.pending_routes().len(), report.written_routes())]
+    DeadlineReached { report: Box<Report> },
+    /// Some groups of a reconcile failed; each with its own error.
+    #[error("{} of {total} groups failed: {}", failures.len(), failures.iter().map(|(g, e)| format!("{g}: {}.{}: {e}", e.error_type(), retry_word(e.retryable()))).collect::<Vec<_>>().join(" | "))]
+    Groups {
         total: usize,
-        failed: Vec<String>,
+        failures: Vec<(String, Error)>,
     },
+}
+
+fn retry_word(retryable: bool) -> &'static str {
+    if retryable {
+        "Retryable"
+    } else {
+        "NotRetryable"
+    }
 }
 
 impl Error {
@@ -112,11 +177,14 @@ impl Error {
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::Trigger(_) => "InvalidEvent",
+            Self::Config(ConfigError::UnknownGroup { .. }) => "UnknownGroup",
             Self::Config(_) => "InvalidGroupConfiguration",
-            Self::UnknownTarget { .. } => "UnknownTarget",
-            Self::Refused { .. } => "FailoverRefused",
-            Self::Ec2 { .. } => "Ec2ApiError",
+            Self::Refused { refusal, .. } => refusal.error_type(),
+            Self::Aws(e) if e.service == "CloudWatch" => "CloudWatchApiError",
+            Self::Aws(_) => "Ec2ApiError",
             Self::PartialFailure { .. } => "PartialFailure",
+            Self::DeadlineReached { .. } => "DeadlineReached",
+            Self::Groups { .. } => "ReconcileIncomplete",
         }
     }
 
@@ -124,24 +192,35 @@ impl Error {
     /// changing anything.
     pub fn retryable(&self) -> bool {
         match self {
-            Self::Trigger(_) | Self::Config(_) | Self::UnknownTarget { .. } => false,
-            // A standby may become healthy by the time Lambda retries.
-            Self::Refused { .. } => true,
-            Self::Ec2 { retryable, .. } => *retryable,
-            Self::PartialFailure { .. } => true,
+            Self::Trigger(_) | Self::Config(_) => false,
+            Self::Refused { refusal, .. } => refusal.retryable(),
+            Self::Aws(e) => e.retryable,
+            Self::PartialFailure { .. } | Self::DeadlineReached { .. } => true,
+            Self::Groups { failures, .. } => failures.iter().any(|(_, e)| e.retryable()),
         }
+    }
+
+    /// The group report behind a failed move, when there is one (the CLI prints
+    /// it with `--json`).
+    pub fn report(&self) -> Option<&Report> {
+        match self {
+            Self::PartialFailure { report }
+            | Self::DeadlineReached { report }
+            | Self::Refused { report, .. } => Some(report),
+            _ => None,
+        }
+    }
+
+    /// `FailoverRefused.Retryable`: the Lambda `errorType`.
+    pub fn diagnostic_type(&self) -> String {
+        format!("{}.{}", self.error_type(), retry_word(self.retryable()))
     }
 }
 
 impl From<Error> for Diagnostic {
     fn from(error: Error) -> Self {
-        let retry = if error.retryable() {
-            "Retryable"
-        } else {
-            "NotRetryable"
-        };
         Diagnostic {
-            error_type: format!("{}.{retry}", error.error_type()),
+            error_type: error.diagnostic_type(),
             error_message: error.to_string(),
         }
     }

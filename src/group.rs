@@ -1,19 +1,26 @@
-//! A failover group as the decision sees it: validated members, VIPs and the route
-//! tables that carry (or must carry) the VIP routes.
+//! A failover group as the decision sees it: members graded from every signal,
+//! the VIPs, and the route tables that carry (or must carry) the VIP routes.
 //!
-//! Building a [`Group`] is where the tag contract is enforced. Anything inconsistent
-//! is refused here, before a plan exists, so bad tags can never cause a write.
+//! Building a [`Group`] is where the tag contract is enforced, with one line drawn
+//! on purpose: a group that **contradicts itself** (members disagreeing on the VIP,
+//! the VPC or preemption, a VIP inside the VPC, a VIP claimed by two groups) is
+//! refused, because any move would be a guess; a **member** that cannot be used
+//! (terminated without VPC or ENI, a detached or foreign ENI, a bad tag value) is a
+//! failed member named in the warnings, because refusing the whole group would
+//! leave the VIP wherever it is, possibly on that very member.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use ipnet::IpNet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, MemberError};
+use crate::health::{self, Health, ReportedDown, Signals};
 use crate::tags::{split_list, TagContract, DEFAULT_PRIORITY};
 use crate::world::{
-    CheckStatus, InstanceRecord, InstanceState, RouteRecord, RouteTableRecord, RouteTarget,
+    AlarmRecord, InstanceRecord, InstanceState, RouteRecord, RouteTableRecord, RouteTarget,
+    StatusChecks,
 };
 
 /// One server that can hold the VIP.
@@ -24,21 +31,12 @@ pub struct Member {
     pub availability_zone: Option<String>,
     pub priority: u32,
     pub state: InstanceState,
-    pub instance_status: CheckStatus,
-    pub system_status: CheckStatus,
+    pub checks: StatusChecks,
     pub source_dest_check: Option<bool>,
+    pub health: Health,
 }
 
 impl Member {
-    /// Running and not failing a status check. `initializing` counts as healthy: a
-    /// freshly started standby is better than none, and EC2 reports `impaired`
-    /// explicitly when a check fails.
-    pub fn is_healthy(&self) -> bool {
-        self.state == InstanceState::Running
-            && self.instance_status != CheckStatus::Impaired
-            && self.system_status != CheckStatus::Impaired
-    }
-
     /// Whether a route target points at this member.
     pub fn is_target_of(&self, target: &RouteTarget) -> bool {
         match target {
@@ -47,6 +45,17 @@ impl Member {
             RouteTarget::Other(_) => false,
         }
     }
+
+    pub fn is_failed(&self) -> bool {
+        self.health.is_failed()
+    }
+}
+
+/// An instance tagged into the group that cannot serve as a member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unresolved {
+    pub instance_id: String,
+    pub detail: String,
 }
 
 /// The VIP route of one table for one VIP, as found.
@@ -64,6 +73,8 @@ pub struct GroupTable {
     /// get their existing VIP routes moved, never new ones.
     pub tagged: bool,
     pub routes: Vec<VipRoute>,
+    /// The raw move record (tag value) this table carries for the group, if any.
+    pub record: Option<String>,
 }
 
 /// A validated failover group.
@@ -76,20 +87,21 @@ pub struct Group {
     /// Sorted by preference: priority, then instance id, so ties break the same way
     /// on every run.
     pub members: Vec<Member>,
+    /// Tagged instances that cannot be members; failed by definition.
+    pub unresolved: Vec<Unresolved>,
     pub tables: Vec<GroupTable>,
-    /// The most recent move recorded on the group's route tables.
-    pub last_move: Option<LastMove>,
 }
 
-/// A move recorded on route tables (see [`TagContract::last_move`]).
+/// A move as recorded on the group's route tables before its first route write
+/// (see [`TagContract::last_move`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LastMove {
+pub struct MoveRecord {
     pub at: DateTime<Utc>,
     pub from: Option<String>,
     pub to: String,
 }
 
-impl LastMove {
+impl MoveRecord {
     /// Tag value: `2026-11-24T03:00:00Z i-0aaa>i-0bbb` (`-` when there was no holder).
     pub fn to_tag_value(&self) -> String {
         format!(
@@ -100,8 +112,8 @@ impl LastMove {
         )
     }
 
-    /// `None` for a value this version cannot read: a damaged memory must never
-    /// block a failover, it only disables the hold-down.
+    /// `None` for a value this version cannot read: a damaged record must never
+    /// block a failover, it only loses what it would have told.
     pub fn parse(value: &str) -> Option<Self> {
         let (at, moved) = value.trim().split_once(' ')?;
         let (from, to) = moved.trim().split_once('>')?;
@@ -134,12 +146,22 @@ impl Group {
             .members
             .iter()
             .map(|m| m.instance_id.as_str())
+            .chain(self.unresolved.iter().map(|u| u.instance_id.as_str()))
             .collect();
         ids.join(", ")
     }
+
+    /// Every VIP route of the group, with its table.
+    pub fn routes(&self) -> impl Iterator<Item = (&GroupTable, &VipRoute)> {
+        self.tables
+            .iter()
+            .flat_map(|t| t.routes.iter().map(move |r| (t, r)))
+    }
 }
 
-/// The group name an instance belongs to, if tagged.
+/// The one membership rule, on every path: an instance belongs to the group its
+/// group tag names, compared without surrounding spaces (a console paste of
+/// `web ` is still `web`).
 pub fn group_of<'a>(instance: &'a InstanceRecord, tags: &TagContract) -> Option<&'a str> {
     instance
         .tags
@@ -148,138 +170,209 @@ pub fn group_of<'a>(instance: &'a InstanceRecord, tags: &TagContract) -> Option<
         .filter(|v| !v.is_empty())
 }
 
+pub fn is_member(instance: &InstanceRecord, group: &str, tags: &TagContract) -> bool {
+    group_of(instance, tags) == Some(group.trim())
+}
+
+/// Every group named by an instance's group tag.
+pub fn group_names(instances: &[InstanceRecord], tags: &TagContract) -> BTreeSet<String> {
+    instances
+        .iter()
+        .filter_map(|i| group_of(i, tags))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Whether a route table's group tag names `group`.
 pub fn table_is_tagged_for(table: &RouteTableRecord, group: &str, tags: &TagContract) -> bool {
     table
         .tags
         .get(&tags.group())
-        .is_some_and(|v| split_list(v).any(|g| g == group))
+        .is_some_and(|v| split_list(v).any(|g| g == group.trim()))
 }
 
-/// Builds and validates a group from the members (instances tagged with the group),
-/// the route tables of their VPC and that VPC's CIDRs.
-pub fn build(
-    name: &str,
-    instances: &[InstanceRecord],
-    tables: &[RouteTableRecord],
-    vpc_cidrs: &[IpNet],
-    tags: &TagContract,
-) -> Result<Group, ConfigError> {
-    let records: Vec<&InstanceRecord> = instances
-        .iter()
-        .filter(|i| group_of(i, tags) == Some(name))
-        .collect();
-    let Some(first) = records.first() else {
+/// What was read now, for one group (instances: every instance carrying the
+/// group tag key, of every group, so that claims can be compared).
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot<'a> {
+    pub instances: &'a [InstanceRecord],
+    /// The route tables of the group's VPC.
+    pub tables: &'a [RouteTableRecord],
+    pub vpc_cidrs: &'a [IpNet],
+    pub alarms: &'a [AlarmRecord],
+    /// Why the alarm levels could not be read this time, if they could not.
+    pub alarms_unread: Option<&'a str>,
+    /// A down state an EC2 state-change event reported for one instance.
+    pub reported_down: Option<(&'a str, ReportedDown)>,
+}
+
+/// The VPC a group lives in: the one its live members share. Terminated or
+/// shutting-down members only count when no live member has a VPC.
+pub fn vpc_of(name: &str, instances: &[InstanceRecord], tags: &TagContract) -> Result<String, ConfigError> {
+    let members: Vec<&InstanceRecord> = instances.iter().filter(|i| is_member(i, name, tags)).collect();
+    if members.is_empty() {
         return Err(ConfigError::UnknownGroup {
-            group: name.to_string(),
+            group: name.trim().to_string(),
             tag_key: tags.group(),
         });
+    }
+    let gone = |i: &&&InstanceRecord| {
+        matches!(i.state, InstanceState::Terminated | InstanceState::ShuttingDown)
     };
-
-    let vpc_id = vpc_of(first)?;
-    let vips = vips_of(first, tags)?;
-    let mut preempt_votes = BTreeMap::new();
-    let mut members = Vec::with_capacity(records.len());
-    for record in &records {
-        let vpc = vpc_of(record)?;
-        if vpc != vpc_id {
-            return Err(ConfigError::MixedVpcs {
-                group: name.to_string(),
-                first: first.id.clone(),
-                first_vpc: vpc_id,
-                second: record.id.clone(),
-                second_vpc: vpc,
-            });
-        }
-        let record_vips = vips_of(record, tags)?;
-        if record_vips != vips {
-            return Err(ConfigError::VipMismatch {
-                group: name.to_string(),
-                tag_key: tags.vip(),
-                detail: format!(
-                    "instance {} has VIPs [{}] but instance {} has [{}]",
-                    first.id,
-                    display_list(&vips),
-                    record.id,
-                    display_list(&record_vips)
-                ),
-            });
-        }
-        preempt_votes.insert(record.id.clone(), preempt_of(record, tags)?);
-        members.push(member_of(record, tags)?);
+    let live: Vec<&&InstanceRecord> = members.iter().filter(|i| !gone(i) && i.vpc_id.is_some()).collect();
+    let voters: Vec<&&InstanceRecord> = if live.is_empty() {
+        members.iter().filter(|i| i.vpc_id.is_some()).collect()
+    } else {
+        live
+    };
+    let Some(first) = voters.first() else {
+        return Err(ConfigError::NoUsableMember {
+            group: name.trim().to_string(),
+            detail: "no member is in a VPC".to_string(),
+        });
+    };
+    let first_vpc = first.vpc_id.clone().unwrap_or_default();
+    match voters.iter().find(|i| i.vpc_id.as_deref() != Some(first_vpc.as_str())) {
+        Some(other) => Err(ConfigError::MixedVpcs {
+            group: name.trim().to_string(),
+            first: first.id.clone(),
+            first_vpc,
+            second: other.id.clone(),
+            second_vpc: other.vpc_id.clone().unwrap_or_default(),
+        }),
+        None => Ok(first_vpc),
     }
+}
 
-    for vip in &vips {
-        if let Some(cidr) = vpc_cidrs.iter().find(|c| overlaps(c, vip)) {
-            return Err(ConfigError::VipInsideVpc {
-                group: name.to_string(),
-                vip: vip.to_string(),
-                vpc: vpc_id,
-                cidr: cidr.to_string(),
-            });
+/// A member that resolved, with the tag values still to be agreed on.
+struct Candidate {
+    member: Member,
+    vips: Vec<IpNet>,
+    preempt: Option<bool>,
+}
+
+/// Builds and validates a group from what was read now.
+pub fn build(name: &str, snapshot: &Snapshot<'_>, tags: &TagContract) -> Result<Group, ConfigError> {
+    let name = name.trim();
+    let vpc_id = vpc_of(name, snapshot.instances, tags)?;
+    let mut candidates = Vec::new();
+    let mut unresolved = Vec::new();
+    for record in snapshot.instances.iter().filter(|i| is_member(i, name, tags)) {
+        match resolve(record, &vpc_id, snapshot, tags) {
+            Ok(candidate) => candidates.push(candidate),
+            Err(e) => unresolved.push(Unresolved {
+                instance_id: record.id.clone(),
+                detail: e.to_string(),
+            }),
         }
     }
-
-    let preempt = agreed_preempt(name, &preempt_votes, tags)?;
+    let vips = agreed_vips(name, &candidates, &unresolved, tags)?;
+    let preempt = agreed_preempt(name, &candidates, tags)?;
+    outside_vpc(name, &vpc_id, &vips, snapshot.vpc_cidrs)?;
+    uncontested(name, &vpc_id, &vips, snapshot.instances, tags)?;
+    let mut members: Vec<Member> = candidates.into_iter().map(|c| c.member).collect();
     members.sort_by(|a, b| (a.priority, &a.instance_id).cmp(&(b.priority, &b.instance_id)));
-
-    let last_move_key = tags.last_move(name);
-    let last_move = tables
-        .iter()
-        .filter(|t| t.vpc_id == vpc_id)
-        .filter_map(|t| t.tags.get(&last_move_key))
-        .filter_map(|v| LastMove::parse(v))
-        .max_by_key(|m| m.at);
-
-    let tables = tables
-        .iter()
-        .filter(|t| t.vpc_id == vpc_id)
-        .filter_map(|t| {
-            let tagged = table_is_tagged_for(t, name, tags);
-            let routes: Vec<VipRoute> = vips
-                .iter()
-                .map(|vip| VipRoute {
-                    vip: *vip,
-                    current: t.route_to(vip).cloned(),
-                })
-                .collect();
-            let holds_vip = routes.iter().any(|r| r.current.is_some());
-            (tagged || holds_vip).then(|| GroupTable {
-                id: t.id.clone(),
-                tagged,
-                routes,
-            })
-        })
-        .collect();
-
+    let tables = group_tables(name, &vpc_id, &vips, snapshot.tables, tags);
     Ok(Group {
         name: name.to_string(),
         vpc_id,
         vips,
         preempt,
         members,
+        unresolved,
         tables,
-        last_move,
     })
 }
 
-fn vpc_of(record: &InstanceRecord) -> Result<String, ConfigError> {
-    record.vpc_id.clone().ok_or_else(|| ConfigError::NoVpc {
+/// Turns one tagged instance into a member, or says why it cannot be one.
+fn resolve(
+    record: &InstanceRecord,
+    group_vpc: &str,
+    snapshot: &Snapshot<'_>,
+    tags: &TagContract,
+) -> Result<Candidate, MemberError> {
+    let vpc = record.vpc_id.as_deref().ok_or_else(|| MemberError::NoVpc {
         instance: record.id.clone(),
-    })
+        state: record.state.as_str(),
+    })?;
+    if vpc != group_vpc {
+        return Err(MemberError::OtherVpc {
+            instance: record.id.clone(),
+            vpc: vpc.to_string(),
+            group_vpc: group_vpc.to_string(),
+        });
+    }
+    let vips = vips_of(record, tags)?;
+    let preempt = preempt_of(record, tags)?;
+    let priority = priority_of(record, tags)?;
+    let eni = eni_of(record, group_vpc, tags)?;
+    let alarms: Vec<&AlarmRecord> = snapshot.alarms.iter().filter(|a| a.instance_id == record.id).collect();
+    let health = health::assess(&Signals {
+        state: record.state,
+        checks: record.checks,
+        launch_time: record.launch_time,
+        alarms: &alarms,
+        alarms_unread: snapshot.alarms_unread,
+        reported_down: snapshot.reported_down.filter(|(id, _)| *id == record.id).map(|(_, r)| r),
+    });
+    let member = Member {
+        instance_id: record.id.clone(),
+        eni_id: eni.id.clone(),
+        availability_zone: record.availability_zone.clone(),
+        priority,
+        state: record.state,
+        checks: record.checks,
+        source_dest_check: eni.source_dest_check,
+        health,
+    };
+    Ok(Candidate { member, vips, preempt })
+}
+
+/// The ENI the VIP routes to: the tagged one, or the one at device index 0. It
+/// must be attached and in the group's VPC, or no route could target it.
+fn eni_of<'a>(
+    record: &'a InstanceRecord,
+    group_vpc: &str,
+    tags: &TagContract,
+) -> Result<&'a crate::world::EniRecord, MemberError> {
+    let key = tags.eni();
+    let eni = match record.tags.get(&key).map(|v| v.trim()) {
+        Some(wanted) => record.enis.iter().find(|e| e.id == wanted).ok_or_else(|| {
+            MemberError::EniNotAttached {
+                instance: record.id.clone(),
+                tag_key: key.clone(),
+                eni: wanted.to_string(),
+            }
+        })?,
+        None => record.enis.iter().find(|e| e.device_index == 0).ok_or_else(|| {
+            MemberError::NoEni {
+                instance: record.id.clone(),
+                tag_key: key.clone(),
+            }
+        })?,
+    };
+    match eni.vpc_id.as_deref() {
+        Some(vpc) if vpc != group_vpc => Err(MemberError::EniInOtherVpc {
+            instance: record.id.clone(),
+            eni: eni.id.clone(),
+            vpc: vpc.to_string(),
+            group_vpc: group_vpc.to_string(),
+        }),
+        _ => Ok(eni),
+    }
 }
 
 /// Parses the VIP tag. A bare address is accepted as a host route; anything wider
 /// than a host route is refused, since the route would capture more than the VIP.
-fn vips_of(record: &InstanceRecord, tags: &TagContract) -> Result<Vec<IpNet>, ConfigError> {
+fn vips_of(record: &InstanceRecord, tags: &TagContract) -> Result<Vec<IpNet>, MemberError> {
     let key = tags.vip();
     let Some(value) = record.tags.get(&key) else {
-        return Err(ConfigError::MissingVip {
+        return Err(MemberError::MissingVip {
             instance: record.id.clone(),
             tag_key: key,
         });
     };
-    let invalid = |reason: String| ConfigError::InvalidVip {
+    let invalid = |reason: String| MemberError::InvalidVip {
         instance: record.id.clone(),
         tag_key: key.clone(),
         value: value.clone(),
@@ -287,23 +380,7 @@ fn vips_of(record: &InstanceRecord, tags: &TagContract) -> Result<Vec<IpNet>, Co
     };
     let mut vips = Vec::new();
     for item in split_list(value) {
-        let net = match item.parse::<IpNet>() {
-            Ok(net) => net,
-            Err(_) => match item.parse::<std::net::IpAddr>() {
-                Ok(addr) => IpNet::from(addr),
-                Err(_) => {
-                    return Err(invalid(format!(
-                        "{item:?} is not an IP address or CIDR; write e.g. 192.168.100.10/32"
-                    )))
-                }
-            },
-        };
-        if net.prefix_len() != net.max_prefix_len() {
-            return Err(invalid(format!(
-                "{item} is not a host route; a VIP is one address: use /{}",
-                net.max_prefix_len()
-            )));
-        }
+        let net = parse_vip(item).map_err(&invalid)?;
         if !vips.contains(&net) {
             vips.push(net);
         }
@@ -315,13 +392,41 @@ fn vips_of(record: &InstanceRecord, tags: &TagContract) -> Result<Vec<IpNet>, Co
     Ok(vips)
 }
 
-fn preempt_of(record: &InstanceRecord, tags: &TagContract) -> Result<Option<bool>, ConfigError> {
+fn parse_vip(item: &str) -> Result<IpNet, String> {
+    let net = match item.parse::<IpNet>() {
+        Ok(net) => net,
+        Err(_) => item.parse::<std::net::IpAddr>().map(IpNet::from).map_err(|_| {
+            format!("{item:?} is not an IP address or CIDR; write e.g. 192.168.100.10/32")
+        })?,
+    };
+    if net.prefix_len() != net.max_prefix_len() {
+        return Err(format!(
+            "{item} is not a host route; a VIP is one address: use /{}",
+            net.max_prefix_len()
+        ));
+    }
+    Ok(net)
+}
+
+fn priority_of(record: &InstanceRecord, tags: &TagContract) -> Result<u32, MemberError> {
+    let key = tags.priority();
+    match record.tags.get(&key) {
+        None => Ok(DEFAULT_PRIORITY),
+        Some(v) => v.trim().parse::<u32>().map_err(|_| MemberError::InvalidPriority {
+            instance: record.id.clone(),
+            tag_key: key,
+            value: v.clone(),
+        }),
+    }
+}
+
+fn preempt_of(record: &InstanceRecord, tags: &TagContract) -> Result<Option<bool>, MemberError> {
     let key = tags.preempt();
     match record.tags.get(&key).map(|v| v.trim().to_ascii_lowercase()) {
         None => Ok(None),
         Some(v) if v == "true" => Ok(Some(true)),
         Some(v) if v == "false" => Ok(Some(false)),
-        Some(v) => Err(ConfigError::InvalidPreempt {
+        Some(v) => Err(MemberError::InvalidPreempt {
             instance: record.id.clone(),
             tag_key: key,
             value: v,
@@ -329,15 +434,46 @@ fn preempt_of(record: &InstanceRecord, tags: &TagContract) -> Result<Option<bool
     }
 }
 
-/// Preemption is a group-wide choice: members that say anything must say the same.
-fn agreed_preempt(
+/// Every usable member must name the same VIPs: routes for a VIP only some
+/// members serve would black-hole it on the others.
+fn agreed_vips(
     group: &str,
-    votes: &BTreeMap<String, Option<bool>>,
+    candidates: &[Candidate],
+    unresolved: &[Unresolved],
     tags: &TagContract,
-) -> Result<bool, ConfigError> {
-    let said: BTreeMap<&String, bool> = votes
+) -> Result<Vec<IpNet>, ConfigError> {
+    let Some(first) = candidates.first() else {
+        let detail = unresolved
+            .iter()
+            .map(|u| u.detail.clone())
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(ConfigError::NoUsableMember {
+            group: group.to_string(),
+            detail,
+        });
+    };
+    match candidates.iter().find(|c| c.vips != first.vips) {
+        Some(other) => Err(ConfigError::VipMismatch {
+            group: group.to_string(),
+            tag_key: tags.vip(),
+            detail: format!(
+                "instance {} has VIPs [{}] but instance {} has [{}]",
+                first.member.instance_id,
+                display_list(&first.vips),
+                other.member.instance_id,
+                display_list(&other.vips)
+            ),
+        }),
+        None => Ok(first.vips.clone()),
+    }
+}
+
+/// Preemption is a group-wide choice: members that say anything must say the same.
+fn agreed_preempt(group: &str, candidates: &[Candidate], tags: &TagContract) -> Result<bool, ConfigError> {
+    let said: BTreeMap<&str, bool> = candidates
         .iter()
-        .filter_map(|(id, v)| v.map(|v| (id, v)))
+        .filter_map(|c| c.preempt.map(|v| (c.member.instance_id.as_str(), v)))
         .collect();
     let yes = said.values().filter(|v| **v).count();
     if yes > 0 && yes < said.len() {
@@ -355,53 +491,86 @@ fn agreed_preempt(
     Ok(yes > 0)
 }
 
-fn member_of(record: &InstanceRecord, tags: &TagContract) -> Result<Member, ConfigError> {
-    let priority_key = tags.priority();
-    let priority = match record.tags.get(&priority_key) {
-        None => DEFAULT_PRIORITY,
-        Some(v) => v
-            .trim()
-            .parse::<u32>()
-            .map_err(|_| ConfigError::InvalidPriority {
-                instance: record.id.clone(),
-                tag_key: priority_key,
-                value: v.clone(),
-            })?,
-    };
-
-    let eni_key = tags.eni();
-    let eni = match record.tags.get(&eni_key).map(|v| v.trim()) {
-        Some(wanted) => record.enis.iter().find(|e| e.id == wanted).ok_or_else(|| {
-            ConfigError::EniNotAttached {
-                instance: record.id.clone(),
-                tag_key: eni_key.clone(),
-                eni: wanted.to_string(),
-            }
-        })?,
-        None => record
-            .enis
-            .iter()
-            .find(|e| e.device_index == 0)
-            .ok_or_else(|| ConfigError::NoEni {
-                instance: record.id.clone(),
-                tag_key: eni_key.clone(),
-            })?,
-    };
-
-    Ok(Member {
-        instance_id: record.id.clone(),
-        eni_id: eni.id.clone(),
-        availability_zone: record.availability_zone.clone(),
-        priority,
-        state: record.state,
-        instance_status: record.instance_status,
-        system_status: record.system_status,
-        source_dest_check: eni.source_dest_check,
-    })
+/// A VIP inside the VPC's CIDRs would lose to the VPC's local route.
+fn outside_vpc(group: &str, vpc: &str, vips: &[IpNet], cidrs: &[IpNet]) -> Result<(), ConfigError> {
+    for vip in vips {
+        if let Some(cidr) = cidrs.iter().find(|c| c.contains(vip) || vip.contains(*c)) {
+            return Err(ConfigError::VipInsideVpc {
+                group: group.to_string(),
+                vip: vip.to_string(),
+                vpc: vpc.to_string(),
+                cidr: cidr.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
-fn overlaps(a: &IpNet, b: &IpNet) -> bool {
-    a.contains(b) || b.contains(a)
+/// Rule "one VIP, one group per VPC": two groups naming the same VIP in one VPC
+/// (a copy-pasted tag, or an instance tagged to steer the VIP) would each pull
+/// every route its way on every run. Neither may act until the tags agree.
+fn uncontested(
+    group: &str,
+    vpc: &str,
+    vips: &[IpNet],
+    instances: &[InstanceRecord],
+    tags: &TagContract,
+) -> Result<(), ConfigError> {
+    let gone = |i: &InstanceRecord| matches!(i.state, InstanceState::Terminated | InstanceState::ShuttingDown);
+    let mut claimants: BTreeMap<IpNet, BTreeSet<String>> = BTreeMap::new();
+    for instance in instances.iter().filter(|i| !gone(i) && i.vpc_id.as_deref() == Some(vpc)) {
+        let Some(other) = group_of(instance, tags).filter(|g| *g != group) else {
+            continue;
+        };
+        for vip in vips_of(instance, tags).unwrap_or_default() {
+            if vips.contains(&vip) {
+                claimants.entry(vip).or_default().insert(format!("{other} (instance {})", instance.id));
+            }
+        }
+    }
+    match claimants.into_iter().next() {
+        Some((vip, others)) => Err(ConfigError::ContestedVip {
+            group: group.to_string(),
+            vip: vip.to_string(),
+            vpc: vpc.to_string(),
+            others: others.into_iter().collect::<Vec<_>>().join(", "),
+            tag_key: tags.group(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The group's tables: tagged for it, or already holding a route for one of its
+/// VIPs, in its VPC.
+fn group_tables(
+    name: &str,
+    vpc: &str,
+    vips: &[IpNet],
+    tables: &[RouteTableRecord],
+    tags: &TagContract,
+) -> Vec<GroupTable> {
+    let record_key = tags.last_move(name);
+    tables
+        .iter()
+        .filter(|t| t.vpc_id == vpc)
+        .filter_map(|t| {
+            let tagged = table_is_tagged_for(t, name, tags);
+            let routes: Vec<VipRoute> = vips
+                .iter()
+                .map(|vip| VipRoute {
+                    vip: *vip,
+                    current: t.route_to(vip).cloned(),
+                })
+                .collect();
+            let holds_vip = routes.iter().any(|r| r.current.is_some());
+            (tagged || holds_vip).then(|| GroupTable {
+                id: t.id.clone(),
+                tagged,
+                routes,
+                record: t.tags.get(&record_key).cloned(),
+            })
+        })
+        .collect()
 }
 
 fn display_list(nets: &[IpNet]) -> String {
@@ -412,177 +581,4 @@ fn display_list(nets: &[IpNet]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::*;
-
-    fn build_err(instances: &[InstanceRecord]) -> ConfigError {
-        build(
-            "web",
-            instances,
-            &tables_pointing_at("i-a", 1),
-            &[net("10.0.0.0/16"), net("2600:1f18::/56")],
-            &TagContract::default(),
-        )
-        .expect_err("invalid group")
-    }
-
-    fn says(err: &ConfigError, needles: &[&str]) {
-        let text = err.to_string();
-        for needle in needles {
-            assert!(text.contains(needle), "{needle:?} missing in: {text}");
-        }
-    }
-
-    #[test]
-    fn given_valid_tags_then_members_are_ordered_by_priority_and_tables_scoped_to_the_vpc() {
-        let mut foreign = tables_pointing_at("i-a", 1).remove(0);
-        foreign.id = "rtb-foreign".to_string();
-        foreign.vpc_id = "vpc-2".to_string();
-        let mut tables = tables_pointing_at("i-a", 2);
-        tables.push(foreign);
-        tables.push(table(
-            "rtb-unrelated",
-            vec![route("10.1.0.0/16", to_eni_of("i-a"))],
-        ));
-
-        let group = web_group(&[member("i-b", 20), member("i-a", 10)], &tables);
-
-        let ids: Vec<_> = group
-            .members
-            .iter()
-            .map(|m| m.instance_id.as_str())
-            .collect();
-        assert_eq!(ids, ["i-a", "i-b"]);
-        let tables: Vec<_> = group.tables.iter().map(|t| t.id.as_str()).collect();
-        assert_eq!(tables, ["rtb-1", "rtb-2"]);
-        assert_eq!(group.vips, vec![net(VIP)]);
-        assert!(!group.preempt);
-    }
-
-    #[test]
-    fn given_vip_lists_with_bare_addresses_and_ipv6_then_they_are_host_routes() {
-        let vips = "192.168.100.10, fd00::10/128";
-        let group = web_group(
-            &[
-                with_tag(member("i-a", 10), "vip-failover:vip", vips),
-                with_tag(
-                    member("i-b", 20),
-                    "vip-failover:vip",
-                    "fd00::10/128,192.168.100.10/32",
-                ),
-            ],
-            &tables_pointing_at("i-a", 1),
-        );
-        assert_eq!(
-            group.vips,
-            vec![net("192.168.100.10/32"), net("fd00::10/128")]
-        );
-    }
-
-    #[test]
-    fn given_an_eni_tag_then_that_eni_is_the_target_and_an_unattached_one_is_refused() {
-        let mut a = member("i-a", 10);
-        a.enis.push(crate::world::EniRecord {
-            id: "eni-second".into(),
-            device_index: 1,
-            source_dest_check: Some(false),
-        });
-        let chosen = with_tag(a.clone(), "vip-failover:eni", "eni-second");
-        let group = web_group(&[chosen, member("i-b", 20)], &tables_pointing_at("i-a", 1));
-        assert_eq!(group.members[0].eni_id, "eni-second");
-
-        let err = build_err(&[
-            with_tag(a, "vip-failover:eni", "eni-nope"),
-            member("i-b", 20),
-        ]);
-        assert!(matches!(err, ConfigError::EniNotAttached { .. }));
-        says(&err, &["i-a", "eni-nope", "vip-failover:eni"]);
-    }
-
-    #[test]
-    fn given_inconsistent_tags_then_each_error_names_the_resource_and_the_fix() {
-        let b = || member("i-b", 20);
-        let cases: Vec<(InstanceRecord, Vec<&str>)> = vec![
-            (
-                with_tag(member("i-a", 1), "vip-failover:priority", "high"),
-                vec!["i-a", "vip-failover:priority", "high", "integer"],
-            ),
-            (
-                with_tag(member("i-a", 1), "vip-failover:priority", "-5"),
-                vec!["i-a", "-5"],
-            ),
-            (
-                without_tag(member("i-a", 1), "vip-failover:vip"),
-                vec!["i-a", "vip-failover:vip", "no"],
-            ),
-            (
-                with_tag(member("i-a", 1), "vip-failover:vip", "not-an-ip"),
-                vec!["i-a", "not-an-ip", "192.168.100.10/32"],
-            ),
-            (
-                with_tag(member("i-a", 1), "vip-failover:vip", "192.168.100.0/24"),
-                vec!["i-a", "host route", "/32"],
-            ),
-            (
-                with_tag(member("i-a", 1), "vip-failover:vip", " , "),
-                vec!["i-a", "no address"],
-            ),
-            (
-                with_tag(member("i-a", 1), "vip-failover:vip", "192.168.100.11/32"),
-                vec![
-                    "i-a",
-                    "i-b",
-                    "192.168.100.11/32",
-                    "192.168.100.10/32",
-                    "same",
-                ],
-            ),
-            (
-                with_tag(member("i-a", 1), "vip-failover:vip", "10.0.5.5/32"),
-                vec!["10.0.5.5/32", "10.0.0.0/16", "vpc-1", "outside"],
-            ),
-            (
-                with_tag(member("i-a", 1), "vip-failover:vip", "2600:1f18::5/128"),
-                vec!["2600:1f18::5/128", "2600:1f18::/56"],
-            ),
-            (
-                with_tag(member("i-a", 1), "vip-failover:preempt", "yes"),
-                vec!["i-a", "vip-failover:preempt", "true or false"],
-            ),
-            (
-                with_tag(member("i-a", 1), "vip-failover:preempt", "true"),
-                vec!["vip-failover:preempt", "i-a=true", "same"],
-            ),
-        ];
-        for (a, needles) in cases {
-            // Members other than the first carry the seed VIP unless the case changes it.
-            let instances =
-                if needles.contains(&"10.0.5.5/32") || needles.contains(&"2600:1f18::5/128") {
-                    let vip = a.tags["vip-failover:vip"].clone();
-                    vec![a, with_tag(b(), "vip-failover:vip", &vip)]
-                } else if needles.contains(&"i-a=true") {
-                    vec![a, with_tag(b(), "vip-failover:preempt", "false")]
-                } else {
-                    vec![a, b()]
-                };
-            says(&build_err(&instances), &needles);
-        }
-    }
-
-    #[test]
-    fn given_members_in_two_vpcs_then_the_group_is_refused() {
-        let mut b = member("i-b", 20);
-        b.vpc_id = Some("vpc-2".to_string());
-        let err = build_err(&[member("i-a", 10), b]);
-        assert!(matches!(err, ConfigError::MixedVpcs { .. }));
-        says(&err, &["i-a", "vpc-1", "i-b", "vpc-2"]);
-    }
-
-    #[test]
-    fn given_no_member_then_the_group_is_unknown_and_the_tag_is_named() {
-        let err = build_err(&[with_tag(member("i-a", 10), "vip-failover:group", "db")]);
-        assert!(matches!(err, ConfigError::UnknownGroup { .. }));
-        says(&err, &["vip-failover:group=web"]);
-    }
-}
+mod tests;

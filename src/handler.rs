@@ -1,39 +1,106 @@
-//! One invocation: parse the event, read the group, decide, apply, verify, report.
+//! One invocation, as I/O sequencing only: parse, read the world, decide (pure),
+//! apply, verify, report. Each trigger kind is one line of
+//! [`Handler::handle_trigger`]; what to decide lives in [`crate::plan`], what to
+//! say in [`crate::report`].
 
-use std::collections::{BTreeSet, HashMap};
-use std::time::Instant;
+use std::sync::Arc;
 
+use chrono::Utc;
+use ipnet::IpNet;
 use serde_json::Value;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
+use crate::aws::cloudwatch::{AlarmSelect, Alarms};
+use crate::aws::ec2::{Outcome, TableSelect, WriteOutcome};
+use crate::aws::{Aws, Window, TOO_LATE};
 use crate::config::Config;
-use crate::ec2::{Ec2, WriteOutcome};
+use crate::deadline::Deadline;
 use crate::error::{ConfigError, Error};
-use crate::group::{self, Group};
+use crate::group::{self, Group, Snapshot};
+use crate::health::ReportedDown;
+use crate::membership::MembershipCache;
 use crate::metrics;
-use chrono::{DateTime, Utc};
-
-use crate::group::LastMove;
-use crate::plan::{self, Action, Intent, Plan, Policy};
-use crate::preflight::{self, StrayTable};
-use crate::report::{
-    describe_route, Endpoint, Report, Response, RouteReport, RouteResult, StatusReport,
-};
-use crate::trigger::{self, ManualCommand, Trigger};
-use crate::world::{InstanceRecord, RouteTableRecord};
+use crate::plan::{self, Intent, Plan, Policy};
+use crate::preflight;
+use crate::report::{self, Applied, Report, Response, StatusReport};
+use crate::trigger::{self, AlarmHint, ManualCommand, Trigger};
+use crate::world::{AlarmRecord, InstanceRecord, RouteTableRecord};
 
 /// Everything an invocation needs, built once per cold start.
 #[derive(Debug, Clone)]
 pub struct Handler {
-    ec2: Ec2,
+    aws: Aws,
     config: Config,
+    membership: MembershipCache,
     emit_metrics: bool,
 }
 
+/// One group's run: what to decide, for whom, and until when.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub group: String,
+    pub intent: Intent,
+    pub hints: Hints,
+    pub source: String,
+    pub dry_run: bool,
+    pub started: Instant,
+    pub deadline: Deadline,
+}
+
+/// What the event points at. Only hints: levels are read again before deciding.
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    /// The alarm of an alarm event: read by name when outside the prefix, and
+    /// taken at its word only when CloudWatch cannot be read.
+    pub alarm: Option<AlarmHint>,
+    /// A down state from an EC2 state-change event: authoritative for that
+    /// instance (see [`crate::health`]).
+    pub reported_down: Option<(String, ReportedDown)>,
+}
+
+impl Hints {
+    pub fn of(trigger: &Trigger) -> Self {
+        match trigger {
+            Trigger::Alarm(hint) => Self {
+                alarm: Some(hint.clone()),
+                reported_down: None,
+            },
+            Trigger::InstanceState(hint) => Self {
+                alarm: None,
+                reported_down: Some((
+                    hint.instance_id.clone(),
+                    ReportedDown {
+                        state: hint.state,
+                        at: hint.at,
+                    },
+                )),
+            },
+            _ => Self::default(),
+        }
+    }
+}
+
+/// One group's world as read now.
+struct Loaded {
+    group: Group,
+    /// Alarms under the prefix that name no instance (for `check`).
+    unmapped_alarms: Vec<String>,
+}
+
+/// What applying a plan did.
+#[derive(Debug, Default)]
+struct Done {
+    outcomes: Vec<WriteOutcome>,
+    verified: Result<Vec<RouteTableRecord>, String>,
+    warnings: Vec<String>,
+}
+
 impl Handler {
-    pub fn new(ec2: Ec2, config: Config) -> Self {
+    pub fn new(aws: Aws, config: Config) -> Self {
         Self {
-            ec2,
+            membership: MembershipCache::new(config.membership_ttl),
+            aws,
             config,
             emit_metrics: true,
         }
@@ -46,180 +113,106 @@ impl Handler {
         self
     }
 
-    pub async fn handle(&self, event: Value) -> Result<Response, Error> {
-        let trigger = trigger::parse(&event, self.config.tags.prefix()).inspect_err(|e| {
-            warn!(error = %e, "event refused");
-        })?;
-        self.handle_trigger(trigger).await
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn aws(&self) -> &Aws {
+        &self.aws
+    }
+
+    /// A deadline `budget` from now, with the configured reserve (CLI, tests).
+    pub fn deadline_after(&self, budget: std::time::Duration) -> Deadline {
+        Deadline::after(budget, self.config.deadline_reserve)
+    }
+
+    pub async fn handle(&self, event: Value, deadline: Deadline) -> Result<Response, Error> {
+        let trigger = trigger::parse(&event, self.config.tags.prefix())
+            .inspect_err(|e| warn!(error = %e, "event refused"))?;
+        self.handle_trigger(trigger, deadline).await
     }
 
     /// Runs an already parsed trigger; the operator CLI enters here.
-    pub async fn handle_trigger(&self, trigger: Trigger) -> Result<Response, Error> {
-        let started = Instant::now();
+    pub async fn handle_trigger(&self, trigger: Trigger, deadline: Deadline) -> Result<Response, Error> {
         info!(trigger = ?trigger, "event received");
+        let started = Instant::now();
         match trigger {
-            Trigger::InstanceFailed {
-                instance_id,
-                source,
-            } => {
-                let intent = Intent::MemberFailed {
-                    instance_id: instance_id.clone(),
-                };
-                self.for_instance(&instance_id, intent, &source, started)
-                    .await
-            }
-            Trigger::InstanceRecovered {
-                instance_id,
-                source,
-            } => {
-                let intent = Intent::MemberRecovered {
-                    instance_id: instance_id.clone(),
-                };
-                self.for_instance(&instance_id, intent, &source, started)
-                    .await
-            }
-            Trigger::Manual(ManualCommand::Failover {
-                group,
-                target,
-                dry_run,
-            }) => {
-                let candidates = self.members_of(&group).await?;
+            Trigger::Alarm(_) | Trigger::InstanceState(_) => self.for_instance(&trigger, started, deadline).await,
+            Trigger::Manual(ManualCommand::Failover { group, target, dry_run }) => {
                 let intent = Intent::Failover { target };
-                let report = self
-                    .run(
-                        &group,
-                        &candidates,
-                        &intent,
-                        "manual failover",
-                        dry_run,
-                        started,
-                    )
-                    .await?;
-                Ok(Response::Group(report))
+                let run = self.run_of(&group, intent, "manual failover", dry_run, started, deadline);
+                self.run(&run, None).await.map(Response::Group)
             }
-            Trigger::Manual(ManualCommand::Status { group }) => {
-                let candidates = self.members_of(&group).await?;
-                let snapshot = self.load(&group, &candidates).await?;
-                let plan = plan::decide_with(&snapshot, &Intent::Reconcile, &self.policy());
-                let holder = plan::holder(&snapshot);
-                Ok(Response::Status(StatusReport::new(
-                    &snapshot,
-                    holder.active,
-                    &plan,
-                )))
-            }
-            Trigger::Manual(ManualCommand::Check { group }) => {
-                let candidates = self.members_of(&group).await?;
-                let report = match self.load(&group, &candidates).await {
-                    Ok(snapshot) => {
-                        let key = self.config.tags.group();
-                        let stray: Vec<StrayTable> = self
-                            .ec2
-                            .tagged_route_tables(&key)
-                            .await?
-                            .into_iter()
-                            .filter(|t| t.vpc_id != snapshot.vpc_id)
-                            .filter(|t| group::table_is_tagged_for(t, &group, &self.config.tags))
-                            .map(|t| StrayTable {
-                                route_table_id: t.id,
-                                vpc_id: t.vpc_id,
-                            })
-                            .collect();
-                        preflight::check(&snapshot, &key, &stray)
-                    }
-                    // An unknown group is a wrong request, not a finding.
-                    Err(Error::Config(e @ ConfigError::UnknownGroup { .. })) => {
-                        return Err(Error::Config(e))
-                    }
-                    Err(Error::Config(e)) => preflight::invalid(&group, &e),
-                    Err(e) => return Err(e),
-                };
-                info!(group = %report.group, ok = report.ok, problems = report.problems().count(), "check");
-                Ok(Response::Check(report))
-            }
-            Trigger::Reconcile { groups, source } => self.reconcile(groups, &source, started).await,
-            Trigger::Ignored { reason } => Ok(Response::Ignored {
-                action: "ignored",
-                reason,
-                trigger: "event".to_string(),
-            }),
+            Trigger::Manual(ManualCommand::Status { group }) => self.status(&group, deadline).await,
+            Trigger::Manual(ManualCommand::Check { group }) => self.check(&group, deadline).await,
+            Trigger::Reconcile { groups, source } => self.reconcile(groups, &source, started, deadline).await,
+            Trigger::Ignored { reason } => Ok(Response::ignored(reason, "event")),
         }
     }
 
-    /// A trigger about one instance: its group is found from its tags, with the same
-    /// single `DescribeInstances` call that lists the other members.
-    async fn for_instance(
-        &self,
-        instance_id: &str,
-        intent: Intent,
-        source: &str,
-        started: Instant,
-    ) -> Result<Response, Error> {
-        let tagged = self
-            .ec2
-            .tagged_instances(&self.config.tags.group(), None)
-            .await?;
-        let Some(group) = tagged
-            .iter()
-            .find(|i| i.id == instance_id)
-            .and_then(|i| group::group_of(i, &self.config.tags))
-            .map(str::to_string)
-        else {
-            info!(instance_id, "instance belongs to no failover group");
-            return Ok(Response::Ignored {
-                action: "ignored",
-                reason: format!(
-                    "instance {instance_id} carries no {} tag: it is in no failover group",
-                    self.config.tags.group()
-                ),
-                trigger: source.to_string(),
-            });
-        };
-        let report = self
-            .run(&group, &tagged, &intent, source, false, started)
-            .await?;
-        Ok(Response::Group(report))
+    fn run_of(&self, group: &str, intent: Intent, source: &str, dry_run: bool, started: Instant, deadline: Deadline) -> Run {
+        Run {
+            group: group.trim().to_string(),
+            intent,
+            hints: Hints::default(),
+            source: source.to_string(),
+            dry_run,
+            started,
+            deadline,
+        }
     }
 
-    async fn reconcile(
-        &self,
-        groups: Option<Vec<String>>,
-        source: &str,
-        started: Instant,
-    ) -> Result<Response, Error> {
-        let tagged = self
-            .ec2
-            .tagged_instances(&self.config.tags.group(), None)
-            .await?;
-        let names: BTreeSet<String> = match groups {
-            Some(names) => names.into_iter().collect(),
-            None => tagged
-                .iter()
-                .filter_map(|i| group::group_of(i, &self.config.tags))
-                .map(str::to_string)
-                .collect(),
+    /// An alarm or state change of one instance: its group is found from its
+    /// tags. Costs nothing while a fresh member list says it is in no group.
+    async fn for_instance(&self, trigger: &Trigger, started: Instant, deadline: Deadline) -> Result<Response, Error> {
+        let instance_id = trigger.instance_id().unwrap_or_default().to_string();
+        let source = trigger.source();
+        let group = if self.membership.surely_unknown(&instance_id) {
+            None
+        } else {
+            let listing = match self.membership.fresh() {
+                Some(listing) => listing,
+                None => self.list(deadline.end()).await?,
+            };
+            let record = listing.iter().find(|i| i.id == instance_id);
+            record.and_then(|r| group::group_of(r, &self.config.tags)).map(str::to_string)
         };
-        // Groups are independent: reconcile them concurrently.
-        let results = futures_util::future::join_all(
-            names
-                .iter()
-                .map(|name| self.run(name, &tagged, &Intent::Reconcile, source, false, started)),
-        )
-        .await;
+        let Some(group) = group else {
+            info!(instance_id, "instance belongs to no failover group");
+            let reason = format!(
+                "instance {instance_id} carries no {} tag: it is in no failover group",
+                self.config.tags.group()
+            );
+            return Ok(Response::ignored(reason, &source));
+        };
+        let mut run = self.run_of(&group, Intent::Automatic, &source, false, started, deadline);
+        run.hints = Hints::of(trigger);
+        self.run(&run, None).await.map(Response::Group)
+    }
+
+    /// Every named group (every group, when none is named), concurrently, each
+    /// with its own result.
+    async fn reconcile(&self, groups: Option<Vec<String>>, source: &str, started: Instant, deadline: Deadline) -> Result<Response, Error> {
+        let listing = self.list(deadline.end()).await?;
+        let names: Vec<String> = match groups {
+            Some(names) => names.iter().map(|n| n.trim().to_string()).collect(),
+            None => group::group_names(&listing, &self.config.tags).into_iter().collect(),
+        };
+        let runs: Vec<Run> = names
+            .iter()
+            .map(|name| self.run_of(name, Intent::Automatic, source, false, started, deadline))
+            .collect();
+        let results = futures_util::future::join_all(runs.iter().map(|run| self.run(run, Some(listing.clone())))).await;
         let mut reports = Vec::new();
-        let mut problems = Vec::new();
-        for result in results {
+        let mut failures = Vec::new();
+        for (name, result) in names.into_iter().zip(results) {
             match result {
                 Ok(report) => reports.push(report),
-                Err(e) => problems.push(e.to_string()),
+                Err(e) => failures.push((name, e)),
             }
         }
-        if !problems.is_empty() {
-            return Err(Error::PartialFailure {
-                group: names.into_iter().collect::<Vec<_>>().join(","),
-                total: reports.len() + problems.len(),
-                failed: problems,
-            });
+        if !failures.is_empty() {
+            return Err(Error::Groups { total: reports.len() + failures.len(), failures });
         }
         Ok(Response::Reconcile {
             action: "reconcile",
@@ -229,279 +222,342 @@ impl Handler {
         })
     }
 
+    async fn status(&self, name: &str, deadline: Deadline) -> Result<Response, Error> {
+        let loaded = self.load(name.trim(), None, &Hints::default(), deadline.end()).await?;
+        let plan = plan::decide(&loaded.group, &Intent::Automatic, &self.policy());
+        Ok(Response::Status(StatusReport::new(&loaded.group, &plan)))
+    }
+
+    /// The pre-flight check. Contradicting tags are a finding, an unknown group
+    /// is a wrong request.
+    async fn check(&self, name: &str, deadline: Deadline) -> Result<Response, Error> {
+        let key = self.config.tags.group();
+        let (loaded, tagged) = tokio::join!(
+            self.load(name.trim(), None, &Hints::default(), deadline.end()),
+            self.aws.route_tables(TableSelect::TagKey(key.clone()), deadline.end()),
+        );
+        let report = match loaded {
+            Ok(loaded) => {
+                let stray = preflight::stray_tables(&loaded.group, &tagged?, &self.config.tags);
+                let context = preflight::Context {
+                    group_tag_key: &key,
+                    stray: &stray,
+                    unmapped_alarms: &loaded.unmapped_alarms,
+                };
+                preflight::check(&loaded.group, &context)
+            }
+            Err(Error::Config(e @ ConfigError::UnknownGroup { .. })) => return Err(Error::Config(e)),
+            Err(Error::Config(e)) => preflight::invalid(name.trim(), &e),
+            Err(e) => return Err(e),
+        };
+        info!(group = %report.group, ok = report.ok, problems = report.problems().count(), "check");
+        Ok(Response::Check(report))
+    }
+
+    /// Decides and (unless a dry run) applies and verifies for one group.
+    pub async fn run(&self, run: &Run, listing: Option<Arc<Vec<InstanceRecord>>>) -> Result<Report, Error> {
+        let loaded = self.load(&run.group, listing, &run.hints, run.deadline.end()).await?;
+        let plan = plan::decide(&loaded.group, &run.intent, &self.policy());
+        let done = if run.dry_run || plan.writes.is_empty() {
+            Done { verified: Ok(Vec::new()), ..Done::default() }
+        } else {
+            self.apply(&loaded.group, &plan, run.deadline).await
+        };
+        let applied = Applied {
+            dry_run: run.dry_run,
+            outcomes: &done.outcomes,
+            verified: done.verified.as_deref().map_err(String::as_str),
+            warnings: &done.warnings,
+        };
+        let report = report::build(&loaded.group, &plan, &applied, &run.source, elapsed_ms(run.started));
+        log_decision(&report);
+        if self.emit_metrics {
+            metrics::emit(&report);
+        }
+        verdict(report, plan)
+    }
+
     fn policy(&self) -> Policy {
         Policy {
             now: Utc::now(),
             hold_down: self.config.hold_down,
         }
     }
-
-    async fn members_of(&self, group: &str) -> Result<Vec<InstanceRecord>, Error> {
-        self.ec2
-            .tagged_instances(&self.config.tags.group(), Some(group))
-            .await
-    }
-
-    /// Reads the rest of the group's world (statuses, the VPC's route tables, its
-    /// CIDRs) in one concurrent round trip and validates it.
-    pub async fn load(&self, name: &str, candidates: &[InstanceRecord]) -> Result<Group, Error> {
-        let members: Vec<InstanceRecord> = candidates
-            .iter()
-            .filter(|i| group::group_of(i, &self.config.tags) == Some(name))
-            .cloned()
-            .collect();
-        let Some(vpc_id) = members.iter().find_map(|m| m.vpc_id.clone()) else {
-            // No member (unknown group) or no VPC at all: let validation say which.
-            return Err(group::build(name, &members, &[], &[], &self.config.tags)
-                .err()
-                .unwrap_or(ConfigError::UnknownGroup {
-                    group: name.to_string(),
-                    tag_key: self.config.tags.group(),
-                })
-                .into());
-        };
-        let (members, tables, cidrs) = tokio::try_join!(
-            self.ec2.with_status(members),
-            self.ec2.route_tables(Some(&vpc_id), None),
-            self.ec2.vpc_cidrs(&vpc_id),
-        )?;
-        Ok(group::build(
-            name,
-            &members,
-            &tables,
-            &cidrs,
-            &self.config.tags,
-        )?)
-    }
-
-    /// Decides and (unless a dry run) applies and verifies for one group.
-    async fn run(
-        &self,
-        name: &str,
-        candidates: &[InstanceRecord],
-        intent: &Intent,
-        source: &str,
-        dry_run: bool,
-        started: Instant,
-    ) -> Result<Report, Error> {
-        let snapshot = self.load(name, candidates).await?;
-        let policy = self.policy();
-        let now = policy.now;
-        let mut plan = plan::decide_with(&snapshot, intent, &policy);
-
-        let (outcomes, verified) = if dry_run || plan.writes.is_empty() {
-            (Vec::new(), Ok(Vec::new()))
-        } else {
-            self.prepare_target(&mut plan).await;
-            let outcomes = self.ec2.apply(&plan.writes).await;
-            let written: BTreeSet<String> = outcomes
-                .iter()
-                .filter(|o| o.done.is_ok())
-                .map(|o| o.write.route_table_id.clone())
-                .collect();
-            let written: Vec<String> = written.into_iter().collect();
-            // Recording the move and verifying the routes both need only the
-            // written tables: one round trip for the two.
-            let record = async {
-                if plan.action == Action::FailedOver {
-                    self.record_move(name, &plan, now, &written).await;
-                }
-            };
-            let verify = async {
-                if written.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    self.ec2.route_tables(None, Some(written.clone())).await
-                }
-            };
-            let ((), verified) = tokio::join!(record, verify);
-            (outcomes, verified)
-        };
-
-        let report = build_report(
-            &snapshot, &plan, &outcomes, verified, source, dry_run, started,
-        );
-        log_decision(&report);
-        if self.emit_metrics {
-            metrics::emit(&report);
-        }
-
-        if plan.action == Action::Refused {
-            return Err(Error::Refused {
-                group: name.to_string(),
-                reason: plan.reason,
-            });
-        }
-        let failed = report.failed_routes();
-        if !failed.is_empty() {
-            return Err(Error::PartialFailure {
-                group: name.to_string(),
-                total: report.route_tables.len(),
-                failed,
-            });
-        }
-        Ok(report)
-    }
 }
 
+/// The report, or the error it amounts to.
+fn verdict(report: Report, plan: Plan) -> Result<Report, Error> {
+    if let Some(refusal) = plan.refusal {
+        return Err(Error::Refused { refusal, report: Box::new(report) });
+    }
+    if !report.pending_routes().is_empty() {
+        return Err(Error::DeadlineReached { report: Box::new(report) });
+    }
+    if !report.failed_routes().is_empty() {
+        return Err(Error::PartialFailure { report: Box::new(report) });
+    }
+    Ok(report)
+}
+
+// Reading the world.
 impl Handler {
-    /// Source/dest check on the target ENI makes it drop the VIP's packets. With
-    /// `FIX_SOURCE_DEST_CHECK=true` it is turned off before any route points there.
-    async fn prepare_target(&self, plan: &mut Plan) {
-        let Some(to) = plan
-            .to
-            .as_ref()
-            .filter(|m| m.source_dest_check == Some(true))
-        else {
-            return;
-        };
-        if !self.config.fix_source_dest_check {
-            return;
-        }
-        let eni = to.eni_id.clone();
-        match self.ec2.disable_source_dest_check(&eni).await {
-            Ok(()) => plan
-                .warnings
-                .push(format!("disabled source/dest check on ENI {eni} before routing to it")),
-            Err(e) => plan.warnings.push(format!(
-                "could not disable source/dest check on ENI {eni} ({e}); traffic to the VIP may be dropped"
-            )),
-        }
+    /// Every instance carrying the group tag key, kept as the member list.
+    async fn list(&self, until: Instant) -> Result<Arc<Vec<InstanceRecord>>, Error> {
+        let instances = self.aws.tagged_instances(&self.config.tags.group(), until).await?;
+        Ok(self.membership.store(instances))
     }
 
-    /// Leaves the anti-flap memory on the tables that now carry the move. A
-    /// failure here costs only the hold-down, never the failover.
-    async fn record_move(&self, group: &str, plan: &Plan, now: DateTime<Utc>, tables: &[String]) {
-        let Some(to) = &plan.to else { return };
-        let record = LastMove {
-            at: now,
-            from: plan.from.as_ref().map(|m| m.instance_id.clone()),
-            to: to.instance_id.clone(),
+    /// Reads one group's world. With a member list read now, the rest is one
+    /// concurrent round. With a fresh list from an earlier run, the list is read
+    /// again in that same round and anything it got wrong is read once more;
+    /// without one, the list comes first.
+    async fn load(&self, name: &str, listing: Option<Arc<Vec<InstanceRecord>>>, hints: &Hints, until: Instant) -> Result<Loaded, Error> {
+        let tags = &self.config.tags;
+        let (listing, rest) = match (listing, self.membership.fresh()) {
+            (Some(listing), _) => {
+                let rest = self.read_rest(&Place::of(name, &listing, tags)?, hints, until).await;
+                (listing, rest)
+            }
+            (None, Some(cached)) => match Place::of(name, &cached, tags) {
+                Ok(guess) => {
+                    let (listing, rest) = tokio::join!(self.list(until), self.read_rest(&guess, hints, until));
+                    (listing?, rest)
+                }
+                Err(_) => self.list_then_read(name, hints, until).await?,
+            },
+            (None, None) => self.list_then_read(name, hints, until).await?,
         };
-        let key = self.config.tags.last_move(group);
-        if let Err(e) = self
-            .ec2
-            .tag_tables(tables.to_vec(), &key, &record.to_tag_value())
-            .await
-        {
-            warn!(group, error = %e, "could not record the move on the route tables; hold-down is off for it");
+        let (rest, place) = (rest?, Place::of(name, &listing, tags)?);
+        let rest = if rest.place == place { rest } else { self.read_rest(&place, hints, until).await? };
+        let instances = rest.instances(&listing);
+        let snapshot = Snapshot {
+            instances: &instances,
+            tables: &rest.tables,
+            vpc_cidrs: &rest.cidrs,
+            alarms: &rest.alarms.alarms,
+            alarms_unread: rest.alarms_unread.as_deref(),
+            reported_down: hints.reported_down.as_ref().map(|(id, r)| (id.as_str(), *r)),
+        };
+        let group = group::build(name, &snapshot, tags)?;
+        Ok(Loaded { group, unmapped_alarms: rest.alarms.unmapped })
+    }
+
+    async fn list_then_read(&self, name: &str, hints: &Hints, until: Instant) -> Result<(Arc<Vec<InstanceRecord>>, Result<Rest, Error>), Error> {
+        let listing = self.list(until).await?;
+        let place = Place::of(name, &listing, &self.config.tags)?;
+        let rest = self.read_rest(&place, hints, until).await;
+        Ok((listing, rest))
+    }
+
+    /// Status checks, route tables, VPC CIDRs and alarm levels, concurrently.
+    async fn read_rest(&self, place: &Place, hints: &Hints, until: Instant) -> Result<Rest, Error> {
+        let (checks, tables, cidrs, (alarms, alarms_unread)) = tokio::join!(
+            self.aws.status_checks(place.ids.clone(), until),
+            self.aws.route_tables(TableSelect::Vpc(place.vpc.clone()), until),
+            self.aws.vpc_cidrs(&place.vpc, until),
+            self.alarm_levels(hints, until),
+        );
+        Ok(Rest {
+            place: place.clone(),
+            checks: checks?,
+            tables: tables?,
+            cidrs: cidrs?,
+            alarms,
+            alarms_unread,
+        })
+    }
+
+    /// The alarms of the deployment's prefix, and the event's own alarm when it
+    /// lies outside it. When CloudWatch cannot be read, the event's alarm is taken
+    /// at its word and every member's health is at best unknown.
+    async fn alarm_levels(&self, hints: &Hints, until: Instant) -> (Alarms, Option<String>) {
+        let prefix = self.config.alarm_name_prefix.as_deref();
+        let tag_prefix = self.config.tags.prefix();
+        let outside = hints.alarm.as_ref().filter(|h| !prefix.is_some_and(|p| h.alarm.starts_with(p)));
+        let by_prefix = async {
+            match prefix {
+                Some(p) => self.aws.alarms(&AlarmSelect::Prefix(p.to_string()), tag_prefix, until).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let by_name = async {
+            match outside {
+                Some(h) => self.aws.alarms(&AlarmSelect::Names(vec![h.alarm.clone()]), tag_prefix, until).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (by_prefix, by_name) = tokio::join!(by_prefix, by_name);
+        match (by_prefix, by_name) {
+            (Ok(a), Ok(b)) => {
+                let mut alarms = a.unwrap_or_default();
+                alarms.extend(b.unwrap_or_default());
+                (alarms, None)
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                warn!(error = %e, "alarm levels could not be read");
+                let mut alarms = Alarms::default();
+                alarms.alarms.extend(hints.alarm.as_ref().map(event_alarm));
+                (alarms, Some(e.to_string()))
+            }
         }
     }
 }
 
-fn build_report(
-    group: &Group,
-    plan: &Plan,
-    outcomes: &[WriteOutcome],
-    verified: Result<Vec<RouteTableRecord>, Error>,
-    source: &str,
-    dry_run: bool,
-    started: Instant,
-) -> Report {
-    let outcome_of: HashMap<(&str, String), &WriteOutcome> = outcomes
-        .iter()
-        .map(|o| {
-            (
-                (
-                    o.write.route_table_id.as_str(),
-                    o.write.destination.to_string(),
-                ),
-                o,
-            )
-        })
-        .collect();
-    let planned: HashMap<(&str, String), &plan::RouteWrite> = plan
-        .writes
-        .iter()
-        .map(|w| ((w.route_table_id.as_str(), w.destination.to_string()), w))
-        .collect();
-    let (after_tables, verify_error) = match verified {
-        Ok(tables) => (tables, None),
-        Err(e) => (Vec::new(), Some(e.to_string())),
-    };
-    let wanted_eni = plan.to.as_ref().map(|m| m.eni_id.as_str());
+/// An event's alarm taken at its word (only when CloudWatch cannot be read).
+fn event_alarm(hint: &AlarmHint) -> AlarmRecord {
+    AlarmRecord {
+        name: hint.alarm.clone(),
+        instance_id: hint.instance_id.clone(),
+        state: hint.state,
+    }
+}
 
-    let mut route_tables = Vec::new();
-    for table in &group.tables {
-        for route in &table.routes {
-            let key = (table.id.as_str(), route.vip.to_string());
-            let before = route.current.as_ref().map(describe_route);
-            let mut entry = RouteReport {
-                route_table_id: table.id.clone(),
-                destination: route.vip.to_string(),
-                before: before.clone(),
-                after: before,
-                result: if route.current.is_some() {
-                    RouteResult::Unchanged
-                } else {
-                    RouteResult::Absent
-                },
-                error: None,
-            };
-            if let Some(write) = planned.get(&key) {
-                if dry_run {
-                    entry.result = RouteResult::planned(write.kind);
-                    entry.after = Some(write.eni_id.clone());
-                } else {
-                    match outcome_of.get(&key).map(|o| &o.done) {
-                        Some(Ok(kind)) => {
-                            let seen = after_tables
-                                .iter()
-                                .find(|t| t.id == table.id)
-                                .and_then(|t| t.route_to(&route.vip));
-                            entry.after = seen.map(describe_route);
-                            let ok = seen
-                                .is_some_and(|r| !r.blackhole && Some(r.target.id()) == wanted_eni);
-                            if ok {
-                                entry.result = RouteResult::written(*kind);
-                            } else {
-                                entry.result = RouteResult::Failed;
-                                entry.error = Some(verify_error.clone().unwrap_or_else(|| {
-                                    "written, but the re-read does not show the route on the target ENI".to_string()
-                                }));
-                            }
-                        }
-                        Some(Err(message)) => {
-                            entry.result = RouteResult::Failed;
-                            entry.error = Some(message.clone());
-                        }
-                        None => {
-                            entry.result = RouteResult::Failed;
-                            entry.error = Some("write was planned but not attempted".to_string());
-                        }
-                    }
+/// Where a group lives: its members' ids and its VPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Place {
+    ids: Vec<String>,
+    vpc: String,
+}
+
+impl Place {
+    fn of(name: &str, listing: &[InstanceRecord], tags: &crate::tags::TagContract) -> Result<Self, ConfigError> {
+        let vpc = group::vpc_of(name, listing, tags)?;
+        let ids = listing
+            .iter()
+            .filter(|i| group::is_member(i, name, tags))
+            .map(|i| i.id.clone())
+            .collect();
+        Ok(Self { ids, vpc })
+    }
+}
+
+/// What is read beside the member list.
+struct Rest {
+    place: Place,
+    checks: std::collections::HashMap<String, crate::world::StatusChecks>,
+    tables: Vec<RouteTableRecord>,
+    cidrs: Vec<IpNet>,
+    alarms: Alarms,
+    alarms_unread: Option<String>,
+}
+
+impl Rest {
+    /// The member list with the status checks filled in.
+    fn instances(&self, listing: &[InstanceRecord]) -> Vec<InstanceRecord> {
+        listing
+            .iter()
+            .cloned()
+            .map(|mut i| {
+                if let Some(checks) = self.checks.get(&i.id) {
+                    i.checks = *checks;
+                }
+                i
+            })
+            .collect()
+    }
+}
+
+// Applying a plan.
+impl Handler {
+    /// Rule "record before write": a move over more than one route is recorded
+    /// on every table of the group before its first route write, so a run killed
+    /// half way is finished by the next one, never reverted. A one-route move
+    /// cannot stop half way: its record goes out with its write, one round trip
+    /// sooner.
+    async fn apply(&self, group: &Group, plan: &Plan, deadline: Deadline) -> Done {
+        let window = Window { start_by: deadline.last_write(), end: deadline.end() };
+        let mut warnings = Vec::new();
+        let outcomes = if plan.writes.len() > 1 && plan.record.is_some() {
+            let (fixed, recorded) = tokio::join!(self.prepare_target(plan, window), self.record(group, plan, window));
+            warnings.extend(fixed);
+            match recorded {
+                Err(why) if why.code.as_deref() == Some(TOO_LATE) => {
+                    warnings.push(format!("the move could not be recorded before the deadline ({why}); nothing was written"));
+                    plan.writes.iter().map(|w| WriteOutcome { write: w.clone(), outcome: Outcome::Pending }).collect()
+                }
+                recorded => {
+                    warnings.extend(recorded.err().map(unrecorded));
+                    self.aws.apply(&plan.writes, window).await
                 }
             }
-            route_tables.push(entry);
+        } else {
+            let write = async {
+                let fixed = self.prepare_target(plan, window).await;
+                (fixed, self.aws.apply(&plan.writes, window).await)
+            };
+            let ((fixed, outcomes), recorded) = tokio::join!(write, self.record(group, plan, window));
+            warnings.extend(fixed);
+            warnings.extend(recorded.err().map(unrecorded));
+            outcomes
+        };
+        let (verified, others) = self.verify(group, plan, &outcomes, deadline).await;
+        warnings.extend(others);
+        Done { outcomes, verified, warnings }
+    }
+
+    /// Writes the plan's move record (if any) on every table of the group.
+    async fn record(&self, group: &Group, plan: &Plan, window: Window) -> Result<(), crate::error::AwsError> {
+        let Some(record) = &plan.record else {
+            return Ok(());
+        };
+        let tables: Vec<String> = group.tables.iter().map(|t| t.id.clone()).collect();
+        let key = self.config.tags.last_move(&group.name);
+        self.aws.tag_tables(&tables, &key, &record.to_tag_value(), window).await
+    }
+
+    /// Source/dest check on the target ENI makes it drop the VIP's packets. With
+    /// `FIX_SOURCE_DEST_CHECK=true` it is turned off before any route points there.
+    async fn prepare_target(&self, plan: &Plan, window: Window) -> Vec<String> {
+        let Some(to) = plan.to.as_ref().filter(|m| m.source_dest_check == Some(true)) else {
+            return Vec::new();
+        };
+        if !self.config.fix_source_dest_check {
+            return Vec::new();
+        }
+        let eni = &to.eni_id;
+        match self.aws.disable_source_dest_check(eni, window).await {
+            Ok(()) => vec![format!("disabled source/dest check on ENI {eni} before routing to it")],
+            Err(e) => vec![format!("could not disable source/dest check on ENI {eni} ({e}); traffic to the VIP may be dropped")],
         }
     }
 
-    let changed = route_tables
-        .iter()
-        .any(|r| matches!(r.result, RouteResult::Created | RouteResult::Replaced));
-    Report {
-        group: group.name.clone(),
-        action: plan.action,
-        changed,
-        reason: plan.reason.clone(),
-        trigger: source.to_string(),
-        dry_run,
-        from: plan.from.as_ref().map(Endpoint::from),
-        to: plan.to.as_ref().map(Endpoint::from),
-        route_tables,
-        warnings: plan.warnings.clone(),
-        duration_ms: elapsed_ms(started),
+    /// Re-reads the written tables in one call. A move record on them that is
+    /// not ours means another writer moved the VIP during this run.
+    async fn verify(&self, group: &Group, plan: &Plan, outcomes: &[WriteOutcome], deadline: Deadline) -> (Result<Vec<RouteTableRecord>, String>, Vec<String>) {
+        let written: std::collections::BTreeSet<String> = outcomes
+            .iter()
+            .filter(|o| matches!(o.outcome, Outcome::Written(_)))
+            .map(|o| o.write.route_table_id.clone())
+            .collect();
+        if written.is_empty() {
+            return (Ok(Vec::new()), Vec::new());
+        }
+        let ids = written.into_iter().collect();
+        let tables = match self.aws.route_tables(TableSelect::Ids(ids), deadline.end()).await {
+            Ok(tables) => tables,
+            Err(e) => return (Err(e.to_string()), Vec::new()),
+        };
+        let key = self.config.tags.last_move(&group.name);
+        let ours = plan.record.as_ref().map(|r| r.to_tag_value());
+        let others: std::collections::BTreeSet<&String> = tables
+            .iter()
+            .filter_map(|t| t.tags.get(&key))
+            .filter(|v| ours.as_ref().is_some_and(|o| o != *v))
+            .collect();
+        let warnings = others
+            .into_iter()
+            .map(|v| format!("another writer recorded the move {v:?} on this group's tables during this run"))
+            .collect();
+        (Ok(tables), warnings)
     }
+}
+
+fn unrecorded(error: crate::error::AwsError) -> String {
+    format!("the move could not be recorded ({error}); were this run interrupted, the next would decide from the levels alone")
 }
 
 /// The one log line per decision that an operator greps for at 3 a.m.
 fn log_decision(report: &Report) {
-    let changed = report
-        .route_tables
-        .iter()
-        .filter(|r| matches!(r.result, RouteResult::Created | RouteResult::Replaced))
-        .count();
-    let failed = report.failed_routes();
     info!(
         group = %report.group,
         action = ?report.action,
@@ -511,8 +567,9 @@ fn log_decision(report: &Report) {
         from = report.from.as_ref().map(|e| e.instance_id.as_str()).unwrap_or("-"),
         to = report.to.as_ref().map(|e| e.instance_id.as_str()).unwrap_or("-"),
         routes = report.route_tables.len(),
-        changed,
-        failed = failed.len(),
+        changed = report.written_routes(),
+        failed = report.failed_routes().len(),
+        pending = report.pending_routes().len(),
         warnings = ?report.warnings,
         duration_ms = report.duration_ms,
         "decision"

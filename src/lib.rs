@@ -3,17 +3,23 @@
 //!
 //! The crate is split the way the failover is reasoned about:
 //! - [`trigger`] turns raw events into a typed [`trigger::Trigger`] (the edge);
-//! - [`world`] holds what EC2 told us, as plain data;
+//! - [`world`] holds what EC2 and CloudWatch told us, as plain data;
+//! - [`health`] grades a member from every signal read now;
 //! - [`group`] validates the tag contract and builds a [`group::Group`] snapshot;
 //! - [`plan`] decides, purely, what routes must change;
-//! - [`ec2`] reads the world and applies a plan through the EC2 API (the adapter);
-//! - [`handler`] ties one invocation together and produces a [`report::Report`].
+//! - [`aws`] reads the world and applies a plan, paced and within the deadline
+//!   (the adapter);
+//! - [`handler`] sequences one invocation; [`report`] and [`metrics`] say what
+//!   happened.
 
+pub mod aws;
 pub mod config;
-pub mod ec2;
+pub mod deadline;
 pub mod error;
 pub mod group;
 pub mod handler;
+pub mod health;
+pub mod membership;
 pub mod metrics;
 pub mod plan;
 pub mod preflight;

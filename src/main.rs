@@ -1,5 +1,6 @@
-//! Lambda entrypoint: wiring only. Configuration and the EC2 client are built once
-//! per cold start and shared by every invocation.
+//! Lambda entrypoint: wiring only. Configuration and the AWS clients are built
+//! once per cold start and shared by every invocation; each invocation gets the
+//! deadline of its Lambda context.
 
 // The handler future nests the SDK's deep futures; its layout needs more depth
 // than the default limit.
@@ -7,7 +8,8 @@
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use vip_failover::ec2::Ec2;
+use vip_failover::aws::Aws;
+use vip_failover::deadline::Deadline;
 use vip_failover::handler::Handler;
 use vip_failover::Config;
 
@@ -15,11 +17,13 @@ use vip_failover::Config;
 async fn main() -> Result<(), Error> {
     init_tracing();
     let config = Config::from_env()?;
-    let ec2 = Ec2::from_env(&config).await;
-    let handler = Handler::new(ec2, config);
+    let reserve = config.deadline_reserve;
+    let aws = Aws::from_env(&config).await;
+    let handler = Handler::new(aws, config);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handler.handle(event.payload).await
+        let deadline = Deadline::from_epoch_millis(event.context.deadline, reserve);
+        handler.handle(event.payload, deadline).await
     }))
     .await
 }

@@ -32,6 +32,7 @@ pub fn decision_metrics(report: &Report) -> Value {
                     {"Name": "NoChange", "Unit": "Count"},
                     {"Name": "Refused", "Unit": "Count"},
                     {"Name": "RouteWriteErrors", "Unit": "Count"},
+                    {"Name": "RoutesPending", "Unit": "Count"},
                     {"Name": "TargetSourceDestCheckEnabled", "Unit": "Count"},
                     {"Name": "DecisionLatency", "Unit": "Milliseconds"}
                 ]
@@ -45,6 +46,7 @@ pub fn decision_metrics(report: &Report) -> Value {
         "NoChange": count(Action::NoChange),
         "Refused": count(Action::Refused),
         "RouteWriteErrors": write_errors,
+        "RoutesPending": report.pending_routes().len(),
         "TargetSourceDestCheckEnabled": u32::from(
             report.to.as_ref().and_then(|t| t.source_dest_check) == Some(true)
         ),
@@ -84,6 +86,14 @@ mod tests {
                 after: None,
                 result: RouteResult::Failed,
                 error: Some("throttled".to_string()),
+            },
+            RouteReport {
+                route_table_id: "rtb-2".to_string(),
+                destination: "192.168.100.10/32".to_string(),
+                before: None,
+                after: None,
+                result: RouteResult::Pending,
+                error: None,
             }],
             warnings: Vec::new(),
             duration_ms: 42,
@@ -111,6 +121,7 @@ mod tests {
         assert_eq!(doc["Failovers"], 1);
         assert_eq!(doc["Refused"], 0);
         assert_eq!(doc["RouteWriteErrors"], 1);
+        assert_eq!(doc["RoutesPending"], 1);
         assert_eq!(doc["TargetSourceDestCheckEnabled"], 1);
         assert_eq!(doc["DecisionLatency"], 42);
         assert!(doc["_aws"]["Timestamp"].as_u64().unwrap() > 1_600_000_000_000);

@@ -1,22 +1,26 @@
 //! The pre-flight check: everything that would make a failover fail or black-hole
-//! traffic, found before it is needed. Pure, over a group snapshot.
+//! traffic, found before it is needed. Pure, over a group snapshot: one function
+//! per finding, listed once in [`check`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
-use crate::group::Group;
+use crate::group::{self, Group};
+use crate::health::Grade;
 use crate::plan;
+use crate::tags::TagContract;
+use crate::world::RouteTableRecord;
 
 /// One verdict of the check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
-    pub check: &'static str,
+    pub check: String,
     pub ok: bool,
     pub detail: String,
 }
 
 /// Answer to the manual `check` action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckReport {
     pub group: String,
     pub ok: bool,
@@ -29,13 +33,13 @@ impl CheckReport {
     }
 }
 
-/// A group whose tags do not even validate fails one check: the tag contract.
+/// A group whose tags contradict themselves fails one check: the tag contract.
 pub fn invalid(group: &str, error: &ConfigError) -> CheckReport {
     CheckReport {
         group: group.to_string(),
         ok: false,
         findings: vec![Finding {
-            check: "tag_contract",
+            check: "tag_contract".to_string(),
             ok: false,
             detail: error.to_string(),
         }],
@@ -49,38 +53,76 @@ pub struct StrayTable {
     pub vpc_id: String,
 }
 
-/// `stray` are route tables tagged for the group outside its VPC: the failover
-/// ignores them (a route there could not reach the members), so only the
-/// pre-flight reports them.
-pub fn check(group: &Group, group_tag_key: &str, stray: &[StrayTable]) -> CheckReport {
-    let mut findings = vec![Finding {
-        check: "tag_contract",
-        ok: true,
-        detail: format!(
-            "{} members in {}, VIPs [{}] outside the VPC CIDRs",
-            group.members.len(),
-            group.vpc_id,
-            group
-                .vips
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }];
-    let mut add = |check: &'static str, problems: Vec<String>, fine: String| {
-        findings.push(Finding {
-            check,
-            ok: problems.is_empty(),
-            detail: if problems.is_empty() {
-                fine
-            } else {
-                problems.join("; ")
-            },
-        });
-    };
+/// The tables tagged for `group` outside its VPC, among all tables carrying the
+/// group tag key: the failover ignores them (a route there could not reach the
+/// members), so only the pre-flight reports them.
+pub fn stray_tables(group: &Group, tagged: &[RouteTableRecord], tags: &TagContract) -> Vec<StrayTable> {
+    tagged
+        .iter()
+        .filter(|t| t.vpc_id != group.vpc_id)
+        .filter(|t| group::table_is_tagged_for(t, &group.name, tags))
+        .map(|t| StrayTable {
+            route_table_id: t.id.clone(),
+            vpc_id: t.vpc_id.clone(),
+        })
+        .collect()
+}
 
-    let sdc: Vec<String> = group
+/// What the check looks at besides the group.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub group_tag_key: &'a str,
+    pub stray: &'a [StrayTable],
+    /// Alarms of the deployment's prefix that name no instance or several.
+    pub unmapped_alarms: &'a [String],
+}
+
+pub fn check(group: &Group, context: &Context<'_>) -> CheckReport {
+    let findings = vec![
+        tag_contract(group),
+        source_dest_check(group),
+        routes_present(group, context.group_tag_key),
+        active_member(group),
+        healthy_standby(group),
+        iam_scope(group, context.group_tag_key),
+        tables_in_vpc(group, context),
+        alarms(context),
+    ];
+    CheckReport {
+        group: group.name.clone(),
+        ok: findings.iter().all(|f| f.ok),
+        findings,
+    }
+}
+
+fn finding(check: &'static str, problems: Vec<String>, fine: String) -> Finding {
+    Finding {
+        check: check.to_string(),
+        ok: problems.is_empty(),
+        detail: if problems.is_empty() { fine } else { problems.join("; ") },
+    }
+}
+
+/// The tags agree; every tagged instance can serve as a member.
+fn tag_contract(group: &Group) -> Finding {
+    let problems = group
+        .unresolved
+        .iter()
+        .map(|u| format!("{} cannot be a member: {}", u.instance_id, u.detail))
+        .collect();
+    let vips: Vec<String> = group.vips.iter().map(ToString::to_string).collect();
+    let fine = format!(
+        "{} members in {}, VIPs [{}] outside the VPC CIDRs",
+        group.members.len(),
+        group.vpc_id,
+        vips.join(", ")
+    );
+    finding("tag_contract", problems, fine)
+}
+
+/// Source/dest check on a member's ENI drops the VIP's packets once it holds it.
+fn source_dest_check(group: &Group) -> Finding {
+    let problems = group
         .members
         .iter()
         .filter(|m| m.source_dest_check != Some(false))
@@ -94,84 +136,93 @@ pub fn check(group: &Group, group_tag_key: &str, stray: &[StrayTable]) -> CheckR
             )
         })
         .collect();
-    add(
-        "source_dest_check",
-        sdc,
-        "disabled on every member ENI".to_string(),
-    );
+    finding("source_dest_check", problems, "disabled on every member ENI".to_string())
+}
 
-    let mut routes = Vec::new();
+/// Every tagged table has its VIP routes; none is a blackhole.
+fn routes_present(group: &Group, group_tag_key: &str) -> Finding {
+    let mut problems = Vec::new();
     if group.tables.is_empty() {
-        routes.push(format!(
+        problems.push(format!(
             "no route table holds a VIP route or is tagged {group_tag_key}={}; tag the clients' route tables",
             group.name
         ));
     }
-    for table in &group.tables {
-        for route in &table.routes {
-            match &route.current {
-                None if table.tagged => routes.push(format!(
-                    "{} is tagged for the group but has no route for {}; a failover will create it, or run a reconcile",
-                    table.id, route.vip
-                )),
-                Some(r) if r.blackhole => routes.push(format!(
-                    "{} routes {} to {}, which is gone (blackhole)",
-                    table.id,
-                    route.vip,
-                    r.target.id()
-                )),
-                _ => {}
-            }
+    for (table, route) in group.routes() {
+        match &route.current {
+            None if table.tagged => problems.push(format!(
+                "{} is tagged for the group but has no route for {}; a failover will create it, or run a reconcile",
+                table.id, route.vip
+            )),
+            Some(r) if r.blackhole => problems.push(format!(
+                "{} routes {} to {}, which is gone (blackhole)",
+                table.id,
+                route.vip,
+                r.target.id()
+            )),
+            _ => {}
         }
     }
-    add(
-        "routes_present",
-        routes,
-        format!("{} route tables carry the VIP routes", group.tables.len()),
-    );
+    let fine = format!("{} route tables carry the VIP routes", group.tables.len());
+    finding("routes_present", problems, fine)
+}
 
+/// The holder is healthy and every VIP route agrees on it.
+fn active_member(group: &Group) -> Finding {
     let holder = plan::holder(group);
-    let agreement = match holder.active {
-        Some(active) if !active.is_healthy() => vec![format!(
-            "the VIP is on {}, which is unhealthy ({}); a reconcile or failover will move it",
-            active.instance_id,
-            plan::health_summary(active)
-        )],
-        Some(_) => Vec::new(),
-        None if group.tables.is_empty() => Vec::new(),
-        None => vec!["VIP routes disagree or point at no member; run a reconcile".to_string()],
-    };
-    add(
-        "active_member",
-        agreement,
-        holder
-            .active
-            .map(|a| format!("{} holds the VIP and is healthy", a.instance_id))
-            .unwrap_or_else(|| "no route yet".to_string()),
-    );
+    let stray = group
+        .routes()
+        .filter(|(_, r)| {
+            let on_holder = r.current.as_ref().is_some_and(|c| {
+                !c.blackhole && holder.is_some_and(|h| h.is_target_of(&c.target))
+            });
+            r.current.is_some() && !on_holder
+        })
+        .count();
+    let mut problems = Vec::new();
+    match holder {
+        Some(h) if h.health.grade != Grade::Healthy => problems.push(format!(
+            "the VIP is on {}, which is not healthy ({}); a reconcile or failover acts on it",
+            h.instance_id,
+            h.health.summary()
+        )),
+        None if !group.tables.is_empty() => {
+            problems.push("no VIP route points at a member; run a reconcile".to_string())
+        }
+        _ => {}
+    }
+    if stray > 0 && holder.is_some() {
+        problems.push(format!(
+            "{stray} VIP routes point elsewhere than the holder; a reconcile repairs them"
+        ));
+    }
+    let fine = holder
+        .map(|h| format!("{} holds the VIP and is healthy", h.instance_id))
+        .unwrap_or_else(|| "no route yet".to_string());
+    finding("active_member", problems, fine)
+}
 
+/// A failure of the holder can be absorbed.
+fn healthy_standby(group: &Group) -> Finding {
+    let holder = plan::holder(group).map(|h| h.instance_id.as_str());
     let standbys: Vec<&str> = group
         .members
         .iter()
-        .filter(|m| m.is_healthy())
-        .filter(|m| holder.active.map(|a| &a.instance_id) != Some(&m.instance_id))
+        .filter(|m| m.health.grade == Grade::Healthy && Some(m.instance_id.as_str()) != holder)
         .map(|m| m.instance_id.as_str())
         .collect();
-    add(
-        "healthy_standby",
-        if standbys.is_empty() {
-            vec![
-                "no healthy standby: a failure of the active member cannot be absorbed".to_string(),
-            ]
-        } else {
-            Vec::new()
-        },
-        format!("healthy standbys: {}", standbys.join(", ")),
-    );
+    let problems = if standbys.is_empty() {
+        vec!["no healthy standby: a failure of the active member cannot be absorbed".to_string()]
+    } else {
+        Vec::new()
+    };
+    finding("healthy_standby", problems, format!("healthy standbys: {}", standbys.join(", ")))
+}
 
-    // The deployment's IAM policy only lets the function write to route tables that
-    // carry the group tag (or are listed in its RouteTableIds parameter).
-    let untagged: Vec<String> = group
+/// The deployment's IAM policy only lets the function write to route tables that
+/// carry the group tag (or are listed in its RouteTableIds parameter).
+fn iam_scope(group: &Group, group_tag_key: &str) -> Finding {
+    let problems = group
         .tables
         .iter()
         .filter(|t| !t.tagged)
@@ -182,40 +233,32 @@ pub fn check(group: &Group, group_tag_key: &str, stray: &[StrayTable]) -> CheckR
             )
         })
         .collect();
-    add(
-        "iam_scope",
-        untagged,
-        "every route table is tagged for the group".to_string(),
-    );
+    finding("iam_scope", problems, "every route table is tagged for the group".to_string())
+}
 
-    let strays: Vec<String> = stray
+fn tables_in_vpc(group: &Group, context: &Context<'_>) -> Finding {
+    let problems = context
+        .stray
         .iter()
         .map(|t| {
             format!(
-                "{} in {} is tagged {group_tag_key}={} but the members are in {}; remove the tag or tag a table of {}",
-                t.route_table_id, t.vpc_id, group.name, group.vpc_id, group.vpc_id
+                "{} in {} is tagged {}={} but the members are in {}; remove the tag or tag a table of {}",
+                t.route_table_id, t.vpc_id, context.group_tag_key, group.name, group.vpc_id, group.vpc_id
             )
         })
         .collect();
-    findings.push(Finding {
-        check: "tables_in_vpc",
-        ok: strays.is_empty(),
-        detail: if strays.is_empty() {
-            format!(
-                "every route table tagged for the group is in {}",
-                group.vpc_id
-            )
-        } else {
-            strays.join("; ")
-        },
-    });
+    let fine = format!("every route table tagged for the group is in {}", group.vpc_id);
+    finding("tables_in_vpc", problems, fine)
+}
 
-    let ok = findings.iter().all(|f| f.ok);
-    CheckReport {
-        group: group.name.clone(),
-        ok,
-        findings,
-    }
+/// An alarm that names no instance is read but counts for nobody.
+fn alarms(context: &Context<'_>) -> Finding {
+    let problems = context
+        .unmapped_alarms
+        .iter()
+        .map(|a| format!("{a}; it counts for no member"))
+        .collect();
+    finding("alarms", problems, "every alarm of the deployment names one instance".to_string())
 }
 
 #[cfg(test)]
@@ -223,8 +266,16 @@ mod tests {
     use super::*;
     use crate::testing::*;
 
-    fn verdicts(report: &CheckReport) -> Vec<(&'static str, bool)> {
-        report.findings.iter().map(|f| (f.check, f.ok)).collect()
+    fn verdicts(report: &CheckReport) -> Vec<(&str, bool)> {
+        report.findings.iter().map(|f| (f.check.as_str(), f.ok)).collect()
+    }
+
+    fn context<'a>(stray: &'a [StrayTable], unmapped: &'a [String]) -> Context<'a> {
+        Context {
+            group_tag_key: "vip-failover:group",
+            stray,
+            unmapped_alarms: unmapped,
+        }
     }
 
     #[test]
@@ -235,11 +286,10 @@ mod tests {
             .collect();
         let report = check(
             &web_group(&[member("i-a", 10), member("i-b", 20)], &tables),
-            "vip-failover:group",
-            &[],
+            &context(&[], &[]),
         );
         assert!(report.ok, "{report:?}");
-        assert_eq!(report.findings.len(), 7);
+        assert_eq!(report.findings.len(), 8);
     }
 
     #[test]
@@ -249,12 +299,13 @@ mod tests {
         let mut tables = tables_pointing_at("i-a", 1);
         tables.push(tagged(table("rtb-empty", vec![]), "web"));
         let group = web_group(&[impaired(member("i-a", 10)), b], &tables);
-
         let stray = [StrayTable {
             route_table_id: "rtb-elsewhere".to_string(),
             vpc_id: "vpc-2".to_string(),
         }];
-        let report = check(&group, "vip-failover:group", &stray);
+        let unmapped = ["alarm web-cpu names no instance".to_string()];
+
+        let report = check(&group, &context(&stray, &unmapped));
 
         assert!(!report.ok);
         assert_eq!(
@@ -267,18 +318,47 @@ mod tests {
                 ("healthy_standby", true),
                 ("iam_scope", false),
                 ("tables_in_vpc", false),
+                ("alarms", false),
             ]
         );
         let text: String = report.problems().map(|f| f.detail.clone()).collect();
-        for needle in [
-            &eni_of("i-b"),
-            "rtb-empty",
-            "i-a",
-            "rtb-1",
-            "rtb-elsewhere",
-            "vpc-2",
-        ] {
+        for needle in [&eni_of("i-b"), "rtb-empty", "i-a", "rtb-1", "rtb-elsewhere", "vpc-2", "web-cpu"] {
             assert!(text.contains(needle), "{needle} missing in {text}");
         }
+    }
+
+    #[test]
+    fn given_an_unusable_member_and_a_stray_route_then_both_are_named() {
+        let mut tables: Vec<_> = tables_pointing_at("i-a", 3).into_iter().map(|t| tagged(t, "web")).collect();
+        tables[2].routes[1].target = to_eni_of("i-b");
+        let unattached = with_tag(member("i-c", 30), "vip-failover:eni", "eni-gone");
+        let group = web_group(&[member("i-a", 10), member("i-b", 20), unattached], &tables);
+
+        let report = check(&group, &context(&[], &[]));
+
+        let contract = &report.findings[0];
+        assert!(!contract.ok && contract.detail.contains("i-c") && contract.detail.contains("eni-gone"));
+        let active = &report.findings[3];
+        assert!(!active.ok && active.detail.contains("1 VIP routes point elsewhere"), "{active:?}");
+    }
+
+    #[test]
+    fn given_tables_tagged_for_the_group_in_another_vpc_then_only_those_are_stray() {
+        let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables_pointing_at("i-a", 1));
+        let mut elsewhere = tagged(table("rtb-far", vec![]), "db, web");
+        elsewhere.vpc_id = "vpc-2".to_string();
+        let mut other_group = tagged(table("rtb-db", vec![]), "db");
+        other_group.vpc_id = "vpc-2".to_string();
+        let home = tagged(table("rtb-home", vec![]), "web");
+
+        let stray = stray_tables(&group, &[elsewhere, other_group, home], &crate::tags::TagContract::default());
+
+        assert_eq!(
+            stray,
+            [StrayTable {
+                route_table_id: "rtb-far".to_string(),
+                vpc_id: "vpc-2".to_string()
+            }]
+        );
     }
 }

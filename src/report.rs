@@ -1,14 +1,20 @@
 //! The JSON an invocation returns (and that reaches people through the async
 //! invocation's destinations): what was decided, what changed, table by table.
+//! Built purely from the snapshot, the plan and what the writes and the
+//! verifying read returned.
 
-use serde::Serialize;
+use std::collections::HashMap;
 
-use crate::group::{Group, Member};
-use crate::plan::{Action, WriteKind};
-use crate::world::{CheckStatus, InstanceState, RouteRecord, RouteTarget};
+use serde::{Deserialize, Serialize};
+
+use crate::aws::ec2::{Outcome, WriteOutcome};
+use crate::group::{Group, Member, VipRoute};
+use crate::health::Grade;
+use crate::plan::{Action, Plan, RouteWrite, WriteKind};
+use crate::world::{InstanceState, RouteRecord, RouteTableRecord, RouteTarget, StatusChecks};
 
 /// A member as named in reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     pub instance_id: String,
     pub eni_id: String,
@@ -28,7 +34,7 @@ impl From<&Member> for Endpoint {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RouteResult {
     /// Already right; not written.
@@ -41,6 +47,9 @@ pub enum RouteResult {
     WouldReplace,
     /// Write failed, or the re-read did not show the route on the target.
     Failed,
+    /// Not written: the deadline came first, or the move could not be recorded.
+    /// The next invocation writes it.
+    Pending,
     /// Missing in a table that is not tagged for the group; left alone by design.
     Absent,
 }
@@ -62,7 +71,7 @@ impl RouteResult {
 }
 
 /// One VIP route of one table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteReport {
     pub route_table_id: String,
     pub destination: String,
@@ -76,7 +85,7 @@ pub struct RouteReport {
 }
 
 /// The outcome for one group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub group: String,
     pub action: Action,
@@ -96,9 +105,7 @@ pub struct Report {
 
 impl Report {
     pub fn failed_routes(&self) -> Vec<String> {
-        self.route_tables
-            .iter()
-            .filter(|r| r.result == RouteResult::Failed)
+        self.routes_with(RouteResult::Failed)
             .map(|r| {
                 format!(
                     "{} {}: {}",
@@ -109,26 +116,165 @@ impl Report {
             })
             .collect()
     }
+
+    pub fn pending_routes(&self) -> Vec<String> {
+        self.routes_with(RouteResult::Pending)
+            .map(|r| format!("{} {}", r.route_table_id, r.destination))
+            .collect()
+    }
+
+    pub fn written_routes(&self) -> usize {
+        self.route_tables
+            .iter()
+            .filter(|r| matches!(r.result, RouteResult::Created | RouteResult::Replaced))
+            .count()
+    }
+
+    fn routes_with(&self, result: RouteResult) -> impl Iterator<Item = &RouteReport> {
+        self.route_tables.iter().filter(move |r| r.result == result)
+    }
+}
+
+/// What the apply step returned, for [`build`].
+#[derive(Debug, Clone, Copy)]
+pub struct Applied<'a> {
+    pub dry_run: bool,
+    pub outcomes: &'a [WriteOutcome],
+    /// The written tables as re-read, or why they could not be.
+    pub verified: Result<&'a [RouteTableRecord], &'a str>,
+    /// Warnings of the apply step (move record, source/dest check, other writers).
+    pub warnings: &'a [String],
+}
+
+/// The report of one group's run.
+pub fn build(group: &Group, plan: &Plan, applied: &Applied<'_>, trigger: &str, duration_ms: u64) -> Report {
+    let outcomes: HashMap<(&str, String), &Outcome> = applied
+        .outcomes
+        .iter()
+        .map(|o| ((o.write.route_table_id.as_str(), o.write.destination.to_string()), &o.outcome))
+        .collect();
+    let planned: HashMap<(&str, String), &RouteWrite> = plan
+        .writes
+        .iter()
+        .map(|w| ((w.route_table_id.as_str(), w.destination.to_string()), w))
+        .collect();
+    let wanted = plan.to.as_ref().map(|m| m.eni_id.as_str());
+    let route_tables: Vec<RouteReport> = group
+        .routes()
+        .map(|(table, route)| {
+            let key = (table.id.as_str(), route.vip.to_string());
+            let entry = untouched(&table.id, route);
+            match planned.get(&key) {
+                None => entry,
+                Some(write) if applied.dry_run => RouteReport {
+                    result: RouteResult::planned(write.kind),
+                    after: Some(write.eni_id.clone()),
+                    ..entry
+                },
+                Some(_) => written(entry, outcomes.get(&key).copied(), applied, &table.id, route, wanted),
+            }
+        })
+        .collect();
+    let changed = route_tables.iter().any(|r| matches!(r.result, RouteResult::Created | RouteResult::Replaced));
+    let mut warnings = plan.warnings.clone();
+    warnings.extend(applied.warnings.iter().cloned());
+    Report {
+        group: group.name.clone(),
+        action: plan.action,
+        changed,
+        reason: plan.reason.clone(),
+        trigger: trigger.to_string(),
+        dry_run: applied.dry_run,
+        from: plan.from.as_ref().map(Endpoint::from),
+        to: plan.to.as_ref().map(Endpoint::from),
+        route_tables,
+        warnings,
+        duration_ms,
+    }
+}
+
+fn untouched(table_id: &str, route: &VipRoute) -> RouteReport {
+    let before = route.current.as_ref().map(describe_route);
+    RouteReport {
+        route_table_id: table_id.to_string(),
+        destination: route.vip.to_string(),
+        after: before.clone(),
+        before,
+        result: if route.current.is_some() {
+            RouteResult::Unchanged
+        } else {
+            RouteResult::Absent
+        },
+        error: None,
+    }
+}
+
+/// A planned write as it turned out: accepted and seen on the target by the
+/// re-read, failed, or not started.
+fn written(
+    entry: RouteReport,
+    outcome: Option<&Outcome>,
+    applied: &Applied<'_>,
+    table_id: &str,
+    route: &VipRoute,
+    wanted: Option<&str>,
+) -> RouteReport {
+    let failed = |error: String| RouteReport {
+        result: RouteResult::Failed,
+        error: Some(error),
+        ..entry.clone()
+    };
+    match outcome {
+        None | Some(Outcome::Pending) => RouteReport {
+            result: RouteResult::Pending,
+            ..entry.clone()
+        },
+        Some(Outcome::Failed(e)) => failed(e.to_string()),
+        Some(Outcome::Written(kind)) => {
+            let tables = match applied.verified {
+                Ok(tables) => tables,
+                Err(why) => return failed(format!("written, but the verifying read failed: {why}")),
+            };
+            let seen = tables
+                .iter()
+                .find(|t| t.id == table_id)
+                .and_then(|t| t.route_to(&route.vip));
+            let after = seen.map(describe_route);
+            if seen.is_some_and(|r| !r.blackhole && Some(r.target.id()) == wanted) {
+                RouteReport {
+                    result: RouteResult::written(*kind),
+                    after,
+                    ..entry.clone()
+                }
+            } else {
+                RouteReport {
+                    after,
+                    ..failed("written, but the re-read shows it elsewhere: another writer changed it".to_string())
+                }
+            }
+        }
+    }
 }
 
 /// A member in a status answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberStatus {
     pub instance_id: String,
     pub eni_id: String,
     pub availability_zone: Option<String>,
     pub priority: u32,
     pub state: InstanceState,
-    pub instance_status: CheckStatus,
-    pub system_status: CheckStatus,
-    pub healthy: bool,
+    pub checks: StatusChecks,
+    pub health: Grade,
+    /// Why it is not healthy, one line per signal.
+    pub findings: Vec<String>,
     pub source_dest_check: Option<bool>,
-    /// Every VIP route points at this member.
+    /// The VIP routes point at this member (holder by majority).
     pub active: bool,
 }
 
 /// Where one table's VIP route points.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableStatus {
     pub route_table_id: String,
     pub tagged: bool,
@@ -139,7 +285,7 @@ pub struct TableStatus {
 }
 
 /// Answer to the manual `status` action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusReport {
     pub group: String,
     pub vpc_id: String,
@@ -147,6 +293,7 @@ pub struct StatusReport {
     pub preempt: bool,
     pub active: Option<String>,
     pub members: Vec<MemberStatus>,
+    pub unresolved: Vec<crate::group::Unresolved>,
     pub route_tables: Vec<TableStatus>,
     /// What a reconcile would do now.
     pub reconcile: Action,
@@ -155,51 +302,53 @@ pub struct StatusReport {
 }
 
 impl StatusReport {
-    pub fn new(group: &Group, active: Option<&Member>, reconcile: &crate::plan::Plan) -> Self {
-        let active_id = active.map(|a| a.instance_id.clone());
+    pub fn new(group: &Group, reconcile: &Plan) -> Self {
+        let active = crate::plan::holder(group).map(|a| a.instance_id.clone());
         Self {
             group: group.name.clone(),
             vpc_id: group.vpc_id.clone(),
             vips: group.vips.iter().map(ToString::to_string).collect(),
             preempt: group.preempt,
-            active: active_id.clone(),
             members: group
                 .members
                 .iter()
-                .map(|m| MemberStatus {
-                    instance_id: m.instance_id.clone(),
-                    eni_id: m.eni_id.clone(),
-                    availability_zone: m.availability_zone.clone(),
-                    priority: m.priority,
-                    state: m.state,
-                    instance_status: m.instance_status,
-                    system_status: m.system_status,
-                    healthy: m.is_healthy(),
-                    source_dest_check: m.source_dest_check,
-                    active: active_id.as_deref() == Some(m.instance_id.as_str()),
-                })
+                .map(|m| member_status(m, active.as_deref() == Some(m.instance_id.as_str())))
                 .collect(),
+            active,
+            unresolved: group.unresolved.clone(),
             route_tables: group
-                .tables
-                .iter()
-                .flat_map(|t| {
-                    t.routes.iter().map(|r| TableStatus {
-                        route_table_id: t.id.clone(),
-                        tagged: t.tagged,
-                        destination: r.vip.to_string(),
-                        target: r.current.as_ref().map(describe_route),
-                        member: r
-                            .current
-                            .as_ref()
-                            .and_then(|c| group.member_for(&c.target))
-                            .map(|m| m.instance_id.clone()),
-                    })
+                .routes()
+                .map(|(t, r)| TableStatus {
+                    route_table_id: t.id.clone(),
+                    tagged: t.tagged,
+                    destination: r.vip.to_string(),
+                    target: r.current.as_ref().map(describe_route),
+                    member: r
+                        .current
+                        .as_ref()
+                        .and_then(|c| group.member_for(&c.target))
+                        .map(|m| m.instance_id.clone()),
                 })
                 .collect(),
             reconcile: reconcile.action,
             reconcile_reason: reconcile.reason.clone(),
             warnings: reconcile.warnings.clone(),
         }
+    }
+}
+
+fn member_status(m: &Member, active: bool) -> MemberStatus {
+    MemberStatus {
+        instance_id: m.instance_id.clone(),
+        eni_id: m.eni_id.clone(),
+        availability_zone: m.availability_zone.clone(),
+        priority: m.priority,
+        state: m.state,
+        checks: m.checks,
+        health: m.health.grade,
+        findings: m.health.findings.iter().map(|f| f.describe()).collect(),
+        source_dest_check: m.source_dest_check,
+        active,
     }
 }
 
@@ -227,6 +376,16 @@ pub enum Response {
     },
 }
 
+impl Response {
+    pub fn ignored(reason: String, trigger: &str) -> Self {
+        Self::Ignored {
+            action: "ignored",
+            reason,
+            trigger: trigger.to_string(),
+        }
+    }
+}
+
 /// A route target as operators read it.
 pub fn describe_route(route: &RouteRecord) -> String {
     let id = route.target.id();
@@ -236,3 +395,6 @@ pub fn describe_route(route: &RouteRecord) -> String {
         _ => id.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 
-use crate::group::{self, Group};
+use crate::group::{self, Group, Snapshot};
 use crate::tags::TagContract;
 use crate::world::{
-    CheckStatus, EniRecord, InstanceRecord, InstanceState, RouteRecord, RouteTableRecord,
-    RouteTarget,
+    AlarmRecord, AlarmState, CheckStatus, EniRecord, InstanceRecord, InstanceState, RouteRecord,
+    RouteTableRecord, RouteTarget, StatusChecks,
 };
 
 pub const VPC: &str = "vpc-1";
@@ -33,14 +33,15 @@ pub fn member(id: &str, priority: u32) -> InstanceRecord {
             id: eni_of(id),
             device_index: 0,
             source_dest_check: Some(false),
+            vpc_id: Some(VPC.to_string()),
         }],
         tags: BTreeMap::from([
             ("vip-failover:group".to_string(), "web".to_string()),
             ("vip-failover:priority".to_string(), priority.to_string()),
             ("vip-failover:vip".to_string(), VIP.to_string()),
         ]),
-        instance_status: CheckStatus::Ok,
-        system_status: CheckStatus::Ok,
+        launch_time: None,
+        checks: StatusChecks::OK,
     }
 }
 
@@ -56,13 +57,12 @@ pub fn without_tag(mut record: InstanceRecord, key: &str) -> InstanceRecord {
 
 pub fn stopped(mut record: InstanceRecord) -> InstanceRecord {
     record.state = InstanceState::Stopped;
-    record.instance_status = CheckStatus::Unknown;
-    record.system_status = CheckStatus::Unknown;
+    record.checks = StatusChecks::UNKNOWN;
     record
 }
 
 pub fn impaired(mut record: InstanceRecord) -> InstanceRecord {
-    record.system_status = CheckStatus::Impaired;
+    record.checks.system = CheckStatus::Impaired;
     record
 }
 
@@ -109,12 +109,47 @@ pub fn tables_pointing_at(holder: &str, n: usize) -> Vec<RouteTableRecord> {
 }
 
 pub fn web_group(instances: &[InstanceRecord], tables: &[RouteTableRecord]) -> Group {
-    group::build(
-        "web",
+    web_group_with(instances, tables, &[])
+}
+
+/// The group with alarm levels read now.
+pub fn web_group_with(
+    instances: &[InstanceRecord],
+    tables: &[RouteTableRecord],
+    alarms: &[AlarmRecord],
+) -> Group {
+    build_web(&snapshot(instances, tables, alarms)).expect("valid group")
+}
+
+pub fn snapshot<'a>(
+    instances: &'a [InstanceRecord],
+    tables: &'a [RouteTableRecord],
+    alarms: &'a [AlarmRecord],
+) -> Snapshot<'a> {
+    Snapshot {
         instances,
         tables,
-        &[net("10.0.0.0/16")],
-        &TagContract::default(),
-    )
-    .expect("valid group")
+        vpc_cidrs: VPC_CIDRS,
+        alarms,
+        alarms_unread: None,
+        reported_down: None,
+    }
+}
+
+pub fn build_web(snapshot: &Snapshot<'_>) -> Result<Group, crate::error::ConfigError> {
+    group::build("web", snapshot, &TagContract::default())
+}
+
+const VPC_CIDRS: &[IpNet] = &[IpNet::V4(ipnet::Ipv4Net::new_assert(
+    std::net::Ipv4Addr::new(10, 0, 0, 0),
+    16,
+))];
+
+/// An alarm on `instance` in `state`.
+pub fn alarm_on(instance: &str, state: AlarmState) -> AlarmRecord {
+    AlarmRecord {
+        name: format!("vip-failover-app-{instance}"),
+        instance_id: instance.to_string(),
+        state,
+    }
 }

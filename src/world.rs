@@ -1,13 +1,14 @@
-//! What EC2 reported, as plain data with no SDK types, so the decision logic can be
-//! unit-tested on snapshots built by hand.
+//! What EC2 and CloudWatch reported, as plain data with no SDK types, so the
+//! decision logic can be unit-tested on snapshots built by hand.
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use ipnet::IpNet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// EC2 instance lifecycle state, as far as failover cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InstanceState {
     Pending,
@@ -31,10 +32,31 @@ impl InstanceState {
             _ => Self::Unknown,
         }
     }
+
+    /// The instance is going away or gone: it cannot answer for the VIP, whatever
+    /// any other signal says.
+    pub fn is_down(self) -> bool {
+        matches!(
+            self,
+            Self::Stopping | Self::Stopped | Self::ShuttingDown | Self::Terminated
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::ShuttingDown => "shutting-down",
+            Self::Terminated => "terminated",
+            Self::Unknown => "unknown",
+        }
+    }
 }
 
-/// Result of one EC2 status check (instance or system reachability).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Result of one EC2 status check (instance, system or attached EBS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckStatus {
     Ok,
@@ -57,6 +79,42 @@ impl CheckStatus {
             _ => Self::Unknown,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Impaired => "impaired",
+            Self::Initializing => "initializing",
+            Self::InsufficientData => "insufficient-data",
+            Self::NotApplicable => "not-applicable",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// The three status checks EC2 runs on an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChecks {
+    pub instance: CheckStatus,
+    pub system: CheckStatus,
+    /// Attached-EBS reachability. `NotApplicable` when EC2 reports none (instances
+    /// without EBS, older regions, the emulator).
+    pub attached_ebs: CheckStatus,
+}
+
+impl StatusChecks {
+    /// What an instance has before `DescribeInstanceStatus` is read.
+    pub const UNKNOWN: Self = Self {
+        instance: CheckStatus::Unknown,
+        system: CheckStatus::Unknown,
+        attached_ebs: CheckStatus::NotApplicable,
+    };
+
+    pub const OK: Self = Self {
+        instance: CheckStatus::Ok,
+        system: CheckStatus::Ok,
+        attached_ebs: CheckStatus::NotApplicable,
+    };
 }
 
 /// A network interface attached to an instance.
@@ -67,6 +125,9 @@ pub struct EniRecord {
     /// `Some(true)` means the ENI drops packets addressed to the VIP: failover to it
     /// would black-hole traffic, so it is reported.
     pub source_dest_check: Option<bool>,
+    /// An instance may carry ENIs of other VPCs (multi-VPC attachment); a route
+    /// can only target an ENI of the route table's own VPC.
+    pub vpc_id: Option<String>,
 }
 
 /// One EC2 instance with the facts the group snapshot needs.
@@ -78,12 +139,14 @@ pub struct InstanceRecord {
     pub vpc_id: Option<String>,
     pub enis: Vec<EniRecord>,
     pub tags: BTreeMap<String, String>,
-    pub instance_status: CheckStatus,
-    pub system_status: CheckStatus,
+    /// When the instance last started: a state-change event older than this
+    /// speaks of an earlier life of the instance.
+    pub launch_time: Option<DateTime<Utc>>,
+    pub checks: StatusChecks,
 }
 
 /// The three states of a CloudWatch alarm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AlarmState {
     Ok,
@@ -108,6 +171,15 @@ impl AlarmState {
             Self::InsufficientData => "INSUFFICIENT_DATA",
         }
     }
+}
+
+/// A CloudWatch alarm as read now (`DescribeAlarms`), already mapped to the
+/// instance it speaks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlarmRecord {
+    pub name: String,
+    pub instance_id: String,
+    pub state: AlarmState,
 }
 
 /// Where a route sends traffic.

@@ -5,9 +5,10 @@ use std::ffi::OsStr;
 use std::fmt::Write as _;
 
 use serde::Serialize;
+use vip_failover::health::Grade;
 use vip_failover::plan::Action;
 use vip_failover::preflight::CheckReport;
-use vip_failover::report::{Report, RouteResult, StatusReport};
+use vip_failover::report::{MemberStatus, Report, RouteResult, StatusReport};
 
 pub const PASS: &str = "✓";
 pub const FAIL: &str = "✗";
@@ -169,8 +170,8 @@ fn label(action: Action, planned: bool) -> &'static str {
     match (action, planned) {
         (Action::FailedOver, true) => "move the VIP",
         (Action::FailedOver, false) => "VIP moved",
-        (Action::Repaired, true) => "create the missing routes",
-        (Action::Repaired, false) => "missing routes created",
+        (Action::Repaired, true) => "repair the routes that point elsewhere",
+        (Action::Repaired, false) => "routes repaired",
         (Action::NoChange, _) => "nothing to do",
         (Action::Refused, true) => "refuse to act",
         (Action::Refused, false) => "refused",
@@ -221,18 +222,41 @@ pub fn status(report: &StatusReport, palette: Palette) -> String {
         Some(id) => palette.paint(Style::Good, &format!("{PASS} {id}")),
         None => palette.paint(
             Style::Bad,
-            &format!("{FAIL} none: the VIP routes disagree, are missing or point at no member"),
+            &format!("{FAIL} none: the VIP routes are missing or point at no member"),
         ),
     };
     let _ = writeln!(out, "Active: {active}\n");
+    out.push_str(&member_table(report).render(palette, "  "));
+    for u in &report.unresolved {
+        let line = format!("{FAIL} {} cannot be a member: {}", u.instance_id, u.detail);
+        let _ = writeln!(out, "  {}", palette.paint(Style::Bad, &line));
+    }
+    out.push('\n');
+    if report.route_tables.is_empty() {
+        let none = format!("{FAIL} no route table carries a VIP route");
+        let _ = writeln!(out, "  {}", palette.paint(Style::Bad, &none));
+    } else {
+        out.push_str(&route_table(report).render(palette, "  "));
+    }
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "Reconcile would: {} ({})",
+        palette.paint(action_style(report.reconcile), label(report.reconcile, true)),
+        report.reconcile_reason
+    );
+    warnings(&mut out, palette, &report.warnings);
+    out
+}
 
+fn member_table(report: &StatusReport) -> Table {
     let mut members = Table::with_header(&[
         "ROLE",
         "INSTANCE",
         "AZ",
         "PRIORITY",
         "STATE",
-        "CHECKS (INST/SYS)",
+        "CHECKS (INST/SYS/EBS)",
         "HEALTH",
         "ENI",
         "SRC/DST CHECK",
@@ -248,29 +272,34 @@ pub fn status(report: &StatusReport, palette: Palette) -> String {
             Some(true) => Cell::verdict(false, "enabled"),
             None => Cell::new("? unknown", Style::Warn),
         };
+        let checks = [m.checks.instance, m.checks.system, m.checks.attached_ebs].map(|c| words(&c));
         members.push(vec![
             role,
             m.instance_id.as_str().into(),
             or_dash(m.availability_zone.as_deref()).into(),
             m.priority.to_string().into(),
             words(&m.state).into(),
-            format!("{}/{}", words(&m.instance_status), words(&m.system_status)).into(),
-            Cell::verdict(m.healthy, if m.healthy { "healthy" } else { "unhealthy" }),
+            checks.join("/").into(),
+            health_cell(m),
             m.eni_id.as_str().into(),
             source_dest,
         ]);
     }
-    out.push_str(&members.render(palette, "  "));
-    out.push('\n');
+    members
+}
 
-    let mut routes = Table::with_header(&[
-        "",
-        "ROUTE TABLE",
-        "DESTINATION",
-        "TARGET",
-        "MEMBER",
-        "TAGGED",
-    ]);
+/// `✓ healthy`, `? unknown: checks initializing`, `✗ failed: alarm x is ALARM`.
+fn health_cell(m: &MemberStatus) -> Cell {
+    let why = m.findings.join("; ");
+    match m.health {
+        Grade::Healthy => Cell::verdict(true, "healthy"),
+        Grade::Unknown => Cell::new(format!("? unknown: {why}"), Style::Warn),
+        Grade::Failed => Cell::verdict(false, &format!("failed: {why}")),
+    }
+}
+
+fn route_table(report: &StatusReport) -> Table {
+    let mut routes = Table::with_header(&["", "ROUTE TABLE", "DESTINATION", "TARGET", "MEMBER", "TAGGED"]);
     for t in &report.route_tables {
         let on_active = report.active.is_some() && t.member == report.active;
         routes.push(vec![
@@ -282,31 +311,7 @@ pub fn status(report: &StatusReport, palette: Palette) -> String {
             (if t.tagged { "yes" } else { "no" }).into(),
         ]);
     }
-    if report.route_tables.is_empty() {
-        let _ = writeln!(
-            out,
-            "  {}",
-            palette.paint(
-                Style::Bad,
-                &format!("{FAIL} no route table carries a VIP route")
-            )
-        );
-    } else {
-        out.push_str(&routes.render(palette, "  "));
-    }
-    out.push('\n');
-
-    let _ = writeln!(
-        out,
-        "Reconcile would: {} ({})",
-        palette.paint(
-            action_style(report.reconcile),
-            label(report.reconcile, true)
-        ),
-        report.reconcile_reason
-    );
-    warnings(&mut out, palette, &report.warnings);
-    out
+    routes
 }
 
 /// `check`: one line per finding.
@@ -331,7 +336,7 @@ pub fn check(report: &CheckReport, palette: Palette) -> String {
     for finding in &report.findings {
         table.push(vec![
             Cell::mark(finding.ok),
-            finding.check.into(),
+            finding.check.as_str().into(),
             finding.detail.as_str().into(),
         ]);
     }
@@ -373,7 +378,9 @@ fn route_results(out: &mut String, palette: Palette, report: &Report) {
             RouteResult::Created | RouteResult::Replaced | RouteResult::Unchanged => {
                 (PASS, Style::Good)
             }
-            RouteResult::WouldCreate | RouteResult::WouldReplace => (PENDING, Style::Warn),
+            RouteResult::WouldCreate | RouteResult::WouldReplace | RouteResult::Pending => {
+                (PENDING, Style::Warn)
+            }
             RouteResult::Failed => (FAIL, Style::Bad),
             RouteResult::Absent => ("-", Style::Faint),
         };
@@ -409,7 +416,7 @@ pub fn plan(report: &Report, palette: Palette) -> String {
 /// What the switchover did, table by table, and how long it took.
 pub fn outcome(report: &Report, palette: Palette) -> String {
     let mut out = String::new();
-    let failed = report.failed_routes().len();
+    let failed = report.failed_routes().len() + report.pending_routes().len();
     let verdict = if failed == 0 {
         label(report.action, false).to_string()
     } else {
@@ -491,12 +498,12 @@ mod tests {
             ok: false,
             findings: vec![
                 Finding {
-                    check: "tag_contract",
+                    check: "tag_contract".to_string(),
                     ok: true,
                     detail: "fine".to_string(),
                 },
                 Finding {
-                    check: "source_dest_check",
+                    check: "source_dest_check".to_string(),
                     ok: false,
                     detail: "ENI eni-b has source/dest check enabled".to_string(),
                 },

@@ -1,0 +1,120 @@
+//! CloudWatch alarm levels, read now: the state of every alarm of the deployment
+//! (by name prefix), mapped to the instance it speaks for by the same rules as
+//! alarm events, so an alarm swallowed once is still seen on the next run.
+
+use aws_sdk_cloudwatch::types::{AlarmType, CompositeAlarm, MetricAlarm};
+use tokio::time::Instant;
+
+use super::ops::Op;
+use super::Aws;
+use crate::error::AwsError;
+use crate::trigger::alarm_instance;
+use crate::world::{AlarmRecord, AlarmState};
+
+/// Which alarms to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlarmSelect {
+    Prefix(String),
+    Names(Vec<String>),
+}
+
+/// The alarms read, and the ones that could not be mapped to one instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Alarms {
+    pub alarms: Vec<AlarmRecord>,
+    /// One line per alarm that names no instance or several.
+    pub unmapped: Vec<String>,
+}
+
+impl Alarms {
+    pub fn extend(&mut self, other: Alarms) {
+        for alarm in other.alarms {
+            if !self.alarms.iter().any(|a| a.name == alarm.name) {
+                self.alarms.push(alarm);
+            }
+        }
+        self.unmapped.extend(other.unmapped);
+    }
+}
+
+impl Aws {
+    /// Metric and composite alarms, paginated.
+    pub async fn alarms(&self, select: &AlarmSelect, tag_prefix: &str, until: Instant) -> Result<Alarms, AwsError> {
+        let mut base = self
+            .cloudwatch
+            .describe_alarms()
+            .alarm_types(AlarmType::MetricAlarm)
+            .alarm_types(AlarmType::CompositeAlarm);
+        base = match select {
+            AlarmSelect::Prefix(prefix) => base.alarm_name_prefix(prefix),
+            AlarmSelect::Names(names) => base.set_alarm_names(Some(names.clone())),
+        };
+        let mut read = Alarms::default();
+        let mut token: Option<String> = None;
+        loop {
+            let request = base.clone().set_next_token(token.clone());
+            let page = self.call(Op::DescribeAlarms, until, || request.clone().send()).await?;
+            for alarm in page.metric_alarms() {
+                map(&mut read, metric_alarm(alarm), tag_prefix);
+            }
+            for alarm in page.composite_alarms() {
+                map(&mut read, composite_alarm(alarm), tag_prefix);
+            }
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(read);
+            }
+        }
+    }
+}
+
+/// What an alarm says about which instance it watches.
+struct Described<'a> {
+    name: &'a str,
+    state: Option<AlarmState>,
+    description: Option<&'a str>,
+    dimension_ids: Vec<&'a str>,
+}
+
+fn metric_alarm(alarm: &MetricAlarm) -> Described<'_> {
+    let own = alarm.dimensions().iter();
+    let in_metrics = alarm
+        .metrics()
+        .iter()
+        .filter_map(|m| m.metric_stat()?.metric())
+        .flat_map(|m| m.dimensions().iter());
+    let dimension_ids = own
+        .chain(in_metrics)
+        .filter(|d| d.name() == Some("InstanceId"))
+        .filter_map(|d| d.value())
+        .collect();
+    Described {
+        name: alarm.alarm_name().unwrap_or_default(),
+        state: alarm.state_value().and_then(|s| AlarmState::from_cloudwatch(s.as_str())),
+        description: alarm.alarm_description(),
+        dimension_ids,
+    }
+}
+
+fn composite_alarm(alarm: &CompositeAlarm) -> Described<'_> {
+    Described {
+        name: alarm.alarm_name().unwrap_or_default(),
+        state: alarm.state_value().and_then(|s| AlarmState::from_cloudwatch(s.as_str())),
+        description: alarm.alarm_description(),
+        dimension_ids: Vec::new(),
+    }
+}
+
+fn map(read: &mut Alarms, alarm: Described<'_>, tag_prefix: &str) {
+    let Some(state) = alarm.state else {
+        return;
+    };
+    match alarm_instance(alarm.name, alarm.description, &alarm.dimension_ids, tag_prefix) {
+        Ok(instance_id) => read.alarms.push(AlarmRecord {
+            name: alarm.name.to_string(),
+            instance_id,
+            state,
+        }),
+        Err(e) => read.unmapped.push(e.to_string()),
+    }
+}

@@ -1,0 +1,261 @@
+//! The AWS adapter: reads the world into [`crate::world`] records and applies a
+//! [`crate::plan::Plan`]. Nothing here decides anything.
+//!
+//! Every call goes through [`Aws::call`], the one retry policy of the function:
+//! it waits for a token of the operation's bucket ([`pace`]), sends one attempt,
+//! and on `RequestLimitExceeded` waits for the next token (a throttle costs time,
+//! never an attempt); other transient failures (5xx, timeouts, dropped
+//! connections) get a bounded number of attempts with jittered backoff. The SDK's
+//! own retries are off: its standard mode shares one retry budget per client,
+//! which a burst of throttles empties in a second, leaving every later call
+//! without retries.
+
+pub mod cloudwatch;
+pub mod ec2;
+pub mod ops;
+pub mod pace;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use ipnet::IpNet;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::error::AwsError;
+use ops::Op;
+use pace::Pacer;
+
+/// EC2 and CloudWatch error codes after which the same call may succeed later.
+const RETRYABLE_CODES: &[&str] = &[
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "Unavailable",
+];
+
+/// The AWS APIs as vip-failover uses them.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    ec2: aws_sdk_ec2::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    pacer: Arc<Pacer>,
+    retry: Retry,
+    write_concurrency: usize,
+    /// VPC CIDRs by VPC id, kept for the life of a warm Lambda container: CIDR
+    /// associations change rarely, and dropping the read takes a call off every
+    /// failover after the first.
+    vpc_cidrs: Arc<Mutex<HashMap<String, (Instant, Vec<IpNet>)>>>,
+}
+
+/// When calls may start, and when they must be over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// No new request (or retry) starts after this.
+    pub start_by: Instant,
+    /// No request runs past this.
+    pub end: Instant,
+}
+
+impl Window {
+    pub fn until(end: Instant) -> Self {
+        Self { start_by: end, end }
+    }
+}
+
+/// The error code of a call that could not start before its window closed.
+pub const TOO_LATE: &str = "DeadlineReached";
+
+/// How long cached VPC CIDRs are trusted.
+const VPC_CIDR_TTL: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    max_attempts: u32,
+    attempt_timeout: Duration,
+    operation_timeout: Duration,
+}
+
+impl Aws {
+    pub fn new(
+        ec2: aws_sdk_ec2::Client,
+        cloudwatch: aws_sdk_cloudwatch::Client,
+        config: &Config,
+    ) -> Self {
+        Self {
+            ec2,
+            cloudwatch,
+            pacer: Arc::new(Pacer::new(&config.rate_limits)),
+            retry: Retry {
+                max_attempts: config.max_attempts.max(1),
+                attempt_timeout: config.attempt_timeout,
+                operation_timeout: config.operation_timeout,
+            },
+            write_concurrency: config.write_concurrency.max(1),
+            vpc_cidrs: Arc::default(),
+        }
+    }
+
+    /// Builds both SDK clients from the environment (credentials, region,
+    /// `AWS_ENDPOINT_URL`) with the SDK's retries off and per-attempt timeouts.
+    pub async fn from_env(config: &Config) -> Self {
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeout_config(config))
+            .load()
+            .await;
+        Self::new(
+            aws_sdk_ec2::Client::new(&sdk),
+            aws_sdk_cloudwatch::Client::new(&sdk),
+            config,
+        )
+    }
+
+    pub fn ec2(&self) -> &aws_sdk_ec2::Client {
+        &self.ec2
+    }
+
+    pub fn pacer(&self) -> &Pacer {
+        &self.pacer
+    }
+
+    /// One operation under the function's retry policy (see the module docs),
+    /// with every attempt over by `until`.
+    async fn call<T, E, R, Fut>(&self, op: Op, until: Instant, send: impl Fn() -> Fut) -> Result<T, AwsError>
+    where
+        Fut: Future<Output = Result<T, SdkError<E, R>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        self.call_in(op, Window::until(until), send).await
+    }
+
+    /// [`Aws::call`] where attempts may only start until `window.start_by`:
+    /// throttles wait for tokens until then, transient failures retry within the
+    /// operation timeout, and no attempt outlives `window.end`.
+    async fn call_in<T, E, R, Fut>(&self, op: Op, window: Window, send: impl Fn() -> Fut) -> Result<T, AwsError>
+    where
+        Fut: Future<Output = Result<T, SdkError<E, R>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        let give_up = window.start_by.min(Instant::now() + self.retry.operation_timeout);
+        let mut attempts = 0;
+        loop {
+            if self.pacer.acquire(op, window.start_by).await.is_err() {
+                return Err(too_late(op));
+            }
+            let left = window.end.saturating_duration_since(Instant::now());
+            let error = match tokio::time::timeout(self.retry.attempt_timeout.min(left), send()).await {
+                Ok(Ok(value)) => {
+                    self.pacer.succeeded(op);
+                    return Ok(value);
+                }
+                Ok(Err(e)) => aws_error(op, e),
+                Err(_) => timed_out(op),
+            };
+            if error.is_throttle() {
+                self.pacer.throttled(op);
+                continue;
+            }
+            attempts += 1;
+            let pause = backoff(attempts);
+            if !error.retryable || attempts >= self.retry.max_attempts || Instant::now() + pause > give_up {
+                return Err(error);
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
+
+/// 100 ms, 200 ms, 400 ms... up to 2 s, with up to 50% jitter so calls that
+/// failed together do not come back together.
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(100u64 << attempt.min(5)).min(Duration::from_secs(2));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    base + base.mul_f64(f64::from(nanos % 500) / 1000.0)
+}
+
+/// Per-attempt timeouts: an attempt that hangs is abandoned and retried.
+pub fn timeout_config(config: &Config) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(config.attempt_timeout)
+        .build()
+}
+
+/// The SDK's retries stay off: [`Aws::call`] retries (see the module docs).
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::disabled()
+}
+
+/// Maps an SDK error to ours, keeping the service's error code for operators.
+pub fn aws_error<E, R>(op: Op, error: SdkError<E, R>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let error_of = |code: Option<String>, message: String, retryable: bool| AwsError {
+        service: op.service().name(),
+        operation: op.name(),
+        code,
+        message,
+        retryable,
+    };
+    match &error {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            let code = inner.code().map(str::to_string);
+            let retryable = code.as_deref().is_some_and(|c| RETRYABLE_CODES.contains(&c));
+            let message = inner.message().unwrap_or("no message").to_string();
+            error_of(code, message, retryable)
+        }
+        SdkError::TimeoutError(_) => timed_out(op),
+        SdkError::ConstructionFailure(_) => error_of(None, error_chain(&error), false),
+        other => error_of(None, error_chain(other), true),
+    }
+}
+
+fn timed_out(op: Op) -> AwsError {
+    AwsError {
+        service: op.service().name(),
+        operation: op.name(),
+        code: Some("Timeout".to_string()),
+        message: "the attempt timed out".to_string(),
+        retryable: true,
+    }
+}
+
+fn too_late(op: Op) -> AwsError {
+    AwsError {
+        service: op.service().name(),
+        operation: op.name(),
+        code: Some(TOO_LATE.to_string()),
+        message: "not started: the invocation's deadline comes before the next request token"
+            .to_string(),
+        retryable: true,
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,142 @@
+//! The AWS operations the function makes: one list, so the IAM policy in
+//! `template.yaml` can be checked against the code (a unit test below) and every
+//! operation has its own request-rate bucket.
+
+use std::fmt;
+
+/// Which API an operation belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Ec2,
+    CloudWatch,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ec2 => "EC2",
+            Self::CloudWatch => "CloudWatch",
+        }
+    }
+
+    /// The IAM action prefix.
+    pub fn iam_prefix(self) -> &'static str {
+        match self {
+            Self::Ec2 => "ec2",
+            Self::CloudWatch => "cloudwatch",
+        }
+    }
+}
+
+/// Every AWS operation the function calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Op {
+    DescribeInstances,
+    DescribeInstanceStatus,
+    DescribeRouteTables,
+    DescribeVpcs,
+    CreateRoute,
+    ReplaceRoute,
+    CreateTags,
+    ModifyNetworkInterfaceAttribute,
+    DescribeAlarms,
+}
+
+impl Op {
+    pub const ALL: [Op; 9] = [
+        Op::DescribeInstances,
+        Op::DescribeInstanceStatus,
+        Op::DescribeRouteTables,
+        Op::DescribeVpcs,
+        Op::CreateRoute,
+        Op::ReplaceRoute,
+        Op::CreateTags,
+        Op::ModifyNetworkInterfaceAttribute,
+        Op::DescribeAlarms,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DescribeInstances => "DescribeInstances",
+            Self::DescribeInstanceStatus => "DescribeInstanceStatus",
+            Self::DescribeRouteTables => "DescribeRouteTables",
+            Self::DescribeVpcs => "DescribeVpcs",
+            Self::CreateRoute => "CreateRoute",
+            Self::ReplaceRoute => "ReplaceRoute",
+            Self::CreateTags => "CreateTags",
+            Self::ModifyNetworkInterfaceAttribute => "ModifyNetworkInterfaceAttribute",
+            Self::DescribeAlarms => "DescribeAlarms",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|op| op.name() == name)
+    }
+
+    pub fn service(self) -> Service {
+        match self {
+            Self::DescribeAlarms => Service::CloudWatch,
+            _ => Service::Ec2,
+        }
+    }
+
+    /// `ec2:ReplaceRoute`.
+    pub fn iam_action(self) -> String {
+        format!("{}:{}", self.service().iam_prefix(), self.name())
+    }
+
+    /// Whether the operation changes something.
+    pub fn is_write(self) -> bool {
+        matches!(
+            self,
+            Self::CreateRoute
+                | Self::ReplaceRoute
+                | Self::CreateTags
+                | Self::ModifyNetworkInterfaceAttribute
+        )
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// `ec2:Xxx` and `cloudwatch:Xxx` words of the template, wherever they stand.
+    fn template_actions() -> BTreeSet<String> {
+        let template = include_str!("../../template.yaml");
+        let mut actions = BTreeSet::new();
+        // Condition keys such as `ec2:ResourceTag/...` keep their `/` and drop out.
+        for word in template.split(|c: char| !(c.is_ascii_alphanumeric() || c == ':' || c == '/')) {
+            let Some((service, action)) = word.split_once(':') else {
+                continue;
+            };
+            let known = ["ec2", "cloudwatch"].contains(&service);
+            let named = action.chars().next().is_some_and(|c| c.is_ascii_uppercase());
+            if known && named && action.chars().all(|c| c.is_ascii_alphanumeric()) {
+                actions.insert(word.to_string());
+            }
+        }
+        actions
+    }
+
+    #[test]
+    fn the_template_grants_exactly_the_operations_the_code_makes() {
+        let code: BTreeSet<String> = Op::ALL.iter().map(|op| op.iam_action()).collect();
+        assert_eq!(template_actions(), code);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for op in Op::ALL {
+            assert_eq!(Op::from_name(op.name()), Some(op));
+        }
+        assert_eq!(Op::from_name("RunInstances"), None);
+    }
+}

@@ -1,0 +1,66 @@
+//! The invocation's deadline, and the part of it kept back for the end.
+//!
+//! Lambda kills a function at its timeout with no response and no chance to say
+//! what it did. So writes stop starting while there is still time for the calls
+//! in flight to finish (one attempt each), for the verifying read and for the
+//! report; what was not started is reported as pending, and the move record
+//! written first makes the next invocation finish it.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    at: Instant,
+    reserve: Duration,
+}
+
+impl Deadline {
+    /// `at` is when the invocation must have answered.
+    pub fn new(at: Instant, reserve: Duration) -> Self {
+        Self { at, reserve }
+    }
+
+    /// A deadline `budget` from now.
+    pub fn after(budget: Duration, reserve: Duration) -> Self {
+        Self::new(Instant::now() + budget, reserve)
+    }
+
+    /// From the Lambda context's deadline (milliseconds since the Unix epoch).
+    pub fn from_epoch_millis(deadline_ms: u64, reserve: Duration) -> Self {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Self::after(Duration::from_millis(deadline_ms.saturating_sub(now_ms)), reserve)
+    }
+
+    /// When the answer is due: no call may run past it.
+    pub fn end(&self) -> Instant {
+        self.at
+    }
+
+    /// When the last write may start.
+    pub fn last_write(&self) -> Instant {
+        self.at.checked_sub(self.reserve).unwrap_or(self.at)
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn given_a_lambda_deadline_then_writes_stop_a_reserve_before_it() {
+        let deadline = Deadline::after(Duration::from_secs(30), Duration::from_secs(5));
+        assert_eq!(deadline.last_write() + Duration::from_secs(5), deadline.end());
+        assert_eq!(deadline.remaining(), Duration::from_secs(30));
+        let short = Deadline::after(Duration::from_secs(2), Duration::from_secs(5));
+        assert!(short.last_write() <= Instant::now());
+    }
+}

@@ -1,0 +1,382 @@
+//! Member health from every signal read now: EC2 state, the three status checks,
+//! the member's CloudWatch alarms, and an EC2 state-change event that reported the
+//! instance going down. Pure.
+//!
+//! Three grades, because "passes its EC2 checks" is not "healthy": an application
+//! alarm knows more than EC2, and a just-started instance whose checks are still
+//! `initializing` is not yet proven. The decision prefers healthy over unknown and
+//! never chooses a failed member.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::world::{AlarmRecord, AlarmState, CheckStatus, InstanceState, StatusChecks};
+
+/// How fit a member is to hold the VIP, worst last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grade {
+    /// Running, every check ok, no alarm in ALARM or INSUFFICIENT_DATA.
+    Healthy,
+    /// Running, but a check is still initializing or has insufficient data, or an
+    /// alarm has no data: not proven failed, not proven healthy.
+    Unknown,
+    /// Anything else: down, impaired, an alarm in ALARM, or not usable as a member.
+    Failed,
+}
+
+/// One reason a member is not healthy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "signal", rename_all = "snake_case")]
+pub enum Finding {
+    /// DescribeInstances (or an authoritative state-change event) says so.
+    State { state: InstanceState },
+    /// An EC2 state-change event reported the instance going down.
+    Reported {
+        state: InstanceState,
+        at: Option<DateTime<Utc>>,
+    },
+    Check {
+        check: &'static str,
+        status: CheckStatus,
+    },
+    Alarm { alarm: String, state: AlarmState },
+    /// The alarm levels could not be read this time: nothing proves the member
+    /// healthy, nothing proves it failed.
+    AlarmsUnread { why: String },
+    /// The member cannot be used at all (no VPC, no usable ENI, a bad tag).
+    Unresolved { detail: String },
+}
+
+impl Finding {
+    pub fn grade(&self) -> Grade {
+        match self {
+            Self::State { .. } | Self::Reported { .. } | Self::Unresolved { .. } => Grade::Failed,
+            Self::Check { status, .. } => match status {
+                CheckStatus::Impaired => Grade::Failed,
+                _ => Grade::Unknown,
+            },
+            Self::Alarm { state, .. } => match state {
+                AlarmState::Alarm => Grade::Failed,
+                _ => Grade::Unknown,
+            },
+            Self::AlarmsUnread { .. } => Grade::Unknown,
+        }
+    }
+
+    /// Alarms flap; EC2's own verdicts do not. The hold-down only ever holds
+    /// against the first kind.
+    pub fn is_alarm(&self) -> bool {
+        matches!(self, Self::Alarm { .. })
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::State { state } => format!("state {}", state.as_str()),
+            Self::Reported { state, at } => match at {
+                Some(at) => format!("EC2 reported it {} at {}", state.as_str(), at.to_rfc3339()),
+                None => format!("EC2 reported it {}", state.as_str()),
+            },
+            Self::Check { check, status } => format!("{check} status {}", status.as_str()),
+            Self::Alarm { alarm, state } => format!("alarm {alarm} is {}", state.as_str()),
+            Self::AlarmsUnread { why } => format!("alarm levels unread ({why})"),
+            Self::Unresolved { detail } => detail.clone(),
+        }
+    }
+}
+
+/// A member's grade and every finding behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Health {
+    pub grade: Grade,
+    pub findings: Vec<Finding>,
+}
+
+impl Health {
+    pub fn from_findings(findings: Vec<Finding>) -> Self {
+        let grade = findings
+            .iter()
+            .map(Finding::grade)
+            .max()
+            .unwrap_or(Grade::Healthy);
+        Self { grade, findings }
+    }
+
+    pub fn unresolved(detail: String) -> Self {
+        Self::from_findings(vec![Finding::Unresolved { detail }])
+    }
+
+    pub fn is_failed(&self) -> bool {
+        self.grade == Grade::Failed
+    }
+
+    /// Failed, and only because of alarms: EC2 itself has nothing against it.
+    pub fn failed_by_alarms_only(&self) -> bool {
+        self.is_failed()
+            && self
+                .findings
+                .iter()
+                .filter(|f| f.grade() == Grade::Failed)
+                .all(Finding::is_alarm)
+    }
+
+    /// `state stopped; alarm web-a is ALARM`, or `healthy`.
+    pub fn summary(&self) -> String {
+        if self.findings.is_empty() {
+            return "healthy".to_string();
+        }
+        self.findings
+            .iter()
+            .map(Finding::describe)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// A down state reported by an EC2 state-change event for this instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportedDown {
+    pub state: InstanceState,
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Everything read now about one instance.
+#[derive(Debug, Clone, Copy)]
+pub struct Signals<'a> {
+    pub state: InstanceState,
+    pub checks: StatusChecks,
+    pub launch_time: Option<DateTime<Utc>>,
+    pub alarms: &'a [&'a AlarmRecord],
+    /// Why the alarm levels could not be read, when they could not.
+    pub alarms_unread: Option<&'a str>,
+    pub reported_down: Option<ReportedDown>,
+}
+
+/// Grades one instance from its signals.
+pub fn assess(signals: &Signals<'_>) -> Health {
+    let mut findings = Vec::new();
+    if let Some(reported) = authoritative(signals) {
+        findings.push(Finding::Reported {
+            state: reported.state,
+            at: reported.at,
+        });
+    }
+    if signals.state != InstanceState::Running {
+        findings.push(Finding::State {
+            state: signals.state,
+        });
+    } else {
+        findings.extend(check_findings(&signals.checks));
+    }
+    if let Some(why) = signals.alarms_unread {
+        findings.push(Finding::AlarmsUnread {
+            why: why.to_string(),
+        });
+    }
+    findings.extend(
+        signals
+            .alarms
+            .iter()
+            .filter(|a| a.state != AlarmState::Ok)
+            .map(|a| Finding::Alarm {
+                alarm: a.name.clone(),
+                state: a.state,
+            }),
+    );
+    Health::from_findings(findings)
+}
+
+/// Rule "a down event is authoritative": EC2's eventual consistency can show a
+/// stopping instance as running for a while after EventBridge said otherwise.
+/// Not when the instance has started again since the event: then the event is a
+/// late delivery about an earlier life of the instance.
+fn authoritative(signals: &Signals<'_>) -> Option<ReportedDown> {
+    let reported = signals.reported_down.filter(|r| r.state.is_down())?;
+    let restarted = matches!(
+        (reported.at, signals.launch_time),
+        (Some(at), Some(launched)) if launched > at
+    );
+    (!restarted).then_some(reported)
+}
+
+/// Instance and system checks must be ok; attached-EBS may also be not
+/// applicable (instances without EBS volumes report nothing there).
+fn check_findings(checks: &StatusChecks) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (check, status) in [("instance", checks.instance), ("system", checks.system)] {
+        if status != CheckStatus::Ok {
+            findings.push(Finding::Check { check, status });
+        }
+    }
+    if !matches!(
+        checks.attached_ebs,
+        CheckStatus::Ok | CheckStatus::NotApplicable
+    ) {
+        findings.push(Finding::Check {
+            check: "attached EBS",
+            status: checks.attached_ebs,
+        });
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(secs, 0).unwrap()
+    }
+
+    fn running() -> Signals<'static> {
+        Signals {
+            state: InstanceState::Running,
+            checks: StatusChecks::OK,
+            launch_time: Some(at(1_000)),
+            alarms: &[],
+            alarms_unread: None,
+            reported_down: None,
+        }
+    }
+
+    fn alarm(state: AlarmState) -> AlarmRecord {
+        AlarmRecord {
+            name: "web-a-app".to_string(),
+            instance_id: "i-a".to_string(),
+            state,
+        }
+    }
+
+    #[test]
+    fn given_a_running_instance_with_ok_checks_and_ok_alarms_then_it_is_healthy() {
+        let ok = alarm(AlarmState::Ok);
+        let alarms = [&ok];
+        let health = assess(&Signals {
+            alarms: &alarms,
+            ..running()
+        });
+        assert_eq!(health.grade, Grade::Healthy);
+        assert_eq!(health.summary(), "healthy");
+    }
+
+    #[test]
+    fn given_checks_still_initializing_or_without_data_then_the_grade_is_unknown() {
+        for status in [
+            CheckStatus::Initializing,
+            CheckStatus::InsufficientData,
+            CheckStatus::NotApplicable,
+            CheckStatus::Unknown,
+        ] {
+            let mut signals = running();
+            signals.checks.instance = status;
+            assert_eq!(assess(&signals).grade, Grade::Unknown, "{status:?}");
+        }
+        let mut signals = running();
+        signals.checks.attached_ebs = CheckStatus::Initializing;
+        assert_eq!(assess(&signals).grade, Grade::Unknown);
+    }
+
+    #[test]
+    fn given_an_impaired_check_of_any_kind_then_the_member_failed() {
+        for field in 0..3 {
+            let mut signals = running();
+            match field {
+                0 => signals.checks.instance = CheckStatus::Impaired,
+                1 => signals.checks.system = CheckStatus::Impaired,
+                _ => signals.checks.attached_ebs = CheckStatus::Impaired,
+            }
+            let health = assess(&signals);
+            assert_eq!(health.grade, Grade::Failed);
+            assert!(!health.failed_by_alarms_only());
+            assert!(health.summary().contains("impaired"), "{}", health.summary());
+        }
+    }
+
+    #[test]
+    fn given_an_alarm_in_alarm_then_the_member_failed_and_only_by_alarms() {
+        let firing = alarm(AlarmState::Alarm);
+        let alarms = [&firing];
+        let health = assess(&Signals {
+            alarms: &alarms,
+            ..running()
+        });
+        assert_eq!(health.grade, Grade::Failed);
+        assert!(health.failed_by_alarms_only());
+        assert_eq!(health.summary(), "alarm web-a-app is ALARM");
+    }
+
+    #[test]
+    fn given_an_alarm_without_data_then_the_grade_is_unknown() {
+        let quiet = alarm(AlarmState::InsufficientData);
+        let alarms = [&quiet];
+        let health = assess(&Signals {
+            alarms: &alarms,
+            ..running()
+        });
+        assert_eq!(health.grade, Grade::Unknown);
+    }
+
+    #[test]
+    fn given_alarm_levels_that_could_not_be_read_then_nothing_is_proven_either_way() {
+        let health = assess(&Signals {
+            alarms_unread: Some("CloudWatch DescribeAlarms failed (Throttling)"),
+            ..running()
+        });
+        assert_eq!(health.grade, Grade::Unknown);
+        assert!(health.summary().contains("Throttling"), "{}", health.summary());
+    }
+
+    #[test]
+    fn given_a_stopped_instance_then_it_failed_whatever_its_alarms_say() {
+        let ok = alarm(AlarmState::Ok);
+        let alarms = [&ok];
+        let health = assess(&Signals {
+            state: InstanceState::Stopped,
+            checks: StatusChecks::UNKNOWN,
+            alarms: &alarms,
+            ..running()
+        });
+        assert_eq!(health.grade, Grade::Failed);
+        assert_eq!(health.summary(), "state stopped");
+    }
+
+    #[test]
+    fn given_a_stopping_event_while_describe_still_says_running_then_the_event_wins() {
+        let health = assess(&Signals {
+            reported_down: Some(ReportedDown {
+                state: InstanceState::Stopping,
+                at: Some(at(2_000)),
+            }),
+            ..running()
+        });
+        assert_eq!(health.grade, Grade::Failed);
+        assert!(!health.failed_by_alarms_only());
+        assert!(health.summary().contains("stopping"), "{}", health.summary());
+    }
+
+    #[test]
+    fn given_a_down_event_older_than_the_last_start_then_it_is_a_late_delivery_and_ignored() {
+        let health = assess(&Signals {
+            launch_time: Some(at(3_000)),
+            reported_down: Some(ReportedDown {
+                state: InstanceState::Stopped,
+                at: Some(at(2_000)),
+            }),
+            ..running()
+        });
+        assert_eq!(health.grade, Grade::Healthy);
+    }
+
+    #[test]
+    fn given_a_running_event_then_it_is_no_verdict_at_all() {
+        let health = assess(&Signals {
+            reported_down: Some(ReportedDown {
+                state: InstanceState::Running,
+                at: None,
+            }),
+            ..running()
+        });
+        assert_eq!(health.grade, Grade::Healthy);
+    }
+}

@@ -1,0 +1,75 @@
+//! The warm container's memory of who is in a group.
+//!
+//! The EC2 state-change rule delivers every instance of the region, and with
+//! reserved concurrency 1 each event queues ahead of the next: Auto Scaling or
+//! Spot churn must not cost a call, or it delays a real failover. Every read of
+//! the tagged instances is kept; while it is younger than the TTL, an event about
+//! an instance it does not list is answered without a call.
+//!
+//! Why that is safe: an instance tagged into a group less than a TTL ago was not
+//! a member when the VIP last moved, so it does not hold the VIP (every move
+//! reads the members afresh), and a standby's stop is seen by the next reconcile.
+//! The same listing also tells where a group lives, so a warm failover reads its
+//! members, their checks, the route tables and the alarms in one round.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::world::InstanceRecord;
+
+#[derive(Debug, Clone)]
+pub struct MembershipCache {
+    ttl: Duration,
+    last: Arc<Mutex<Option<(Instant, Arc<Vec<InstanceRecord>>)>>>,
+}
+
+impl MembershipCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            last: Arc::default(),
+        }
+    }
+
+    /// The last listing, if younger than the TTL.
+    pub fn fresh(&self) -> Option<Arc<Vec<InstanceRecord>>> {
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        last.as_ref()
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, instances)| instances.clone())
+    }
+
+    /// Keeps a listing just read.
+    pub fn store(&self, instances: Vec<InstanceRecord>) -> Arc<Vec<InstanceRecord>> {
+        let instances = Arc::new(instances);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        *last = Some((Instant::now(), instances.clone()));
+        instances
+    }
+
+    /// `true` when a fresh listing says the instance carries no group tag.
+    pub fn surely_unknown(&self, instance_id: &str) -> bool {
+        self.fresh()
+            .is_some_and(|instances| instances.iter().all(|i| i.id != instance_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::member;
+
+    #[tokio::test(start_paused = true)]
+    async fn given_a_fresh_listing_then_only_listed_ids_are_known_until_it_ages() {
+        let cache = MembershipCache::new(Duration::from_secs(60));
+        assert!(!cache.surely_unknown("i-z"), "no listing yet: nothing is sure");
+        cache.store(vec![member("i-a", 10)]);
+        assert!(cache.surely_unknown("i-z"));
+        assert!(!cache.surely_unknown("i-a"));
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(!cache.surely_unknown("i-z"), "an old listing proves nothing");
+        assert!(cache.fresh().is_none());
+    }
+}
