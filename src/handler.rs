@@ -20,7 +20,7 @@ use crate::report::{
     describe_route, Endpoint, Report, Response, RouteReport, RouteResult, StatusReport,
 };
 use crate::trigger::{self, ManualCommand, Trigger};
-use crate::world::{InstanceRecord, RouteTableRecord};
+use crate::world::{AlarmState, InstanceRecord, InstanceState, RouteTableRecord};
 
 /// Everything an invocation needs, built once per cold start.
 #[derive(Debug, Clone)]
@@ -58,24 +58,24 @@ impl Handler {
         let started = Instant::now();
         info!(trigger = ?trigger, "event received");
         match trigger {
-            Trigger::InstanceFailed {
-                instance_id,
-                source,
-            } => {
-                let intent = Intent::MemberFailed {
-                    instance_id: instance_id.clone(),
-                };
-                self.for_instance(&instance_id, intent, &source, started)
+            // The hints still decide as the old failed/recovered signals did: an
+            // alarm in ALARM or a down state is a failure, anything else a recovery.
+            Trigger::Alarm(hint) => {
+                let failed = hint.state == AlarmState::Alarm;
+                let intent = member_intent(&hint.instance_id, failed);
+                self.for_instance(&hint.instance_id, intent, &hint.source, started)
                     .await
             }
-            Trigger::InstanceRecovered {
-                instance_id,
-                source,
-            } => {
-                let intent = Intent::MemberRecovered {
-                    instance_id: instance_id.clone(),
-                };
-                self.for_instance(&instance_id, intent, &source, started)
+            Trigger::InstanceState(hint) => {
+                let failed = matches!(
+                    hint.state,
+                    InstanceState::Stopping
+                        | InstanceState::Stopped
+                        | InstanceState::ShuttingDown
+                        | InstanceState::Terminated
+                );
+                let intent = member_intent(&hint.instance_id, failed);
+                self.for_instance(&hint.instance_id, intent, &hint.source, started)
                     .await
             }
             Trigger::Manual(ManualCommand::Failover {
@@ -521,4 +521,14 @@ fn log_decision(report: &Report) {
 
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What a signal about one member asks of its group.
+fn member_intent(instance_id: &str, failed: bool) -> Intent {
+    let instance_id = instance_id.to_string();
+    if failed {
+        Intent::MemberFailed { instance_id }
+    } else {
+        Intent::MemberRecovered { instance_id }
+    }
 }
