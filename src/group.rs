@@ -305,7 +305,7 @@ fn resolve(
     let vips = vips_of(record, tags)?;
     let preempt = preempt_of(record, tags)?;
     let priority = priority_of(record, tags)?;
-    let eni = eni_of(record, group_vpc, tags)?;
+    let eni = target_eni(record, group_vpc, tags)?;
     let alarms: Vec<&AlarmRecord> = snapshot.alarms.iter().filter(|a| a.instance_id == record.id).collect();
     let health = health::assess(&Signals {
         state: record.state,
@@ -330,7 +330,7 @@ fn resolve(
 
 /// The ENI the VIP routes to: the tagged one, or the one at device index 0. It
 /// must be attached and in the group's VPC, or no route could target it.
-fn eni_of<'a>(
+fn target_eni<'a>(
     record: &'a InstanceRecord,
     group_vpc: &str,
     tags: &TagContract,

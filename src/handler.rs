@@ -89,7 +89,7 @@ struct Loaded {
 }
 
 /// What applying a plan did.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Done {
     outcomes: Vec<WriteOutcome>,
     verified: Result<Vec<RouteTableRecord>, String>,
@@ -223,7 +223,8 @@ impl Handler {
     }
 
     async fn status(&self, name: &str, deadline: Deadline) -> Result<Response, Error> {
-        let loaded = self.load(name.trim(), None, &Hints::default(), deadline.end()).await?;
+        let hints = Hints::default();
+        let loaded = self.load(name.trim(), None, &hints, deadline.end()).await?;
         let plan = plan::decide(&loaded.group, &Intent::Automatic, &self.policy());
         Ok(Response::Status(StatusReport::new(&loaded.group, &plan)))
     }
@@ -232,8 +233,9 @@ impl Handler {
     /// is a wrong request.
     async fn check(&self, name: &str, deadline: Deadline) -> Result<Response, Error> {
         let key = self.config.tags.group();
+        let hints = Hints::default();
         let (loaded, tagged) = tokio::join!(
-            self.load(name.trim(), None, &Hints::default(), deadline.end()),
+            self.load(name.trim(), None, &hints, deadline.end()),
             self.aws.route_tables(TableSelect::TagKey(key.clone()), deadline.end()),
         );
         let report = match loaded {
@@ -259,7 +261,11 @@ impl Handler {
         let loaded = self.load(&run.group, listing, &run.hints, run.deadline.end()).await?;
         let plan = plan::decide(&loaded.group, &run.intent, &self.policy());
         let done = if run.dry_run || plan.writes.is_empty() {
-            Done { verified: Ok(Vec::new()), ..Done::default() }
+            Done {
+                outcomes: Vec::new(),
+                verified: Ok(Vec::new()),
+                warnings: Vec::new(),
+            }
         } else {
             self.apply(&loaded.group, &plan, run.deadline).await
         };

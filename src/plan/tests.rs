@@ -136,7 +136,7 @@ fn given_a_missing_priority_tag_then_the_default_ranks_after_explicit_ones() {
 
 #[test]
 fn given_one_stray_table_when_reconciling_then_the_holder_by_majority_keeps_the_vip_and_the_stray_is_repaired() {
-    let mut tables = tables_pointing_at("i-b", 4);
+    let mut tables = tables_pointing_at("i-b", 6);
     tables[0].routes[1].blackhole = true;
     tables[1].routes[1].target = RouteTarget::Other("pcx-1".to_string());
     tables[2].routes[1].target = to_eni_of("i-a");
