@@ -2,18 +2,18 @@
 //! EC2 calls, how fast the function starts, and how it compares with the AWS CLI.
 //!
 //! Everything runs against one `moto_server` on a free loopback port (the test
-//! harness's [`support::Emulator`]):
+//! kit's [`testkit::Emulator`]):
 //!
 //! 1. **Failover latency**: `Handler::handle` of a manual failover, in process, for
 //!    each table count, alternating the direction on every run.
 //! 2. **The floor**: one `DescribeInstances` of the group and one `ReplaceRoute`,
 //!    sequential, with the same SDK client, interleaved with the failover runs.
-//! 3. **EC2 calls** per failover from the harness's `CallLog`, for the first
-//!    invocation of a fresh handler (cold container) and the warm ones; a second
-//!    interceptor timestamps every call to split a failover into its phases.
-//! 4. **Cold start**: the release `vip-failover` binary under a Lambda Runtime API
-//!    served here, from spawn to the response POST of a `status` event, and its
-//!    peak RSS while it waits for the next event.
+//! 3. **EC2 calls** per failover from the kit's `CallLog`, for the first
+//!    invocation of a fresh handler (cold container) and the warm ones; the log's
+//!    request and answer times split a failover into its phases.
+//! 4. **Cold start**: the release `vip-failover` binary under the kit's local
+//!    Lambda (`testkit::lambda`), from spawn to the response POST of a `status`
+//!    event, and its peak RSS while it waits for the next event.
 //! 5. **Baseline**: `scripts/cli_baseline.sh`, the `aws` CLI describing and
 //!    replacing table by table, on the same emulator and topology.
 //!
@@ -28,28 +28,18 @@
 // The handler future nests the SDK's deep futures (as in src/main.rs).
 #![recursion_limit = "256"]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use aws_sdk_ec2::config::interceptors::{
-    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-};
-use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_ec2::error::BoxError;
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_ec2::Client;
 use serde_json::{json, Value};
-use support::topology::{self, Server, GROUP, VIP};
-use support::{Emulator, WRITE_ACTIONS};
+use testkit::lambda::{emulator_env, Function, LocalLambda, RuntimeEvent};
+use testkit::topology::{self, Server, GROUP, VIP};
+use testkit::{Call, Emulator, WRITE_ACTIONS};
 use vip_failover::ec2::Ec2;
 use vip_failover::handler::Handler;
 use vip_failover::report::Response;
@@ -214,149 +204,47 @@ fn median(samples: &[f64]) -> f64 {
 }
 
 // ---------------------------------------------------------------------------
-// A second interceptor: when each EC2 call left and when its answer was parsed.
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Edge {
-    Sent,
-    Parsed,
-}
-
-#[derive(Debug, Clone, Default)]
-struct Timeline(Arc<Mutex<Vec<(Instant, Edge, String)>>>);
-
-impl Timeline {
-    fn take(&self) -> Vec<(Instant, Edge, String)> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-
-    fn clear(&self) {
-        self.0.lock().unwrap().clear();
-    }
-}
-
-impl Intercept for Timeline {
-    fn name(&self) -> &'static str {
-        "BenchTimeline"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let at = Instant::now();
-        let body = context.request().body().bytes().unwrap_or_default();
-        let action = support::action_of(&String::from_utf8_lossy(body));
-        self.0.lock().unwrap().push((at, Edge::Sent, action));
-        Ok(())
-    }
-
-    /// The answer is read and parsed by now; its root element names the action
-    /// (`<ReplaceRouteResponse ...>`), an error answer is `<Response><Errors>`.
-    fn read_after_deserialization(
-        &self,
-        context: &AfterDeserializationInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let at = Instant::now();
-        let body = context.response().body().bytes().unwrap_or_default();
-        let head = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
-        self.0
-            .lock()
-            .unwrap()
-            .push((at, Edge::Parsed, response_action(&head)));
-        Ok(())
-    }
-}
-
-fn response_action(head: &str) -> String {
-    let mut rest = head;
-    while let Some(i) = rest.find('<') {
-        rest = &rest[i + 1..];
-        if rest.starts_with('?') || rest.starts_with('!') {
-            continue;
-        }
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect();
-        return match name.strip_suffix("Response") {
-            Some("") => "Error".to_string(),
-            Some(action) => action.to_string(),
-            None => name,
-        };
-    }
-    "unknown".to_string()
-}
+// Phases of a failover, from the call log.
 
 /// Time spent inside EC2 calls, by phase of the failover (ms from `t0`).
 ///
 /// Calls of one action overlap when they run concurrently, so each phase is the
-/// span from its first request to its last parsed answer; the sum of per-call
-/// durations of an action is the sum of its answer times minus the sum of its
-/// request times, with no need to pair them.
-fn phases(t0: Instant, total: Duration, events: &[(Instant, Edge, String)]) -> Value {
+/// span from its first request to its last answer. Calls that got no answer
+/// (timed out, dropped) are left out.
+fn phases(t0: Instant, total: Duration, calls: &[Call]) -> Value {
     let rel = |at: Instant| ms(at.saturating_duration_since(t0));
-    let mut by_action: BTreeMap<&str, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
-    for (at, edge, action) in events {
-        let entry = by_action.entry(action.as_str()).or_default();
-        match edge {
-            Edge::Sent => entry.0.push(rel(*at)),
-            Edge::Parsed => entry.1.push(rel(*at)),
+    // (sent, answered) of each answered call, by action, in the order sent.
+    let mut by_action: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    for call in calls {
+        if let Some(answered) = call.answered {
+            by_action
+                .entry(call.action.as_str())
+                .or_default()
+                .push((rel(call.sent), rel(answered)));
         }
     }
-    for (sent, parsed) in by_action.values_mut() {
-        sent.sort_by(f64::total_cmp);
-        parsed.sort_by(f64::total_cmp);
-    }
-    let span = |sent: &[f64], parsed: &[f64]| -> Option<(f64, f64)> {
-        Some((*sent.first()?, *parsed.last()?))
+    let span = |calls: &[(f64, f64)]| -> Option<(f64, f64)> {
+        let start = calls.iter().map(|c| c.0).reduce(f64::min)?;
+        let end = calls.iter().map(|c| c.1).reduce(f64::max)?;
+        Some((start, end))
     };
     let get = |a: &str| by_action.get(a).cloned().unwrap_or_default();
-    let (drt_sent, drt_parsed) = get("DescribeRouteTables");
     // The load reads the VPC's tables before any write; the verification reads
-    // the written tables after them: the first request and answer are the load's.
-    let load_drt = (drt_sent.first().copied(), drt_parsed.first().copied());
-    let verify_drt = if drt_sent.len() >= 2 && drt_parsed.len() >= 2 {
-        Some((drt_sent[1], drt_parsed[1]))
-    } else {
-        None
-    };
+    // the written tables after them: the first call is the load's.
+    let route_tables = get("DescribeRouteTables");
+    let load_drt = route_tables.first().copied();
+    let verify_drt = route_tables.get(1).copied();
 
     let mut spans: Vec<(&str, Option<(f64, f64)>)> = Vec::new();
-    let (s, p) = get("DescribeInstances");
-    spans.push(("describe_instances", span(&s, &p)));
-    let mut round: Vec<(f64, f64)> = Vec::new();
-    for action in ["DescribeInstanceStatus", "DescribeVpcs"] {
-        let (s, p) = get(action);
-        if let Some(sp) = span(&s, &p) {
-            round.push(sp);
-        }
-    }
-    if let (Some(s), Some(p)) = load_drt {
-        round.push((s, p));
-    }
-    spans.push((
-        "read_round",
-        (!round.is_empty()).then(|| {
-            (
-                round.iter().map(|r| r.0).fold(f64::INFINITY, f64::min),
-                round.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max),
-            )
-        }),
-    ));
-    let mut writes_sent = get("ReplaceRoute").0;
-    writes_sent.extend(get("CreateRoute").0);
-    writes_sent.sort_by(f64::total_cmp);
-    let mut writes_parsed = get("ReplaceRoute").1;
-    writes_parsed.extend(get("CreateRoute").1);
-    writes_parsed.sort_by(f64::total_cmp);
-    spans.push(("route_writes", span(&writes_sent, &writes_parsed)));
-    let (s, p) = get("CreateTags");
-    spans.push(("create_tags", span(&s, &p)));
+    spans.push(("describe_instances", span(&get("DescribeInstances"))));
+    let mut round = get("DescribeInstanceStatus");
+    round.extend(get("DescribeVpcs"));
+    round.extend(load_drt);
+    spans.push(("read_round", span(&round)));
+    let mut writes = get("ReplaceRoute");
+    writes.extend(get("CreateRoute"));
+    spans.push(("route_writes", span(&writes)));
+    spans.push(("create_tags", span(&get("CreateTags"))));
     spans.push(("verify", verify_drt));
 
     let total_ms = ms(total);
@@ -375,14 +263,12 @@ fn phases(t0: Instant, total: Duration, events: &[(Instant, Edge, String)]) -> V
     out.insert("total".into(), json!(total_ms));
     // Mean time of one call, per action.
     let mut per_call = serde_json::Map::new();
-    for (action, (sent, parsed)) in &by_action {
-        if !sent.is_empty() && sent.len() == parsed.len() {
-            let sum: f64 = parsed.iter().sum::<f64>() - sent.iter().sum::<f64>();
-            per_call.insert(
-                (*action).to_string(),
-                json!({"count": sent.len(), "mean_ms": sum / sent.len() as f64}),
-            );
-        }
+    for (action, calls) in &by_action {
+        let sum: f64 = calls.iter().map(|(sent, answered)| answered - sent).sum();
+        per_call.insert(
+            (*action).to_string(),
+            json!({"count": calls.len(), "mean_ms": sum / calls.len() as f64}),
+        );
     }
     out.insert("per_call".into(), Value::Object(per_call));
     Value::Object(out)
@@ -467,18 +353,18 @@ fn check_failover(result: Result<Response, vip_failover::Error>, n: usize, to: &
 }
 
 /// Reads and writes (and each action's count) of one invocation.
-fn call_summary(actions: &[String]) -> Value {
+fn call_summary(calls: &[Call]) -> Value {
     let mut by_action: BTreeMap<&str, usize> = BTreeMap::new();
-    for a in actions {
-        *by_action.entry(a.as_str()).or_default() += 1;
+    for call in calls {
+        *by_action.entry(call.action.as_str()).or_default() += 1;
     }
-    let writes = actions
+    let writes = calls
         .iter()
-        .filter(|a| WRITE_ACTIONS.contains(&a.as_str()))
+        .filter(|c| WRITE_ACTIONS.contains(&c.action.as_str()))
         .count();
     json!({
-        "total": actions.len(),
-        "reads": actions.len() - writes,
+        "total": calls.len(),
+        "reads": calls.len() - writes,
         "writes": writes,
         "by_action": by_action,
     })
@@ -519,29 +405,21 @@ async fn bench_size(emulator: &Emulator, n: usize, settings: &Settings) -> Value
     note(&format!("{n} tables: seeded in {seed_s:.1} s"));
 
     // The handler as main.rs wires it, over a client that the floor shares.
-    let config = support::patient();
+    let config = testkit::patient();
     let tag_key = config.tags.group();
-    let (client, calls) = support::client_for(&emulator.url(), &config);
-    let timeline = Timeline::default();
-    let client = Client::from_conf(
-        client
-            .config()
-            .to_builder()
-            .interceptor(timeline.clone())
-            .build(),
-    );
+    let (client, calls) = testkit::client_for(&emulator.url(), &config);
     let handler = Handler::new(Ec2::new(client.clone(), &config), config);
 
     // The first invocation of a fresh handler: a cold container (no cached VPC
     // CIDRs, no open connection). Moves the VIP A -> B.
     calls.clear();
-    timeline.clear();
     let t0 = Instant::now();
     let result = handler.handle(failover_event()).await;
     let first = t0.elapsed();
-    let first_phases = phases(t0, first, &timeline.take());
+    let first_calls = calls.take();
+    let first_phases = phases(t0, first, &first_calls);
     check_failover(result, n, &topo.b);
-    let cold_calls = call_summary(&calls.actions());
+    let cold_calls = call_summary(&first_calls);
     let (mut holder, mut standby) = (&topo.b, &topo.a);
 
     // A warm-up run that is not timed (B -> A), then the timed runs, each one
@@ -569,30 +447,28 @@ async fn bench_size(emulator: &Emulator, n: usize, settings: &Settings) -> Value
     let mut warm_calls = Vec::new();
     let mut run_phases = Vec::new();
     let mut directions = Vec::new();
-    let moto = moto_pid(emulator.port);
+    let moto = Some(emulator.pid());
     let mut cpu = CpuTotals::default();
     for _ in 0..runs {
-        timeline.clear();
+        calls.clear();
         let before = cpu_now(moto);
         let f = floor(&client, &tag_key, &topo.tables[0], &holder.eni_id).await;
         cpu.add_floor(before, cpu_now(moto));
-        let fp = phases(Instant::now() - f, f, &timeline.take());
+        let fp = phases(Instant::now() - f, f, &calls.take());
         floors.push(ms(f));
         floor_di.push(fp["describe_instances"].as_f64().unwrap_or(f64::NAN));
         floor_rr.push(fp["route_writes"].as_f64().unwrap_or(f64::NAN));
 
-        calls.clear();
-        timeline.clear();
         let before = cpu_now(moto);
         let t0 = Instant::now();
         let result = handler.handle(failover_event()).await;
         let elapsed = t0.elapsed();
         cpu.add_failover(before, cpu_now(moto));
-        let events = timeline.take();
+        let run_calls = calls.take();
         check_failover(result, n, standby);
         latency.push(ms(elapsed));
-        run_phases.push(phases(t0, elapsed, &events));
-        warm_calls.push(call_summary(&calls.actions()));
+        run_phases.push(phases(t0, elapsed, &run_calls));
+        warm_calls.push(call_summary(&run_calls));
         directions.push(format!("{}->{}", holder.name, standby.name));
         std::mem::swap(&mut holder, &mut standby);
     }
@@ -696,7 +572,7 @@ async fn warm_up_emulator(emulator: &Emulator) {
     emulator.reset();
     let (client, _) = emulator.client();
     let topo = seed_n(&client, 1).await;
-    let config = support::patient();
+    let config = testkit::patient();
     let tag_key = config.tags.group();
     let handler = Handler::new(Ec2::new(client.clone(), &config), config);
     check_failover(handler.handle(failover_event()).await, 1, &topo.b);
@@ -795,26 +671,6 @@ fn process_cpu_ms(pid: u32) -> Option<f64> {
 
 /// USER_HZ, 100 on Linux.
 const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
-
-/// The moto_server process listening on `port` (the harness does not expose it).
-fn moto_pid(port: u16) -> Option<u32> {
-    let port = port.to_string();
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            let is_moto = args
-                .iter()
-                .any(|a| String::from_utf8_lossy(a).contains("moto_server"));
-            let on_port = args
-                .windows(2)
-                .any(|w| w[0] == b"-p" && w[1] == port.as_bytes());
-            (is_moto && on_port).then_some(pid)
-        })
-}
 
 #[derive(Debug, Default)]
 struct CpuTotals {
@@ -933,193 +789,7 @@ async fn cli_baseline<'a>(
 }
 
 // ---------------------------------------------------------------------------
-// 4: cold start through a Lambda Runtime API served here.
-
-#[derive(Debug)]
-enum RuntimeMsg {
-    /// `GET .../invocation/next`; `served` when an event was handed out.
-    Next {
-        at: Instant,
-        served: bool,
-    },
-    Response {
-        at: Instant,
-        body: String,
-    },
-    Error {
-        path: String,
-        body: String,
-    },
-}
-
-struct RuntimeApi {
-    port: u16,
-    pending: Arc<Mutex<Option<(String, String)>>>,
-    rx: Receiver<RuntimeMsg>,
-}
-
-impl RuntimeApi {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind runtime API");
-        let port = listener.local_addr().expect("runtime API address").port();
-        let pending: Arc<Mutex<Option<(String, String)>>> = Arc::default();
-        let (tx, rx) = mpsc::channel();
-        let shared = pending.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let pending = shared.clone();
-                let tx = tx.clone();
-                std::thread::spawn(move || serve_connection(stream, &pending, &tx));
-            }
-        });
-        Self { port, pending, rx }
-    }
-
-    /// The next `GET /next` gets this event.
-    fn queue(&self, request_id: &str, event: &Value) {
-        *self.pending.lock().unwrap() = Some((request_id.to_string(), event.to_string()));
-        while self.rx.try_recv().is_ok() {}
-    }
-
-    fn recv(&self, deadline: Instant) -> RuntimeMsg {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        self.rx
-            .recv_timeout(wait)
-            .expect("the function did not talk to the runtime API in time")
-    }
-}
-
-struct HttpRequest {
-    method: String,
-    path: String,
-    body: Vec<u8>,
-}
-
-/// One HTTP/1.1 request (Content-Length or chunked body); `None` at end of stream.
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<HttpRequest> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let path = parts.next()?.to_string();
-    let mut length = 0usize;
-    let mut chunked = false;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).ok()? == 0 {
-            return None;
-        }
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            let name = name.trim().to_ascii_lowercase();
-            let value = value.trim();
-            if name == "content-length" {
-                length = value.parse().ok()?;
-            } else if name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked") {
-                chunked = true;
-            }
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size).ok()?;
-            let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
-            if size == 0 {
-                // Trailers, then the empty line.
-                loop {
-                    let mut t = String::new();
-                    reader.read_line(&mut t).ok()?;
-                    if t.trim().is_empty() {
-                        break;
-                    }
-                }
-                break;
-            }
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk).ok()?;
-            chunk.truncate(size);
-            body.extend_from_slice(&chunk);
-        }
-    } else {
-        body.resize(length, 0);
-        reader.read_exact(&mut body).ok()?;
-    }
-    Some(HttpRequest { method, path, body })
-}
-
-fn serve_connection(
-    stream: TcpStream,
-    pending: &Mutex<Option<(String, String)>>,
-    tx: &Sender<RuntimeMsg>,
-) {
-    let mut writer = stream.try_clone().expect("clone stream");
-    let mut reader = BufReader::new(stream);
-    while let Some(request) = read_request(&mut reader) {
-        let at = Instant::now();
-        let body = String::from_utf8_lossy(&request.body).into_owned();
-        match (request.method.as_str(), request.path.as_str()) {
-            ("GET", "/2018-06-01/runtime/invocation/next") => {
-                let event = pending.lock().unwrap().take();
-                let _ = tx.send(RuntimeMsg::Next {
-                    at,
-                    served: event.is_some(),
-                });
-                let Some((request_id, event)) = event else {
-                    // Nothing to do: hold the poll, as Lambda freezes the
-                    // process, until the function is killed.
-                    let mut sink = [0u8; 64];
-                    while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
-                    return;
-                };
-                let deadline = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_millis() + 30_000)
-                    .unwrap_or_default();
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\n\
-                     Content-Type: application/json\r\n\
-                     Lambda-Runtime-Aws-Request-Id: {request_id}\r\n\
-                     Lambda-Runtime-Deadline-Ms: {deadline}\r\n\
-                     Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:vip-failover\r\n\
-                     Lambda-Runtime-Trace-Id: Root=1-67000000-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=0\r\n\
-                     Content-Length: {}\r\n\r\n",
-                    event.len()
-                );
-                if writer.write_all(head.as_bytes()).is_err()
-                    || writer.write_all(event.as_bytes()).is_err()
-                {
-                    return;
-                }
-            }
-            ("POST", path) if path.ends_with("/response") => {
-                let _ = tx.send(RuntimeMsg::Response { at, body });
-                let _ = writer.write_all(
-                    b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"status\":\"OK\"}\n",
-                );
-            }
-            ("POST", path) => {
-                let _ = tx.send(RuntimeMsg::Error {
-                    path: path.to_string(),
-                    body,
-                });
-                let _ = writer.write_all(
-                    b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"status\":\"OK\"}\n",
-                );
-            }
-            _ => {
-                let _ = writer.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
-            }
-        }
-    }
-}
+// 4: cold start under the kit's local Lambda.
 
 /// `VmHWM` (peak resident set) and `VmRSS` of a process, in kB.
 fn memory_of(pid: u32) -> (Option<u64>, Option<u64>) {
@@ -1134,50 +804,17 @@ fn memory_of(pid: u32) -> (Option<u64>, Option<u64>) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
-fn spawn_function(api_port: u16, endpoint: &str, log: &Path) -> Child {
-    let log_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("function log");
-    Command::new(FUNCTION_BIN)
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("LANG", "C.UTF-8")
-        .env("TZ", ":UTC")
-        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{api_port}"))
-        .env("AWS_LAMBDA_FUNCTION_NAME", "vip-failover")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/vip-failover")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_SESSION_TOKEN", "test")
-        .env("AWS_ENDPOINT_URL", endpoint)
-        // Never reach for instance metadata or a developer's profile.
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log_file.try_clone().expect("log")))
-        .stderr(Stdio::from(log_file))
-        .spawn()
-        .expect("spawn the vip-failover binary")
-}
-
 async fn cold_start(emulator: &Emulator, settings: &Settings) -> Value {
     emulator.reset();
     let (client, _) = emulator.client();
     let seed = topology::seed_two_az(&client).await.expect("seed");
-    let api = RuntimeApi::start();
     let log = std::env::temp_dir().join(format!("vip-failover-bench-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
+    let lambda = LocalLambda::start(
+        Function::new("vip-failover", FUNCTION_BIN)
+            .envs(emulator_env(&emulator.url()))
+            .log(&log),
+    );
     let event = json!({"action": "status", "group": GROUP});
     let binary_bytes = std::fs::metadata(FUNCTION_BIN).map(|m| m.len()).ok();
 
@@ -1189,15 +826,27 @@ async fn cold_start(emulator: &Emulator, settings: &Settings) -> Value {
     let mut cpu = Vec::new();
     // One untimed start first (the binary into the page cache), then the timed ones.
     for trial in 0..=settings.cold_runs {
-        api.queue(&format!("bench-{trial}"), &event);
+        lambda.skip_events();
+        lambda.enqueue(&event.to_string());
         let deadline = Instant::now() + Duration::from_secs(60);
-        let spawned = Instant::now();
-        let mut child = spawn_function(api.port, &emulator.url(), &log);
-        let (mut polled, mut responded) = (None, None);
+        let pid = lambda.spawn();
+        let (mut spawned, mut polled, mut responded) = (None, None, None);
         let (memory, cpu_ns) = loop {
-            match tokio::task::block_in_place(|| api.recv(deadline)) {
-                RuntimeMsg::Next { at, served: true } => polled = Some(at),
-                RuntimeMsg::Response { at, body } => {
+            let next = tokio::task::block_in_place(|| lambda.next_event(deadline));
+            let Some(next) = next else {
+                lambda.kill();
+                panic!(
+                    "the function did not talk to the runtime API in time\n{}",
+                    lambda.log_text()
+                );
+            };
+            match next {
+                RuntimeEvent::Spawned { at, .. } => spawned = Some(at),
+                RuntimeEvent::Next {
+                    at,
+                    request_id: Some(_),
+                } => polled = Some(at),
+                RuntimeEvent::Response { at, body, .. } => {
                     let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
                     assert!(
                         body.contains(&seed.server_a.instance_id) && v["group"] == GROUP,
@@ -1205,21 +854,27 @@ async fn cold_start(emulator: &Emulator, settings: &Settings) -> Value {
                     );
                     responded = Some(at);
                 }
-                RuntimeMsg::Next { served: false, .. } => {
+                RuntimeEvent::Next {
+                    request_id: None, ..
+                } => {
                     // Waiting for the next event: read its memory and CPU now.
-                    break (memory_of(child.id()), process_cpu_ns(child.id()));
+                    break (memory_of(pid), process_cpu_ns(pid));
                 }
-                RuntimeMsg::Error { path, body, .. } => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let log = std::fs::read_to_string(&log).unwrap_or_default();
-                    panic!("the function reported an error on {path}: {body}\n{log}");
+                RuntimeEvent::Error { body, .. } | RuntimeEvent::InitError { body, .. } => {
+                    lambda.kill();
+                    panic!(
+                        "the function reported an error: {body}\n{}",
+                        lambda.log_text()
+                    );
                 }
             }
         };
-        let _ = child.kill();
-        let _ = child.wait();
-        let (polled, responded) = (polled.expect("poll"), responded.expect("response"));
+        lambda.kill();
+        let (spawned, polled, responded) = (
+            spawned.expect("spawn"),
+            polled.expect("poll"),
+            responded.expect("response"),
+        );
         if trial == 0 {
             continue;
         }
@@ -1234,6 +889,7 @@ async fn cold_start(emulator: &Emulator, settings: &Settings) -> Value {
             cpu.push(ns as f64 / 1e6);
         }
     }
+    drop(lambda);
     let _ = std::fs::remove_file(&log);
     note(&format!(
         "cold start: median {:.1} ms to the response ({:.1} ms to the first poll), peak RSS {:.1} MiB",
@@ -1258,13 +914,6 @@ async fn cold_start(emulator: &Emulator, settings: &Settings) -> Value {
 
 // ---------------------------------------------------------------------------
 // For reference only: one `status` through `cargo lambda watch`.
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
 
 fn stop_group(child: &mut Child) {
     // The watcher runs in its own process group with the function it spawns.
@@ -1292,7 +941,7 @@ async fn watch_reference(emulator: &Emulator, settings: &Settings) -> Value {
     emulator.reset();
     let (client, _) = emulator.client();
     topology::seed_two_az(&client).await.expect("seed");
-    let port = free_port();
+    let port = testkit::free_port();
     // Logs outside the crate, or the watcher restarts the function in a loop.
     let log = std::env::temp_dir().join(format!("vip-failover-bench-watch-{}.log", port));
     let log_file = std::fs::File::create(&log).expect("watch log");

@@ -7,13 +7,9 @@
 //! cargo run --example topology -- stop INSTANCE_ID
 //! ```
 
-#[path = "../tests/support/topology.rs"]
-mod topology;
-
 use aws_config::BehaviorVersion;
 use aws_sdk_ec2::types::Filter;
-
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+use testkit::{topology, Result};
 
 #[tokio::main]
 async fn main() -> Result<()> {

@@ -3,15 +3,13 @@
 //! only). Given a topology, when a command runs, then its output, exit code and the
 //! routes it leaves behind are what an operator expects.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::process::Stdio;
 
 use aws_sdk_ec2::types::Tag;
 use serde_json::Value;
-use support::topology::{self, Seed, GROUP, VIP};
-use support::Emulator;
+use testkit::topology::{self, Seed, GROUP, VIP};
+use testkit::Emulator;
 use tokio::process::Command;
 
 const CLI: &str = env!("CARGO_BIN_EXE_vip-failover-cli");

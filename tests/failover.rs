@@ -2,13 +2,11 @@
 //! tags, when a trigger arrives, then every route table ends where it should and
 //! nothing else changes.
 
-mod support;
-
 use serde_json::json;
-use support::events::alarm;
-use support::topology::{self, GROUP, VIP};
-use support::world::given_the_two_az_seed;
-use support::Emulator;
+use testkit::events::alarm;
+use testkit::topology::{self, GROUP, VIP};
+use testkit::world::given_the_two_az_seed;
+use testkit::Emulator;
 use vip_failover::report::{Report, Response};
 
 fn group_report(response: Response) -> Report {
@@ -449,7 +447,7 @@ async fn given_a_target_with_source_dest_check_enabled_then_it_is_reported_or_fi
 
     let config = vip_failover::Config {
         fix_source_dest_check: true,
-        ..support::patient()
+        ..testkit::patient()
     };
     let (fixing, calls) = world.emulator.handler_with(config);
     let fixed = group_report(fixing.handle(alarm(&a.instance_id, "ALARM")).await.unwrap());

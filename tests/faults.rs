@@ -2,15 +2,13 @@
 //! partial failure and concurrent invocations, against the emulator behind a
 //! fault-injecting proxy.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use support::events::{self, alarm, state_change};
-use support::fault_proxy::{Fault, FaultProxy, Rules};
-use support::topology::{self, Seed, VIP};
-use support::{handler_for, Emulator};
+use testkit::events::{self, alarm, state_change};
+use testkit::fault_proxy::{Fault, FaultProxy, Rules};
+use testkit::topology::{self, Seed, VIP};
+use testkit::{handler_for, patient, Emulator};
 use vip_failover::error::Error;
 use vip_failover::Config;
 
@@ -47,7 +45,7 @@ async fn given_a_group_with_tables(total: usize) -> World {
 
 impl World {
     async fn proxy(&self, rules: Rules) -> FaultProxy {
-        FaultProxy::start(&format!("127.0.0.1:{}", self.emulator.port), rules).await
+        FaultProxy::start(&self.emulator.addr(), rules).await
     }
 
     /// Distinct ENIs the VIP routes point at, and how many tables hold one.
@@ -187,7 +185,7 @@ async fn given_20_concurrent_invocations_for_one_failure_then_every_write_goes_t
         .await
         .unwrap();
     let proxy = world.proxy(Rules::default()).await;
-    let (handler, _) = handler_for(&proxy.url(), support::patient());
+    let (handler, _) = handler_for(&proxy.url(), patient());
     let a = world.seed.server_a.instance_id.clone();
 
     let runs: Vec<_> = (0..20)
@@ -196,7 +194,7 @@ async fn given_20_concurrent_invocations_for_one_failure_then_every_write_goes_t
             let event = if i % 2 == 0 {
                 alarm(&a, "ALARM")
             } else {
-                state_change(&a, "stopping")
+                state_change(&a, "stopping", None)
             };
             tokio::spawn(async move { handler.handle(event).await })
         })

@@ -3,14 +3,13 @@
 //! random event sequences, every route that is not for a group VIP stays
 //! byte-identical, and every VIP route points at a member of its own group.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{Filter, Route};
 use serde_json::{json, Value};
-use support::topology;
-use support::Emulator;
+use testkit::events::state_change;
+use testkit::topology;
+use testkit::Emulator;
 
 /// xorshift64: reproducible randomness from a seed, no extra crate.
 struct Rng(u64);
@@ -93,12 +92,6 @@ fn alarm(instance: &str, state: &str) -> Value {
         "accountId": "123456789012", "time": "2026-11-24T03:00:00.000+0000", "region": "us-east-1",
         "alarmData": {"alarmName": "a", "state": {"value": state, "reason": "r", "timestamp": "2026-11-24T03:00:00.000+0000"},
             "configuration": {"description": format!("vip-failover:instance={instance}")}}})
-}
-
-fn state_change(instance: &str, state: &str) -> Value {
-    json!({"version": "0", "id": "1", "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2",
-        "account": "123456789012", "time": "2026-11-24T03:00:00Z", "region": "us-east-1", "resources": [],
-        "detail": {"instance-id": instance, "state": state}})
 }
 
 #[tokio::test]
@@ -237,7 +230,7 @@ async fn given_random_topologies_and_event_sequences_then_no_route_but_a_vip_rou
                 1 => alarm(&member, "OK"),
                 2 => {
                     topology::stop(&client, &member).await.unwrap();
-                    state_change(&member, "stopped")
+                    state_change(&member, "stopped", None)
                 }
                 3 => {
                     client
@@ -246,7 +239,7 @@ async fn given_random_topologies_and_event_sequences_then_no_route_but_a_vip_rou
                         .send()
                         .await
                         .unwrap();
-                    state_change(&member, "running")
+                    state_change(&member, "running", None)
                 }
                 4 => json!({"action": "failover", "group": group.name}),
                 5 => {

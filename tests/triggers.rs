@@ -2,11 +2,10 @@
 //! decision against the emulator; every malformed or foreign event is refused with
 //! a typed error and not a single EC2 write.
 
-mod support;
-
 use serde_json::{json, Value};
-use support::topology::{self, VIP};
-use support::world::{given_the_two_az_seed, World};
+use testkit::events::alarm_state_change;
+use testkit::topology::{self, VIP};
+use testkit::world::{given_the_two_az_seed, World};
 use vip_failover::report::Response;
 
 /// Instance ids the samples in `events/` use for serverA and serverB.
@@ -205,6 +204,34 @@ async fn given_a_stopped_active_when_the_schedule_fires_then_the_vip_moves_to_th
         .await
         .unwrap();
 
+    assert_eq!(world.vip_targets().await, world.on_b());
+}
+
+#[tokio::test]
+async fn given_the_seed_when_an_eventbridge_alarm_state_change_arrives_then_alarm_moves_the_vip_and_ok_does_not(
+) {
+    let world = given_the_two_az_seed().await;
+    let a = world.seed.server_a.instance_id.clone();
+
+    let recovered = world
+        .handler
+        .handle(alarm_state_change("web-serverA-status", &a, "OK"))
+        .await
+        .expect("OK");
+    assert_eq!(action_of(&recovered), "no_change");
+    assert_eq!(world.vip_targets().await, world.on_a());
+    assert!(
+        world.calls.writes().is_empty(),
+        "{:?}",
+        world.calls.actions()
+    );
+
+    let failed = world
+        .handler
+        .handle(alarm_state_change("web-serverA-status", &a, "ALARM"))
+        .await
+        .expect("ALARM");
+    assert_eq!(action_of(&failed), "failed_over");
     assert_eq!(world.vip_targets().await, world.on_b());
 }
 

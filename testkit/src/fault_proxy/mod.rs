@@ -1,17 +1,39 @@
-//! A fault-injecting HTTP proxy in front of the emulator, for the failure tests.
+//! An HTTP proxy in front of the emulator, for the failure tests and the bench.
 //!
 //! EC2 misbehaves in a few ways that matter to a failover: throttling
 //! (`RequestLimitExceeded`, HTTP 503), internal errors (HTTP 500), calls slower
 //! than the client's attempt timeout, and dropped connections. The proxy injects
 //! them into a chosen share of calls, deterministically from a seed, and records
 //! every request body so tests can see exactly what was written.
+//!
+//! It can also, in any combination (all set in [`Rules`]):
+//! - throttle like EC2 does, with a token bucket per API action
+//!   ([`Rules::buckets`], see [`TokenBuckets`]);
+//! - answer every call no sooner than a fixed time after it arrived, handling
+//!   calls concurrently ([`Rules::latency`]), for AWS-like round trips instead of
+//!   the emulator's own pace;
+//! - rewrite the emulator's answers to one action, for shapes moto cannot produce
+//!   (impaired status checks, terminated instances, blackholed routes:
+//!   [`Rules::rewrites`], see [`Rewrite`]).
+//!
+//! Order for one call: the token bucket (a call with no token is answered 503 at
+//! once and never reaches moto), then the seeded faults, then moto, then the
+//! rewrites of a successful answer, then the wait for the fixed latency.
 
-use std::collections::HashMap;
+mod rewrite;
+mod throttle;
+
+pub use rewrite::Rewrite;
+pub use throttle::{ActionStats, Bucket, TokenBuckets};
+
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::action_of;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -35,6 +57,15 @@ pub struct Rules {
     /// throttle: a fault beyond any retry budget.
     pub always_fail: Vec<Vec<String>>,
     pub seed: u64,
+    /// EC2's request throttling: a token bucket per API action. `None`: no
+    /// throttling but the seeded faults.
+    pub buckets: Option<TokenBuckets>,
+    /// Every call is answered no sooner than this after it arrived (it is
+    /// forwarded at once, then the rest is waited out). `None`: as fast as moto.
+    pub latency: Option<Duration>,
+    /// Rewrites of successful answers, applied in order to the answers of their
+    /// action.
+    pub rewrites: Vec<Rewrite>,
 }
 
 impl Default for Rules {
@@ -45,6 +76,9 @@ impl Default for Rules {
             max_consecutive: u32::MAX,
             always_fail: Vec::new(),
             seed: 1,
+            buckets: None,
+            latency: None,
+            rewrites: Vec::new(),
         }
     }
 }
@@ -54,7 +88,10 @@ impl Default for Rules {
 pub struct Seen {
     pub action: String,
     pub body: String,
+    /// A seeded fault injected into this call.
     pub fault: Option<Fault>,
+    /// Throttled by its token bucket (answered 503 `RequestLimitExceeded`).
+    pub rate_limited: bool,
 }
 
 #[derive(Debug)]
@@ -65,6 +102,8 @@ struct State {
     turn: usize,
     streaks: HashMap<String, u32>,
     seen: Vec<Seen>,
+    levels: throttle::Levels,
+    stats: BTreeMap<String, ActionStats>,
 }
 
 pub struct FaultProxy {
@@ -74,7 +113,8 @@ pub struct FaultProxy {
 }
 
 impl FaultProxy {
-    /// Starts a proxy to `upstream` (`host:port`) on a free loopback port.
+    /// Starts a proxy to `upstream` (`host:port`, e.g. [`crate::Emulator::addr`])
+    /// on a free loopback port.
     pub async fn start(upstream: &str, rules: Rules) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let port = listener.local_addr().expect("proxy addr").port();
@@ -85,6 +125,8 @@ impl FaultProxy {
             turn: 0,
             streaks: HashMap::new(),
             seen: Vec::new(),
+            levels: throttle::Levels::default(),
+            stats: BTreeMap::new(),
         }));
         let shared = state.clone();
         let task = tokio::spawn(async move {
@@ -99,8 +141,13 @@ impl FaultProxy {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// New rules from the next call on. The token buckets keep their levels when
+    /// their figures are unchanged, and start full otherwise.
     pub fn set_rules(&self, rules: Rules) {
         let mut state = self.state.lock().unwrap();
+        if state.rules.buckets != rules.buckets {
+            state.levels = throttle::Levels::default();
+        }
         state.rules = rules;
         state.streaks.clear();
     }
@@ -109,8 +156,28 @@ impl FaultProxy {
         self.state.lock().unwrap().seen.clone()
     }
 
+    /// Per action: calls that got past the token buckets (with when), and calls
+    /// the buckets throttled. Every action is counted, throttled or not.
+    pub fn stats(&self) -> BTreeMap<String, ActionStats> {
+        self.state.lock().unwrap().stats.clone()
+    }
+
+    /// Calls throttled by the token buckets, all actions together.
+    pub fn throttled(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .stats
+            .values()
+            .map(|s| s.throttled)
+            .sum()
+    }
+
+    /// Forgets what was seen and counted (the buckets keep their levels).
     pub fn clear(&self) {
-        self.state.lock().unwrap().seen.clear();
+        let mut state = self.state.lock().unwrap();
+        state.seen.clear();
+        state.stats.clear();
     }
 }
 
@@ -149,45 +216,91 @@ impl State {
             None
         }
     }
+
+    /// Takes a token for this call from its bucket, if it has one; `false` when
+    /// the bucket is empty (the call is throttled and takes nothing).
+    fn take_token(&mut self, action: &str, body: &str) -> bool {
+        let now = Instant::now();
+        let accepted = match &self.rules.buckets {
+            Some(buckets) => match buckets.bucket_for(action, body) {
+                Some((key, bucket)) => self.levels.take(&key, bucket, now),
+                None => true,
+            },
+            None => true,
+        };
+        let stats = self.stats.entry(action.to_string()).or_default();
+        if accepted {
+            stats.accepted += 1;
+            stats.accepted_at.push(now);
+        } else {
+            stats.throttled += 1;
+        }
+        accepted
+    }
 }
 
 async fn serve(mut client: TcpStream, state: Arc<Mutex<State>>) {
+    let arrived = Instant::now();
     let Some((head, body)) = read_request(&mut client).await else {
         return;
     };
     let body_text = String::from_utf8_lossy(&body).to_string();
-    let action = super::action_of(&body_text);
-    let (fault, upstream) = {
+    let action = action_of(&body_text);
+    let (rate_limited, fault, upstream, latency, rewrites) = {
         let mut state = state.lock().unwrap();
-        let fault = state.decide(&body_text);
+        let rate_limited = !state.take_token(&action, &body_text);
+        let fault = if rate_limited {
+            None
+        } else {
+            state.decide(&body_text)
+        };
         state.seen.push(Seen {
-            action,
+            action: action.clone(),
             body: body_text,
             fault,
+            rate_limited,
         });
-        (fault, state.upstream.clone())
+        let rewrites: Vec<Rewrite> = state
+            .rules
+            .rewrites
+            .iter()
+            .filter(|r| r.action == action)
+            .cloned()
+            .collect();
+        (
+            rate_limited,
+            fault,
+            state.upstream.clone(),
+            state.rules.latency,
+            rewrites,
+        )
     };
-    let response = match fault {
-        Some(Fault::Drop) => return,
-        Some(Fault::Throttle) => error_response(
-            503,
-            "Service Unavailable",
-            "RequestLimitExceeded",
-            "Request limit exceeded.",
-        ),
-        Some(Fault::ServerError) => error_response(
-            500,
-            "Internal Server Error",
-            "InternalError",
-            "An internal error has occurred.",
-        ),
-        Some(Fault::Slow(delay)) => {
-            tokio::time::sleep(delay).await;
-            forward(&upstream, &head, &body).await
+    let response = if rate_limited {
+        Some(throttle_response())
+    } else {
+        match fault {
+            Some(Fault::Drop) => None,
+            Some(Fault::Throttle) => Some(throttle_response()),
+            Some(Fault::ServerError) => Some(error_response(
+                500,
+                "Internal Server Error",
+                "InternalError",
+                "An internal error has occurred.",
+            )),
+            Some(Fault::Slow(delay)) => {
+                tokio::time::sleep(delay).await;
+                Some(forward(&upstream, &head, &body).await)
+            }
+            None => Some(forward(&upstream, &head, &body).await),
         }
-        None => forward(&upstream, &head, &body).await,
     };
-    let _ = client.write_all(&response).await;
+    let response = response.map(|r| rewrite::apply(&rewrites, r));
+    if let Some(latency) = latency {
+        tokio::time::sleep_until((arrived + latency).into()).await;
+    }
+    if let Some(response) = response {
+        let _ = client.write_all(&response).await;
+    }
     let _ = client.shutdown().await;
 }
 
@@ -249,6 +362,17 @@ async fn forward(upstream: &str, head: &[u8], body: &[u8]) -> Vec<u8> {
     }
 }
 
+/// EC2's answer to a throttled call.
+fn throttle_response() -> Vec<u8> {
+    error_response(
+        503,
+        "Service Unavailable",
+        "RequestLimitExceeded",
+        "Request limit exceeded.",
+    )
+}
+
+/// An error answer in EC2's XML shape.
 fn error_response(status: u16, reason: &str, code: &str, message: &str) -> Vec<u8> {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>"
@@ -259,3 +383,6 @@ fn error_response(status: u16, reason: &str, code: &str, message: &str) -> Vec<u
     )
     .into_bytes()
 }
+
+#[cfg(test)]
+mod tests;

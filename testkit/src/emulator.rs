@@ -1,40 +1,20 @@
-//! Test harness: a real EC2 API emulator (`moto_server`) per test, on a free
-//! loopback port, stopped when the test ends, and an SDK client that records every
-//! EC2 call it makes, so tests can assert "no write happened" from the wire.
-
-#![allow(dead_code)]
-
-pub mod events;
-pub mod fault_proxy;
-pub mod topology;
-pub mod world;
+//! A real EC2 API emulator (`moto_server`) per test, on a free loopback port,
+//! stopped when the test ends, and SDK clients for it. moto serves CloudWatch on
+//! the same port.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_ec2::config::{
-    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
-};
-use aws_sdk_ec2::error::BoxError;
+use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ec2::Client;
 use vip_failover::ec2::{retry_config, timeout_config, Ec2};
 use vip_failover::handler::Handler;
 use vip_failover::Config;
 
-/// EC2 actions that change something. Reads are everything else.
-pub const WRITE_ACTIONS: &[&str] = &[
-    "CreateRoute",
-    "ReplaceRoute",
-    "DeleteRoute",
-    "CreateTags",
-    "DeleteTags",
-    "ModifyNetworkInterfaceAttribute",
-];
+use crate::calls::CallLog;
 
 /// A running `moto_server`, killed on drop.
 pub struct Emulator {
@@ -68,6 +48,16 @@ impl Emulator {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// `127.0.0.1:PORT`, the upstream of a [`crate::fault_proxy::FaultProxy`].
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The emulator's process id (for CPU accounting).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Clears all emulated resources (`POST /moto-api/reset`).
     pub fn reset(&self) {
         let status = http(self.port, "POST", "/moto-api/reset").expect("reset moto");
@@ -82,6 +72,11 @@ impl Emulator {
         client_for(&self.url(), &patient())
     }
 
+    /// A CloudWatch client for this emulator.
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        crate::cloudwatch::client_for(&self.url())
+    }
+
     /// The Lambda handler wired to this emulator, as `main.rs` wires it to EC2.
     pub fn handler(&self) -> (Handler, CallLog) {
         self.handler_with(patient())
@@ -89,6 +84,13 @@ impl Emulator {
 
     pub fn handler_with(&self, config: Config) -> (Handler, CallLog) {
         handler_for(&self.url(), config)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -124,21 +126,22 @@ pub fn client_for(url: &str, config: &Config) -> (Client, CallLog) {
     (Client::from_conf(sdk), log)
 }
 
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The repository root (the workspace), where `.venv`, `events/` and `scripts/` are.
+pub fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the kit lives in the workspace")
 }
 
 fn moto_server() -> PathBuf {
     if let Some(path) = std::env::var_os("MOTO_SERVER") {
         return PathBuf::from(path);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server")
+    workspace_root().join(".venv/bin/moto_server")
 }
 
-fn free_port() -> u16 {
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -156,63 +159,4 @@ fn http(port: u16, method: &str, path: &str) -> std::io::Result<String> {
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     Ok(response.lines().next().unwrap_or_default().to_string())
-}
-
-/// The EC2 action of a query-protocol request body (`Action=ReplaceRoute&...`).
-pub fn action_of(body: &str) -> String {
-    body.split('&')
-        .find_map(|kv| kv.strip_prefix("Action="))
-        .unwrap_or("unknown")
-        .to_string()
-}
-
-/// Every EC2 action sent on the wire, in order (retries included).
-#[derive(Debug, Clone, Default)]
-pub struct CallLog(Arc<Mutex<Vec<String>>>);
-
-impl CallLog {
-    pub fn actions(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-
-    pub fn writes(&self) -> Vec<String> {
-        self.actions()
-            .into_iter()
-            .filter(|a| WRITE_ACTIONS.contains(&a.as_str()))
-            .collect()
-    }
-
-    /// Route writes only (the move itself, without its bookkeeping tags).
-    pub fn route_writes(&self) -> Vec<String> {
-        self.actions()
-            .into_iter()
-            .filter(|a| a.ends_with("Route"))
-            .collect()
-    }
-
-    pub fn count(&self, action: &str) -> usize {
-        self.actions().iter().filter(|a| *a == action).count()
-    }
-
-    pub fn clear(&self) {
-        self.0.lock().unwrap().clear();
-    }
-}
-
-impl Intercept for CallLog {
-    fn name(&self) -> &'static str {
-        "CallLog"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let body = context.request().body().bytes().unwrap_or_default();
-        let action = action_of(&String::from_utf8_lossy(body));
-        self.0.lock().unwrap().push(action);
-        Ok(())
-    }
 }

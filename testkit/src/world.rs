@@ -4,8 +4,8 @@
 use aws_sdk_ec2::Client;
 use vip_failover::handler::Handler;
 
-use super::topology::{self, Seed, VIP};
-use super::{CallLog, Emulator};
+use crate::topology::{self, Seed, VIP};
+use crate::{CallLog, Emulator};
 
 pub struct World {
     pub emulator: Emulator,

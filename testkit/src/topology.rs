@@ -1,7 +1,6 @@
 //! Builds emulated VPC topologies through the real EC2 API: the two-AZ seed of the
-//! README and variations of it. Shared by the integration tests and `make demo`.
-
-#![allow(dead_code)]
+//! README and variations of it. Shared by the integration tests, the bench and
+//! `make demo` (examples/topology.rs).
 
 use std::collections::BTreeMap;
 
@@ -10,13 +9,13 @@ use aws_sdk_ec2::types::{
 };
 use aws_sdk_ec2::Client;
 
+use crate::Result;
+
 pub const GROUP: &str = "web";
 pub const VIP: &str = "192.168.100.10/32";
 pub const VPC_CIDR: &str = "10.0.0.0/16";
 /// Any image id will do for the emulator; this one mimics an AL2023 AMI id.
 const IMAGE_ID: &str = "ami-0abcdef1234567890";
-
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 #[derive(Debug, Clone)]
 pub struct Server {

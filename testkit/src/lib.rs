@@ -1,0 +1,31 @@
+//! vip-failover's dev-only test kit: what the integration tests, the bench and the
+//! demo example share.
+//!
+//! - [`Emulator`]: a real EC2/CloudWatch API emulator (`moto_server`) per test on a
+//!   free loopback port, with SDK clients and the Lambda handler wired to it;
+//! - [`CallLog`]: every EC2 call a client sends, with when it left and when its
+//!   answer was read, so tests assert "nothing was written" from the wire and the
+//!   bench splits a failover into phases;
+//! - [`topology`] and [`world`]: the README's two-AZ seed and variations of it;
+//! - [`cloudwatch`]: metric alarms on instances, and their states;
+//! - [`events`]: events as AWS delivers them;
+//! - [`fault_proxy`]: an HTTP proxy in front of the emulator that injects faults,
+//!   EC2's token-bucket throttling, AWS-like latency, and answers moto cannot give;
+//! - [`lambda`]: a local Lambda service (Runtime API and Invoke API) running the real
+//!   function binary.
+
+pub mod calls;
+pub mod cloudwatch;
+pub mod emulator;
+pub mod events;
+pub mod fault_proxy;
+pub mod lambda;
+pub mod topology;
+pub mod world;
+
+pub use calls::{action_of, Call, CallLog, WRITE_ACTIONS};
+pub use emulator::{client_for, free_port, handler_for, patient, workspace_root, Emulator};
+
+/// Errors of the kit's helpers: whatever the SDK or the emulator returned.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub type Result<T> = std::result::Result<T, Error>;
