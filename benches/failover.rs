@@ -40,7 +40,7 @@ use serde_json::{json, Value};
 use testkit::lambda::{emulator_env, Function, LocalLambda, RuntimeEvent};
 use testkit::topology::{self, Server, GROUP, VIP};
 use testkit::{Call, Emulator, WRITE_ACTIONS};
-use vip_failover::ec2::Ec2;
+use vip_failover::aws::Aws;
 use vip_failover::handler::Handler;
 use vip_failover::report::Response;
 use vip_failover::Config;
@@ -408,13 +408,14 @@ async fn bench_size(emulator: &Emulator, n: usize, settings: &Settings) -> Value
     let config = testkit::patient();
     let tag_key = config.tags.group();
     let (client, calls) = testkit::client_for(&emulator.url(), &config);
-    let handler = Handler::new(Ec2::new(client.clone(), &config), config);
+    let cloudwatch = testkit::cloudwatch::client_with(&emulator.url(), &config, &calls);
+    let handler = Handler::new(Aws::new(client.clone(), cloudwatch, &config), config);
 
     // The first invocation of a fresh handler: a cold container (no cached VPC
     // CIDRs, no open connection). Moves the VIP A -> B.
     calls.clear();
     let t0 = Instant::now();
-    let result = handler.handle(failover_event()).await;
+    let result = handler.handle(failover_event(), testkit::deadline()).await;
     let first = t0.elapsed();
     let first_calls = calls.take();
     let first_phases = phases(t0, first, &first_calls);
@@ -426,7 +427,11 @@ async fn bench_size(emulator: &Emulator, n: usize, settings: &Settings) -> Value
     // a floor measurement followed by a failover in the other direction.
     calls.clear();
     let t0 = Instant::now();
-    check_failover(handler.handle(failover_event()).await, n, standby);
+    check_failover(
+        handler.handle(failover_event(), testkit::deadline()).await,
+        n,
+        standby,
+    );
     let warmup = t0.elapsed().as_secs_f64();
     std::mem::swap(&mut holder, &mut standby);
     let per_run = warmup + 0.05;
@@ -461,7 +466,7 @@ async fn bench_size(emulator: &Emulator, n: usize, settings: &Settings) -> Value
 
         let before = cpu_now(moto);
         let t0 = Instant::now();
-        let result = handler.handle(failover_event()).await;
+        let result = handler.handle(failover_event(), testkit::deadline()).await;
         let elapsed = t0.elapsed();
         cpu.add_failover(before, cpu_now(moto));
         let run_calls = calls.take();
@@ -574,11 +579,19 @@ async fn warm_up_emulator(emulator: &Emulator) {
     let topo = seed_n(&client, 1).await;
     let config = testkit::patient();
     let tag_key = config.tags.group();
-    let handler = Handler::new(Ec2::new(client.clone(), &config), config);
-    check_failover(handler.handle(failover_event()).await, 1, &topo.b);
+    let cloudwatch = testkit::cloudwatch::client_for(&emulator.url());
+    let handler = Handler::new(Aws::new(client.clone(), cloudwatch, &config), config);
+    check_failover(
+        handler.handle(failover_event(), testkit::deadline()).await,
+        1,
+        &topo.b,
+    );
     floor(&client, &tag_key, &topo.tables[0], &topo.b.eni_id).await;
     handler
-        .handle(json!({"action": "status", "group": GROUP}))
+        .handle(
+            json!({"action": "status", "group": GROUP}),
+            testkit::deadline(),
+        )
         .await
         .expect("status");
 }

@@ -108,7 +108,9 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     fn tags(&self) -> Result<TagContract, ConfigEnvError> {
         match (self.0)("TAG_PREFIX") {
             None => Ok(TagContract::default()),
-            Some(p) if p.trim().is_empty() => Err(self.invalid("TAG_PREFIX", p, "a non-empty prefix such as vip-failover:")),
+            Some(p) if p.trim().is_empty() => {
+                Err(self.invalid("TAG_PREFIX", p, "a non-empty prefix such as vip-failover:"))
+            }
             Some(p) => Ok(TagContract::new(p.trim())),
         }
     }
@@ -125,7 +127,9 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     fn rate_limits(&self) -> Result<RateLimits, ConfigEnvError> {
         match (self.0)("EC2_RATE_LIMITS") {
             None => Ok(RateLimits::documented()),
-            Some(text) => RateLimits::parse(&text).map_err(|why| self.invalid("EC2_RATE_LIMITS", text, &why)),
+            Some(text) => {
+                RateLimits::parse(&text).map_err(|why| self.invalid("EC2_RATE_LIMITS", text, &why))
+            }
         }
     }
 }
@@ -143,14 +147,27 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigEnvError> {
         let d = Self::default();
         let env = Env(lookup);
-        let secs = |name, default: Duration| env.number(name, default.as_secs(), 0).map(Duration::from_secs);
+        let secs = |name, default: Duration| {
+            env.number(name, default.as_secs(), 0)
+                .map(Duration::from_secs)
+        };
         Ok(Self {
             tags: env.tags()?,
             alarm_name_prefix: env.alarm_prefix(),
             attempt_timeout: env.millis("EC2_ATTEMPT_TIMEOUT_MS", d.attempt_timeout)?,
             operation_timeout: env.millis("EC2_OPERATION_TIMEOUT_MS", d.operation_timeout)?,
-            max_attempts: u32::try_from(env.number("EC2_MAX_ATTEMPTS", u64::from(d.max_attempts), 1)?).unwrap_or(u32::MAX),
-            write_concurrency: usize::try_from(env.number("WRITE_CONCURRENCY", d.write_concurrency as u64, 1)?).unwrap_or(usize::MAX),
+            max_attempts: u32::try_from(env.number(
+                "EC2_MAX_ATTEMPTS",
+                u64::from(d.max_attempts),
+                1,
+            )?)
+            .unwrap_or(u32::MAX),
+            write_concurrency: usize::try_from(env.number(
+                "WRITE_CONCURRENCY",
+                d.write_concurrency as u64,
+                1,
+            )?)
+            .unwrap_or(usize::MAX),
             rate_limits: env.rate_limits()?,
             hold_down: secs("HOLD_DOWN_SECONDS", d.hold_down)?,
             fix_source_dest_check: env.flag("FIX_SOURCE_DEST_CHECK")?,
@@ -197,14 +214,22 @@ mod tests {
         assert_eq!(config.operation_timeout, Duration::from_millis(1500));
         assert_eq!(config.max_attempts, 2);
         assert_eq!(
-            config.rate_limits.get(crate::aws::ops::Op::ReplaceRoute).per_second,
+            config
+                .rate_limits
+                .get(crate::aws::ops::Op::ReplaceRoute)
+                .per_second,
             20.0
         );
         assert_eq!(config.hold_down, Duration::ZERO);
         assert!(config.fix_source_dest_check);
         assert_eq!(config.membership_ttl, Duration::ZERO);
         assert_eq!(config.deadline_reserve, Duration::from_millis(2500));
-        assert_eq!(config_from(&[("ALARM_NAME_PREFIX", "")]).unwrap().alarm_name_prefix, None);
+        assert_eq!(
+            config_from(&[("ALARM_NAME_PREFIX", "")])
+                .unwrap()
+                .alarm_name_prefix,
+            None
+        );
     }
 
     #[test]

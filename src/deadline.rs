@@ -28,12 +28,21 @@ impl Deadline {
     }
 
     /// From the Lambda context's deadline (milliseconds since the Unix epoch).
+    ///
+    /// A value before 2001 cannot be an instant Lambda handed out: local runtimes
+    /// such as `cargo lambda watch` send the timeout itself (600000), and it is
+    /// read as milliseconds from now.
     pub fn from_epoch_millis(deadline_ms: u64, reserve: Duration) -> Self {
+        const YEAR_2001_MS: u64 = 978_307_200_000;
+        if deadline_ms < YEAR_2001_MS {
+            return Self::after(Duration::from_millis(deadline_ms), reserve);
+        }
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        Self::after(Duration::from_millis(deadline_ms.saturating_sub(now_ms)), reserve)
+        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+        Self::after(left, reserve)
     }
 
     /// When the answer is due: no call may run past it.
@@ -58,9 +67,30 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn given_a_lambda_deadline_then_writes_stop_a_reserve_before_it() {
         let deadline = Deadline::after(Duration::from_secs(30), Duration::from_secs(5));
-        assert_eq!(deadline.last_write() + Duration::from_secs(5), deadline.end());
+        assert_eq!(
+            deadline.last_write() + Duration::from_secs(5),
+            deadline.end()
+        );
         assert_eq!(deadline.remaining(), Duration::from_secs(30));
         let short = Deadline::after(Duration::from_secs(2), Duration::from_secs(5));
         assert!(short.last_write() <= Instant::now());
+    }
+
+    #[test]
+    fn given_an_epoch_deadline_or_a_local_runtimes_duration_then_both_mean_time_left() {
+        let reserve = Duration::from_secs(5);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let lambda = Deadline::from_epoch_millis(now_ms + 30_000, reserve).remaining();
+        assert!(
+            lambda > Duration::from_secs(29) && lambda <= Duration::from_secs(30),
+            "{lambda:?}"
+        );
+        let watch = Deadline::from_epoch_millis(600_000, reserve).remaining();
+        assert!(watch > Duration::from_secs(599), "{watch:?}");
+        let past = Deadline::from_epoch_millis(now_ms - 1_000, reserve).remaining();
+        assert_eq!(past, Duration::ZERO);
     }
 }

@@ -140,7 +140,7 @@ pub enum Error {
     #[error(transparent)]
     Trigger(#[from] TriggerError),
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(Box<ConfigError>),
     #[error("group {}: refused to move the VIP: {refusal}", report.group)]
     Refused {
         refusal: Refusal,
@@ -172,12 +172,18 @@ fn retry_word(retryable: bool) -> &'static str {
     }
 }
 
+impl From<ConfigError> for Error {
+    fn from(error: ConfigError) -> Self {
+        Self::Config(Box::new(error))
+    }
+}
+
 impl Error {
     /// A short, stable name for dashboards and the Lambda error type.
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::Trigger(_) => "InvalidEvent",
-            Self::Config(ConfigError::UnknownGroup { .. }) => "UnknownGroup",
+            Self::Config(e) if matches!(**e, ConfigError::UnknownGroup { .. }) => "UnknownGroup",
             Self::Config(_) => "InvalidGroupConfiguration",
             Self::Refused { refusal, .. } => refusal.error_type(),
             Self::Aws(e) if e.service == "CloudWatch" => "CloudWatchApiError",

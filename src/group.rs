@@ -208,8 +208,15 @@ pub struct Snapshot<'a> {
 
 /// The VPC a group lives in: the one its live members share. Terminated or
 /// shutting-down members only count when no live member has a VPC.
-pub fn vpc_of(name: &str, instances: &[InstanceRecord], tags: &TagContract) -> Result<String, ConfigError> {
-    let members: Vec<&InstanceRecord> = instances.iter().filter(|i| is_member(i, name, tags)).collect();
+pub fn vpc_of(
+    name: &str,
+    instances: &[InstanceRecord],
+    tags: &TagContract,
+) -> Result<String, ConfigError> {
+    let members: Vec<&InstanceRecord> = instances
+        .iter()
+        .filter(|i| is_member(i, name, tags))
+        .collect();
     if members.is_empty() {
         return Err(ConfigError::UnknownGroup {
             group: name.trim().to_string(),
@@ -217,9 +224,15 @@ pub fn vpc_of(name: &str, instances: &[InstanceRecord], tags: &TagContract) -> R
         });
     }
     let gone = |i: &&&InstanceRecord| {
-        matches!(i.state, InstanceState::Terminated | InstanceState::ShuttingDown)
+        matches!(
+            i.state,
+            InstanceState::Terminated | InstanceState::ShuttingDown
+        )
     };
-    let live: Vec<&&InstanceRecord> = members.iter().filter(|i| !gone(i) && i.vpc_id.is_some()).collect();
+    let live: Vec<&&InstanceRecord> = members
+        .iter()
+        .filter(|i| !gone(i) && i.vpc_id.is_some())
+        .collect();
     let voters: Vec<&&InstanceRecord> = if live.is_empty() {
         members.iter().filter(|i| i.vpc_id.is_some()).collect()
     } else {
@@ -232,7 +245,10 @@ pub fn vpc_of(name: &str, instances: &[InstanceRecord], tags: &TagContract) -> R
         });
     };
     let first_vpc = first.vpc_id.clone().unwrap_or_default();
-    match voters.iter().find(|i| i.vpc_id.as_deref() != Some(first_vpc.as_str())) {
+    match voters
+        .iter()
+        .find(|i| i.vpc_id.as_deref() != Some(first_vpc.as_str()))
+    {
         Some(other) => Err(ConfigError::MixedVpcs {
             group: name.trim().to_string(),
             first: first.id.clone(),
@@ -252,12 +268,20 @@ struct Candidate {
 }
 
 /// Builds and validates a group from what was read now.
-pub fn build(name: &str, snapshot: &Snapshot<'_>, tags: &TagContract) -> Result<Group, ConfigError> {
+pub fn build(
+    name: &str,
+    snapshot: &Snapshot<'_>,
+    tags: &TagContract,
+) -> Result<Group, ConfigError> {
     let name = name.trim();
     let vpc_id = vpc_of(name, snapshot.instances, tags)?;
     let mut candidates = Vec::new();
     let mut unresolved = Vec::new();
-    for record in snapshot.instances.iter().filter(|i| is_member(i, name, tags)) {
+    for record in snapshot
+        .instances
+        .iter()
+        .filter(|i| is_member(i, name, tags))
+    {
         match resolve(record, &vpc_id, snapshot, tags) {
             Ok(candidate) => candidates.push(candidate),
             Err(e) => unresolved.push(Unresolved {
@@ -306,14 +330,21 @@ fn resolve(
     let preempt = preempt_of(record, tags)?;
     let priority = priority_of(record, tags)?;
     let eni = target_eni(record, group_vpc, tags)?;
-    let alarms: Vec<&AlarmRecord> = snapshot.alarms.iter().filter(|a| a.instance_id == record.id).collect();
+    let alarms: Vec<&AlarmRecord> = snapshot
+        .alarms
+        .iter()
+        .filter(|a| a.instance_id == record.id)
+        .collect();
     let health = health::assess(&Signals {
         state: record.state,
         checks: record.checks,
         launch_time: record.launch_time,
         alarms: &alarms,
         alarms_unread: snapshot.alarms_unread,
-        reported_down: snapshot.reported_down.filter(|(id, _)| *id == record.id).map(|(_, r)| r),
+        reported_down: snapshot
+            .reported_down
+            .filter(|(id, _)| *id == record.id)
+            .map(|(_, r)| r),
     });
     let member = Member {
         instance_id: record.id.clone(),
@@ -325,7 +356,11 @@ fn resolve(
         source_dest_check: eni.source_dest_check,
         health,
     };
-    Ok(Candidate { member, vips, preempt })
+    Ok(Candidate {
+        member,
+        vips,
+        preempt,
+    })
 }
 
 /// The ENI the VIP routes to: the tagged one, or the one at device index 0. It
@@ -344,12 +379,14 @@ fn target_eni<'a>(
                 eni: wanted.to_string(),
             }
         })?,
-        None => record.enis.iter().find(|e| e.device_index == 0).ok_or_else(|| {
-            MemberError::NoEni {
+        None => record
+            .enis
+            .iter()
+            .find(|e| e.device_index == 0)
+            .ok_or_else(|| MemberError::NoEni {
                 instance: record.id.clone(),
                 tag_key: key.clone(),
-            }
-        })?,
+            })?,
     };
     match eni.vpc_id.as_deref() {
         Some(vpc) if vpc != group_vpc => Err(MemberError::EniInOtherVpc {
@@ -395,9 +432,12 @@ fn vips_of(record: &InstanceRecord, tags: &TagContract) -> Result<Vec<IpNet>, Me
 fn parse_vip(item: &str) -> Result<IpNet, String> {
     let net = match item.parse::<IpNet>() {
         Ok(net) => net,
-        Err(_) => item.parse::<std::net::IpAddr>().map(IpNet::from).map_err(|_| {
-            format!("{item:?} is not an IP address or CIDR; write e.g. 192.168.100.10/32")
-        })?,
+        Err(_) => item
+            .parse::<std::net::IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| {
+                format!("{item:?} is not an IP address or CIDR; write e.g. 192.168.100.10/32")
+            })?,
     };
     if net.prefix_len() != net.max_prefix_len() {
         return Err(format!(
@@ -412,11 +452,14 @@ fn priority_of(record: &InstanceRecord, tags: &TagContract) -> Result<u32, Membe
     let key = tags.priority();
     match record.tags.get(&key) {
         None => Ok(DEFAULT_PRIORITY),
-        Some(v) => v.trim().parse::<u32>().map_err(|_| MemberError::InvalidPriority {
-            instance: record.id.clone(),
-            tag_key: key,
-            value: v.clone(),
-        }),
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| MemberError::InvalidPriority {
+                instance: record.id.clone(),
+                tag_key: key,
+                value: v.clone(),
+            }),
     }
 }
 
@@ -470,7 +513,11 @@ fn agreed_vips(
 }
 
 /// Preemption is a group-wide choice: members that say anything must say the same.
-fn agreed_preempt(group: &str, candidates: &[Candidate], tags: &TagContract) -> Result<bool, ConfigError> {
+fn agreed_preempt(
+    group: &str,
+    candidates: &[Candidate],
+    tags: &TagContract,
+) -> Result<bool, ConfigError> {
     let said: BTreeMap<&str, bool> = candidates
         .iter()
         .filter_map(|c| c.preempt.map(|v| (c.member.instance_id.as_str(), v)))
@@ -516,15 +563,26 @@ fn uncontested(
     instances: &[InstanceRecord],
     tags: &TagContract,
 ) -> Result<(), ConfigError> {
-    let gone = |i: &InstanceRecord| matches!(i.state, InstanceState::Terminated | InstanceState::ShuttingDown);
+    let gone = |i: &InstanceRecord| {
+        matches!(
+            i.state,
+            InstanceState::Terminated | InstanceState::ShuttingDown
+        )
+    };
     let mut claimants: BTreeMap<IpNet, BTreeSet<String>> = BTreeMap::new();
-    for instance in instances.iter().filter(|i| !gone(i) && i.vpc_id.as_deref() == Some(vpc)) {
+    for instance in instances
+        .iter()
+        .filter(|i| !gone(i) && i.vpc_id.as_deref() == Some(vpc))
+    {
         let Some(other) = group_of(instance, tags).filter(|g| *g != group) else {
             continue;
         };
         for vip in vips_of(instance, tags).unwrap_or_default() {
             if vips.contains(&vip) {
-                claimants.entry(vip).or_default().insert(format!("{other} (instance {})", instance.id));
+                claimants
+                    .entry(vip)
+                    .or_default()
+                    .insert(format!("{other} (instance {})", instance.id));
             }
         }
     }

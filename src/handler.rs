@@ -133,24 +133,51 @@ impl Handler {
     }
 
     /// Runs an already parsed trigger; the operator CLI enters here.
-    pub async fn handle_trigger(&self, trigger: Trigger, deadline: Deadline) -> Result<Response, Error> {
+    pub async fn handle_trigger(
+        &self,
+        trigger: Trigger,
+        deadline: Deadline,
+    ) -> Result<Response, Error> {
         info!(trigger = ?trigger, "event received");
         let started = Instant::now();
         match trigger {
-            Trigger::Alarm(_) | Trigger::InstanceState(_) => self.for_instance(&trigger, started, deadline).await,
-            Trigger::Manual(ManualCommand::Failover { group, target, dry_run }) => {
+            Trigger::Alarm(_) | Trigger::InstanceState(_) => {
+                self.for_instance(&trigger, started, deadline).await
+            }
+            Trigger::Manual(ManualCommand::Failover {
+                group,
+                target,
+                dry_run,
+            }) => {
                 let intent = Intent::Failover { target };
-                let run = self.run_of(&group, intent, "manual failover", dry_run, started, deadline);
+                let run = self.run_of(
+                    &group,
+                    intent,
+                    "manual failover",
+                    dry_run,
+                    started,
+                    deadline,
+                );
                 self.run(&run, None).await.map(Response::Group)
             }
             Trigger::Manual(ManualCommand::Status { group }) => self.status(&group, deadline).await,
             Trigger::Manual(ManualCommand::Check { group }) => self.check(&group, deadline).await,
-            Trigger::Reconcile { groups, source } => self.reconcile(groups, &source, started, deadline).await,
+            Trigger::Reconcile { groups, source } => {
+                self.reconcile(groups, &source, started, deadline).await
+            }
             Trigger::Ignored { reason } => Ok(Response::ignored(reason, "event")),
         }
     }
 
-    fn run_of(&self, group: &str, intent: Intent, source: &str, dry_run: bool, started: Instant, deadline: Deadline) -> Run {
+    fn run_of(
+        &self,
+        group: &str,
+        intent: Intent,
+        source: &str,
+        dry_run: bool,
+        started: Instant,
+        deadline: Deadline,
+    ) -> Run {
         Run {
             group: group.trim().to_string(),
             intent,
@@ -164,7 +191,12 @@ impl Handler {
 
     /// An alarm or state change of one instance: its group is found from its
     /// tags. Costs nothing while a fresh member list says it is in no group.
-    async fn for_instance(&self, trigger: &Trigger, started: Instant, deadline: Deadline) -> Result<Response, Error> {
+    async fn for_instance(
+        &self,
+        trigger: &Trigger,
+        started: Instant,
+        deadline: Deadline,
+    ) -> Result<Response, Error> {
         let instance_id = trigger.instance_id().unwrap_or_default().to_string();
         let source = trigger.source();
         let group = if self.membership.surely_unknown(&instance_id) {
@@ -175,7 +207,9 @@ impl Handler {
                 None => self.list(deadline.end()).await?,
             };
             let record = listing.iter().find(|i| i.id == instance_id);
-            record.and_then(|r| group::group_of(r, &self.config.tags)).map(str::to_string)
+            record
+                .and_then(|r| group::group_of(r, &self.config.tags))
+                .map(str::to_string)
         };
         let Some(group) = group else {
             info!(instance_id, "instance belongs to no failover group");
@@ -192,17 +226,28 @@ impl Handler {
 
     /// Every named group (every group, when none is named), concurrently, each
     /// with its own result.
-    async fn reconcile(&self, groups: Option<Vec<String>>, source: &str, started: Instant, deadline: Deadline) -> Result<Response, Error> {
+    async fn reconcile(
+        &self,
+        groups: Option<Vec<String>>,
+        source: &str,
+        started: Instant,
+        deadline: Deadline,
+    ) -> Result<Response, Error> {
         let listing = self.list(deadline.end()).await?;
         let names: Vec<String> = match groups {
             Some(names) => names.iter().map(|n| n.trim().to_string()).collect(),
-            None => group::group_names(&listing, &self.config.tags).into_iter().collect(),
+            None => group::group_names(&listing, &self.config.tags)
+                .into_iter()
+                .collect(),
         };
         let runs: Vec<Run> = names
             .iter()
             .map(|name| self.run_of(name, Intent::Automatic, source, false, started, deadline))
             .collect();
-        let results = futures_util::future::join_all(runs.iter().map(|run| self.run(run, Some(listing.clone())))).await;
+        let results = futures_util::future::join_all(
+            runs.iter().map(|run| self.run(run, Some(listing.clone()))),
+        )
+        .await;
         let mut reports = Vec::new();
         let mut failures = Vec::new();
         for (name, result) in names.into_iter().zip(results) {
@@ -212,7 +257,10 @@ impl Handler {
             }
         }
         if !failures.is_empty() {
-            return Err(Error::Groups { total: reports.len() + failures.len(), failures });
+            return Err(Error::Groups {
+                total: reports.len() + failures.len(),
+                failures,
+            });
         }
         Ok(Response::Reconcile {
             action: "reconcile",
@@ -224,7 +272,7 @@ impl Handler {
 
     async fn status(&self, name: &str, deadline: Deadline) -> Result<Response, Error> {
         let hints = Hints::default();
-        let loaded = self.load(name.trim(), None, &hints, deadline.end()).await?;
+        let loaded = Box::pin(self.load(name.trim(), None, &hints, deadline.end())).await?;
         let plan = plan::decide(&loaded.group, &Intent::Automatic, &self.policy());
         Ok(Response::Status(StatusReport::new(&loaded.group, &plan)))
     }
@@ -235,8 +283,9 @@ impl Handler {
         let key = self.config.tags.group();
         let hints = Hints::default();
         let (loaded, tagged) = tokio::join!(
-            self.load(name.trim(), None, &hints, deadline.end()),
-            self.aws.route_tables(TableSelect::TagKey(key.clone()), deadline.end()),
+            Box::pin(self.load(name.trim(), None, &hints, deadline.end())),
+            self.aws
+                .route_tables(TableSelect::TagKey(key.clone()), deadline.end()),
         );
         let report = match loaded {
             Ok(loaded) => {
@@ -248,7 +297,9 @@ impl Handler {
                 };
                 preflight::check(&loaded.group, &context)
             }
-            Err(Error::Config(e @ ConfigError::UnknownGroup { .. })) => return Err(Error::Config(e)),
+            Err(Error::Config(e)) if matches!(*e, ConfigError::UnknownGroup { .. }) => {
+                return Err(Error::Config(e))
+            }
             Err(Error::Config(e)) => preflight::invalid(name.trim(), &e),
             Err(e) => return Err(e),
         };
@@ -257,8 +308,13 @@ impl Handler {
     }
 
     /// Decides and (unless a dry run) applies and verifies for one group.
-    pub async fn run(&self, run: &Run, listing: Option<Arc<Vec<InstanceRecord>>>) -> Result<Report, Error> {
-        let loaded = self.load(&run.group, listing, &run.hints, run.deadline.end()).await?;
+    pub async fn run(
+        &self,
+        run: &Run,
+        listing: Option<Arc<Vec<InstanceRecord>>>,
+    ) -> Result<Report, Error> {
+        let loaded =
+            Box::pin(self.load(&run.group, listing, &run.hints, run.deadline.end())).await?;
         let plan = plan::decide(&loaded.group, &run.intent, &self.policy());
         let done = if run.dry_run || plan.writes.is_empty() {
             Done {
@@ -267,7 +323,7 @@ impl Handler {
                 warnings: Vec::new(),
             }
         } else {
-            self.apply(&loaded.group, &plan, run.deadline).await
+            Box::pin(self.apply(&loaded.group, &plan, run.deadline)).await
         };
         let applied = Applied {
             dry_run: run.dry_run,
@@ -275,7 +331,13 @@ impl Handler {
             verified: done.verified.as_deref().map_err(String::as_str),
             warnings: &done.warnings,
         };
-        let report = report::build(&loaded.group, &plan, &applied, &run.source, elapsed_ms(run.started));
+        let report = report::build(
+            &loaded.group,
+            &plan,
+            &applied,
+            &run.source,
+            elapsed_ms(run.started),
+        );
         log_decision(&report);
         if self.emit_metrics {
             metrics::emit(&report);
@@ -294,13 +356,20 @@ impl Handler {
 /// The report, or the error it amounts to.
 fn verdict(report: Report, plan: Plan) -> Result<Report, Error> {
     if let Some(refusal) = plan.refusal {
-        return Err(Error::Refused { refusal, report: Box::new(report) });
+        return Err(Error::Refused {
+            refusal,
+            report: Box::new(report),
+        });
     }
     if !report.pending_routes().is_empty() {
-        return Err(Error::DeadlineReached { report: Box::new(report) });
+        return Err(Error::DeadlineReached {
+            report: Box::new(report),
+        });
     }
     if !report.failed_routes().is_empty() {
-        return Err(Error::PartialFailure { report: Box::new(report) });
+        return Err(Error::PartialFailure {
+            report: Box::new(report),
+        });
     }
     Ok(report)
 }
@@ -309,7 +378,10 @@ fn verdict(report: Report, plan: Plan) -> Result<Report, Error> {
 impl Handler {
     /// Every instance carrying the group tag key, kept as the member list.
     async fn list(&self, until: Instant) -> Result<Arc<Vec<InstanceRecord>>, Error> {
-        let instances = self.aws.tagged_instances(&self.config.tags.group(), until).await?;
+        let instances = self
+            .aws
+            .tagged_instances(&self.config.tags.group(), until)
+            .await?;
         Ok(self.membership.store(instances))
     }
 
@@ -317,16 +389,25 @@ impl Handler {
     /// concurrent round. With a fresh list from an earlier run, the list is read
     /// again in that same round and anything it got wrong is read once more;
     /// without one, the list comes first.
-    async fn load(&self, name: &str, listing: Option<Arc<Vec<InstanceRecord>>>, hints: &Hints, until: Instant) -> Result<Loaded, Error> {
+    async fn load(
+        &self,
+        name: &str,
+        listing: Option<Arc<Vec<InstanceRecord>>>,
+        hints: &Hints,
+        until: Instant,
+    ) -> Result<Loaded, Error> {
         let tags = &self.config.tags;
         let (listing, rest) = match (listing, self.membership.fresh()) {
             (Some(listing), _) => {
-                let rest = self.read_rest(&Place::of(name, &listing, tags)?, hints, until).await;
+                let rest = self
+                    .read_rest(&Place::of(name, &listing, tags)?, hints, until)
+                    .await;
                 (listing, rest)
             }
             (None, Some(cached)) => match Place::of(name, &cached, tags) {
                 Ok(guess) => {
-                    let (listing, rest) = tokio::join!(self.list(until), self.read_rest(&guess, hints, until));
+                    let (listing, rest) =
+                        tokio::join!(self.list(until), self.read_rest(&guess, hints, until));
                     (listing?, rest)
                 }
                 Err(_) => self.list_then_read(name, hints, until).await?,
@@ -334,7 +415,11 @@ impl Handler {
             (None, None) => self.list_then_read(name, hints, until).await?,
         };
         let (rest, place) = (rest?, Place::of(name, &listing, tags)?);
-        let rest = if rest.place == place { rest } else { self.read_rest(&place, hints, until).await? };
+        let rest = if rest.place == place {
+            rest
+        } else {
+            self.read_rest(&place, hints, until).await?
+        };
         let instances = rest.instances(&listing);
         let snapshot = Snapshot {
             instances: &instances,
@@ -342,13 +427,24 @@ impl Handler {
             vpc_cidrs: &rest.cidrs,
             alarms: &rest.alarms.alarms,
             alarms_unread: rest.alarms_unread.as_deref(),
-            reported_down: hints.reported_down.as_ref().map(|(id, r)| (id.as_str(), *r)),
+            reported_down: hints
+                .reported_down
+                .as_ref()
+                .map(|(id, r)| (id.as_str(), *r)),
         };
         let group = group::build(name, &snapshot, tags)?;
-        Ok(Loaded { group, unmapped_alarms: rest.alarms.unmapped })
+        Ok(Loaded {
+            group,
+            unmapped_alarms: rest.alarms.unmapped,
+        })
     }
 
-    async fn list_then_read(&self, name: &str, hints: &Hints, until: Instant) -> Result<(Arc<Vec<InstanceRecord>>, Result<Rest, Error>), Error> {
+    async fn list_then_read(
+        &self,
+        name: &str,
+        hints: &Hints,
+        until: Instant,
+    ) -> Result<(Arc<Vec<InstanceRecord>>, Result<Rest, Error>), Error> {
         let listing = self.list(until).await?;
         let place = Place::of(name, &listing, &self.config.tags)?;
         let rest = self.read_rest(&place, hints, until).await;
@@ -359,7 +455,8 @@ impl Handler {
     async fn read_rest(&self, place: &Place, hints: &Hints, until: Instant) -> Result<Rest, Error> {
         let (checks, tables, cidrs, (alarms, alarms_unread)) = tokio::join!(
             self.aws.status_checks(place.ids.clone(), until),
-            self.aws.route_tables(TableSelect::Vpc(place.vpc.clone()), until),
+            self.aws
+                .route_tables(TableSelect::Vpc(place.vpc.clone()), until),
             self.aws.vpc_cidrs(&place.vpc, until),
             self.alarm_levels(hints, until),
         );
@@ -379,16 +476,31 @@ impl Handler {
     async fn alarm_levels(&self, hints: &Hints, until: Instant) -> (Alarms, Option<String>) {
         let prefix = self.config.alarm_name_prefix.as_deref();
         let tag_prefix = self.config.tags.prefix();
-        let outside = hints.alarm.as_ref().filter(|h| !prefix.is_some_and(|p| h.alarm.starts_with(p)));
+        let outside = hints
+            .alarm
+            .as_ref()
+            .filter(|h| !prefix.is_some_and(|p| h.alarm.starts_with(p)));
         let by_prefix = async {
             match prefix {
-                Some(p) => self.aws.alarms(&AlarmSelect::Prefix(p.to_string()), tag_prefix, until).await.map(Some),
+                Some(p) => self
+                    .aws
+                    .alarms(&AlarmSelect::Prefix(p.to_string()), tag_prefix, until)
+                    .await
+                    .map(Some),
                 None => Ok(None),
             }
         };
         let by_name = async {
             match outside {
-                Some(h) => self.aws.alarms(&AlarmSelect::Names(vec![h.alarm.clone()]), tag_prefix, until).await.map(Some),
+                Some(h) => self
+                    .aws
+                    .alarms(
+                        &AlarmSelect::Names(vec![h.alarm.clone()]),
+                        tag_prefix,
+                        until,
+                    )
+                    .await
+                    .map(Some),
                 None => Ok(None),
             }
         };
@@ -426,7 +538,11 @@ struct Place {
 }
 
 impl Place {
-    fn of(name: &str, listing: &[InstanceRecord], tags: &crate::tags::TagContract) -> Result<Self, ConfigError> {
+    fn of(
+        name: &str,
+        listing: &[InstanceRecord],
+        tags: &crate::tags::TagContract,
+    ) -> Result<Self, ConfigError> {
         let vpc = group::vpc_of(name, listing, tags)?;
         let ids = listing
             .iter()
@@ -471,15 +587,27 @@ impl Handler {
     /// cannot stop half way: its record goes out with its write, one round trip
     /// sooner.
     async fn apply(&self, group: &Group, plan: &Plan, deadline: Deadline) -> Done {
-        let window = Window { start_by: deadline.last_write(), end: deadline.end() };
+        let window = Window {
+            start_by: deadline.last_write(),
+            end: deadline.end(),
+        };
         let mut warnings = Vec::new();
         let outcomes = if plan.writes.len() > 1 && plan.record.is_some() {
-            let (fixed, recorded) = tokio::join!(self.prepare_target(plan, window), self.record(group, plan, window));
+            let (fixed, recorded) = tokio::join!(
+                self.prepare_target(plan, window),
+                self.record(group, plan, window)
+            );
             warnings.extend(fixed);
             match recorded {
                 Err(why) if why.code.as_deref() == Some(TOO_LATE) => {
                     warnings.push(format!("the move could not be recorded before the deadline ({why}); nothing was written"));
-                    plan.writes.iter().map(|w| WriteOutcome { write: w.clone(), outcome: Outcome::Pending }).collect()
+                    plan.writes
+                        .iter()
+                        .map(|w| WriteOutcome {
+                            write: w.clone(),
+                            outcome: Outcome::Pending,
+                        })
+                        .collect()
                 }
                 recorded => {
                     warnings.extend(recorded.err().map(unrecorded));
@@ -491,30 +619,46 @@ impl Handler {
                 let fixed = self.prepare_target(plan, window).await;
                 (fixed, self.aws.apply(&plan.writes, window).await)
             };
-            let ((fixed, outcomes), recorded) = tokio::join!(write, self.record(group, plan, window));
+            let ((fixed, outcomes), recorded) =
+                tokio::join!(write, self.record(group, plan, window));
             warnings.extend(fixed);
             warnings.extend(recorded.err().map(unrecorded));
             outcomes
         };
         let (verified, others) = self.verify(group, plan, &outcomes, deadline).await;
         warnings.extend(others);
-        Done { outcomes, verified, warnings }
+        Done {
+            outcomes,
+            verified,
+            warnings,
+        }
     }
 
     /// Writes the plan's move record (if any) on every table of the group.
-    async fn record(&self, group: &Group, plan: &Plan, window: Window) -> Result<(), crate::error::AwsError> {
+    async fn record(
+        &self,
+        group: &Group,
+        plan: &Plan,
+        window: Window,
+    ) -> Result<(), crate::error::AwsError> {
         let Some(record) = &plan.record else {
             return Ok(());
         };
         let tables: Vec<String> = group.tables.iter().map(|t| t.id.clone()).collect();
         let key = self.config.tags.last_move(&group.name);
-        self.aws.tag_tables(&tables, &key, &record.to_tag_value(), window).await
+        self.aws
+            .tag_tables(&tables, &key, &record.to_tag_value(), window)
+            .await
     }
 
     /// Source/dest check on the target ENI makes it drop the VIP's packets. With
     /// `FIX_SOURCE_DEST_CHECK=true` it is turned off before any route points there.
     async fn prepare_target(&self, plan: &Plan, window: Window) -> Vec<String> {
-        let Some(to) = plan.to.as_ref().filter(|m| m.source_dest_check == Some(true)) else {
+        let Some(to) = plan
+            .to
+            .as_ref()
+            .filter(|m| m.source_dest_check == Some(true))
+        else {
             return Vec::new();
         };
         if !self.config.fix_source_dest_check {
@@ -529,7 +673,13 @@ impl Handler {
 
     /// Re-reads the written tables in one call. A move record on them that is
     /// not ours means another writer moved the VIP during this run.
-    async fn verify(&self, group: &Group, plan: &Plan, outcomes: &[WriteOutcome], deadline: Deadline) -> (Result<Vec<RouteTableRecord>, String>, Vec<String>) {
+    async fn verify(
+        &self,
+        group: &Group,
+        plan: &Plan,
+        outcomes: &[WriteOutcome],
+        deadline: Deadline,
+    ) -> (Result<Vec<RouteTableRecord>, String>, Vec<String>) {
         let written: std::collections::BTreeSet<String> = outcomes
             .iter()
             .filter(|o| matches!(o.outcome, Outcome::Written(_)))
@@ -539,7 +689,11 @@ impl Handler {
             return (Ok(Vec::new()), Vec::new());
         }
         let ids = written.into_iter().collect();
-        let tables = match self.aws.route_tables(TableSelect::Ids(ids), deadline.end()).await {
+        let tables = match self
+            .aws
+            .route_tables(TableSelect::Ids(ids), deadline.end())
+            .await
+        {
             Ok(tables) => tables,
             Err(e) => return (Err(e.to_string()), Vec::new()),
         };
@@ -552,7 +706,11 @@ impl Handler {
             .collect();
         let warnings = others
             .into_iter()
-            .map(|v| format!("another writer recorded the move {v:?} on this group's tables during this run"))
+            .map(|v| {
+                format!(
+                    "another writer recorded the move {v:?} on this group's tables during this run"
+                )
+            })
             .collect();
         (Ok(tables), warnings)
     }

@@ -30,7 +30,9 @@ pub enum Grade {
 #[serde(tag = "signal", rename_all = "snake_case")]
 pub enum Finding {
     /// DescribeInstances (or an authoritative state-change event) says so.
-    State { state: InstanceState },
+    State {
+        state: InstanceState,
+    },
     /// An EC2 state-change event reported the instance going down.
     Reported {
         state: InstanceState,
@@ -40,12 +42,19 @@ pub enum Finding {
         check: &'static str,
         status: CheckStatus,
     },
-    Alarm { alarm: String, state: AlarmState },
+    Alarm {
+        alarm: String,
+        state: AlarmState,
+    },
     /// The alarm levels could not be read this time: nothing proves the member
     /// healthy, nothing proves it failed.
-    AlarmsUnread { why: String },
+    AlarmsUnread {
+        why: String,
+    },
     /// The member cannot be used at all (no VPC, no usable ENI, a bad tag).
-    Unresolved { detail: String },
+    Unresolved {
+        detail: String,
+    },
 }
 
 impl Finding {
@@ -289,7 +298,11 @@ mod tests {
             let health = assess(&signals);
             assert_eq!(health.grade, Grade::Failed);
             assert!(!health.failed_by_alarms_only());
-            assert!(health.summary().contains("impaired"), "{}", health.summary());
+            assert!(
+                health.summary().contains("impaired"),
+                "{}",
+                health.summary()
+            );
         }
     }
 
@@ -324,7 +337,11 @@ mod tests {
             ..running()
         });
         assert_eq!(health.grade, Grade::Unknown);
-        assert!(health.summary().contains("Throttling"), "{}", health.summary());
+        assert!(
+            health.summary().contains("Throttling"),
+            "{}",
+            health.summary()
+        );
     }
 
     #[test]
@@ -352,7 +369,11 @@ mod tests {
         });
         assert_eq!(health.grade, Grade::Failed);
         assert!(!health.failed_by_alarms_only());
-        assert!(health.summary().contains("stopping"), "{}", health.summary());
+        assert!(
+            health.summary().contains("stopping"),
+            "{}",
+            health.summary()
+        );
     }
 
     #[test]

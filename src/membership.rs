@@ -22,8 +22,11 @@ use crate::world::InstanceRecord;
 #[derive(Debug, Clone)]
 pub struct MembershipCache {
     ttl: Duration,
-    last: Arc<Mutex<Option<(Instant, Arc<Vec<InstanceRecord>>)>>>,
+    last: Arc<Mutex<Option<Listing>>>,
 }
+
+/// A member list and when it was read.
+type Listing = (Instant, Arc<Vec<InstanceRecord>>);
 
 impl MembershipCache {
     pub fn new(ttl: Duration) -> Self {
@@ -64,12 +67,18 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn given_a_fresh_listing_then_only_listed_ids_are_known_until_it_ages() {
         let cache = MembershipCache::new(Duration::from_secs(60));
-        assert!(!cache.surely_unknown("i-z"), "no listing yet: nothing is sure");
+        assert!(
+            !cache.surely_unknown("i-z"),
+            "no listing yet: nothing is sure"
+        );
         cache.store(vec![member("i-a", 10)]);
         assert!(cache.surely_unknown("i-z"));
         assert!(!cache.surely_unknown("i-a"));
         tokio::time::advance(Duration::from_secs(61)).await;
-        assert!(!cache.surely_unknown("i-z"), "an old listing proves nothing");
+        assert!(
+            !cache.surely_unknown("i-z"),
+            "an old listing proves nothing"
+        );
         assert!(cache.fresh().is_none());
     }
 }

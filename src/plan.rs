@@ -83,7 +83,7 @@ pub enum Refusal {
     },
     #[error("{target} is not a member of the group; choose one of [{members}]")]
     UnknownTarget { target: String, members: String },
-    #[error("target {target} failed ({health}); fix it or choose another member")]
+    #[error("target {target} is unhealthy ({health}); fix it or choose another member")]
     TargetFailed { target: String, health: String },
     #[error("no healthy member to move the VIP to; members: {members}")]
     NoHealthyMember { members: String },
@@ -114,7 +114,10 @@ impl Refusal {
     /// anything: members recover, hold-downs end; tags and names do not fix
     /// themselves.
     pub fn retryable(&self) -> bool {
-        !matches!(self, Self::NoRouteTables { .. } | Self::UnknownTarget { .. })
+        !matches!(
+            self,
+            Self::NoRouteTables { .. } | Self::UnknownTarget { .. }
+        )
     }
 }
 
@@ -240,7 +243,10 @@ fn choose_automatic<'a>(
     let held = view.incumbent().and_then(|m| held_until(view, m, policy));
     if let Some(incumbent) = view.incumbent().filter(|m| !m.is_failed()) {
         let Some(better) = preemptor(group, incumbent) else {
-            return Ok(Choice { member: incumbent, note: None });
+            return Ok(Choice {
+                member: incumbent,
+                note: None,
+            });
         };
         if let Some(until) = held {
             warnings.push(format!(
@@ -249,13 +255,19 @@ fn choose_automatic<'a>(
                 until.to_rfc3339(),
                 incumbent.instance_id
             ));
-            return Ok(Choice { member: incumbent, note: None });
+            return Ok(Choice {
+                member: incumbent,
+                note: None,
+            });
         }
         let note = format!(
             "preemption: {} (priority {}) is healthy and preferred over {} (priority {})",
             better.instance_id, better.priority, incumbent.instance_id, incumbent.priority
         );
-        return Ok(Choice { member: better, note: Some(note) });
+        return Ok(Choice {
+            member: better,
+            note: Some(note),
+        });
     }
     let best = best_candidate(group, None).ok_or_else(|| Refusal::NoHealthyMember {
         members: member_health(group),
@@ -265,11 +277,18 @@ fn choose_automatic<'a>(
             Err(Refusal::HeldDown {
                 holder: incumbent.instance_id.clone(),
                 health: incumbent.health.summary(),
-                moved_at: view.record.as_ref().map(|r| r.at.to_rfc3339()).unwrap_or_default(),
+                moved_at: view
+                    .record
+                    .as_ref()
+                    .map(|r| r.at.to_rfc3339())
+                    .unwrap_or_default(),
                 until: until.to_rfc3339(),
             })
         }
-        _ => Ok(Choice { member: best, note: None }),
+        _ => Ok(Choice {
+            member: best,
+            note: None,
+        }),
     }
 }
 
@@ -281,11 +300,10 @@ fn choose_manual<'a>(
     target: Option<&str>,
 ) -> Result<Choice<'a>, Refusal> {
     let Some(target) = target else {
-        let member = best_candidate(group, view.incumbent()).ok_or_else(|| {
-            Refusal::NoOtherMember {
+        let member =
+            best_candidate(group, view.incumbent()).ok_or_else(|| Refusal::NoOtherMember {
                 members: member_health(group),
-            }
-        })?;
+            })?;
         return Ok(Choice { member, note: None });
     };
     if let Some(unusable) = group.unresolved.iter().find(|u| u.instance_id == target) {
@@ -325,7 +343,10 @@ fn plan_writes(
             Action::NoChange,
             format!("every VIP route already points at {}", chosen.instance_id),
         ),
-        (false, true) => (Action::FailedOver, move_reason(view, chosen, choice.note, finishing)),
+        (false, true) => (
+            Action::FailedOver,
+            move_reason(view, chosen, choice.note, finishing),
+        ),
         (false, false) => (
             Action::Repaired,
             format!(
@@ -354,14 +375,24 @@ fn plan_writes(
 
 fn move_reason(view: &View<'_>, chosen: &Member, note: Option<String>, finishing: bool) -> String {
     if finishing {
-        let at = view.record.as_ref().map(|r| r.at.to_rfc3339()).unwrap_or_default();
-        return format!("finishing the move to {} recorded at {at}", chosen.instance_id);
+        let at = view
+            .record
+            .as_ref()
+            .map(|r| r.at.to_rfc3339())
+            .unwrap_or_default();
+        return format!(
+            "finishing the move to {} recorded at {at}",
+            chosen.instance_id
+        );
     }
     if let Some(note) = note {
         return note;
     }
     match view.holder {
-        Some(h) => format!("moving the VIP from {} to {}", h.instance_id, chosen.instance_id),
+        Some(h) => format!(
+            "moving the VIP from {} to {}",
+            h.instance_id, chosen.instance_id
+        ),
         None => format!(
             "VIP routes are missing or point at no member; converging on {}",
             chosen.instance_id
@@ -415,7 +446,10 @@ fn preemptor<'a>(group: &'a Group, incumbent: &Member) -> Option<&'a Member> {
 /// [`MAX_CLOCK_SKEW`] were dropped, so a skewed clock extends a hold-down by five
 /// minutes at most.
 fn held_until(view: &View<'_>, holder: &Member, policy: &Policy) -> Option<DateTime<Utc>> {
-    let record = view.record.as_ref().filter(|r| r.to == holder.instance_id)?;
+    let record = view
+        .record
+        .as_ref()
+        .filter(|r| r.to == holder.instance_id)?;
     let hold = chrono::Duration::from_std(policy.hold_down).ok()?;
     let until = record.at.checked_add_signed(hold)?;
     (policy.now < until).then_some(until)
@@ -436,7 +470,9 @@ fn recorded_move(group: &Group, policy: &Policy, warnings: &mut Vec<String>) -> 
     for (value, tables) in carried {
         let problem = match MoveRecord::parse(value) {
             None => Some("cannot be read".to_string()),
-            Some(r) if r.at > policy.now + MAX_CLOCK_SKEW => Some("is dated in the future".to_string()),
+            Some(r) if r.at > policy.now + MAX_CLOCK_SKEW => {
+                Some("is dated in the future".to_string())
+            }
             Some(_) if tables.len() < quorum => Some(format!(
                 "is carried by {} of {} tables",
                 tables.len(),
@@ -491,7 +527,11 @@ fn health_warnings(group: &Group) -> Vec<String> {
         .filter(|m| m.health.grade != Grade::Healthy)
         .map(|m| match m.health.grade {
             Grade::Failed => format!("member {} failed: {}", m.instance_id, m.health.summary()),
-            _ => format!("member {} health is unknown: {}", m.instance_id, m.health.summary()),
+            _ => format!(
+                "member {} health is unknown: {}",
+                m.instance_id,
+                m.health.summary()
+            ),
         })
         .collect();
     warnings.extend(group.unresolved.iter().map(|u| {

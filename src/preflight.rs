@@ -56,7 +56,11 @@ pub struct StrayTable {
 /// The tables tagged for `group` outside its VPC, among all tables carrying the
 /// group tag key: the failover ignores them (a route there could not reach the
 /// members), so only the pre-flight reports them.
-pub fn stray_tables(group: &Group, tagged: &[RouteTableRecord], tags: &TagContract) -> Vec<StrayTable> {
+pub fn stray_tables(
+    group: &Group,
+    tagged: &[RouteTableRecord],
+    tags: &TagContract,
+) -> Vec<StrayTable> {
     tagged
         .iter()
         .filter(|t| t.vpc_id != group.vpc_id)
@@ -99,7 +103,11 @@ fn finding(check: &'static str, problems: Vec<String>, fine: String) -> Finding 
     Finding {
         check: check.to_string(),
         ok: problems.is_empty(),
-        detail: if problems.is_empty() { fine } else { problems.join("; ") },
+        detail: if problems.is_empty() {
+            fine
+        } else {
+            problems.join("; ")
+        },
     }
 }
 
@@ -136,7 +144,11 @@ fn source_dest_check(group: &Group) -> Finding {
             )
         })
         .collect();
-    finding("source_dest_check", problems, "disabled on every member ENI".to_string())
+    finding(
+        "source_dest_check",
+        problems,
+        "disabled on every member ENI".to_string(),
+    )
 }
 
 /// Every tagged table has its VIP routes; none is a blackhole.
@@ -173,9 +185,10 @@ fn active_member(group: &Group) -> Finding {
     let stray = group
         .routes()
         .filter(|(_, r)| {
-            let on_holder = r.current.as_ref().is_some_and(|c| {
-                !c.blackhole && holder.is_some_and(|h| h.is_target_of(&c.target))
-            });
+            let on_holder = r
+                .current
+                .as_ref()
+                .is_some_and(|c| !c.blackhole && holder.is_some_and(|h| h.is_target_of(&c.target)));
             r.current.is_some() && !on_holder
         })
         .count();
@@ -216,7 +229,11 @@ fn healthy_standby(group: &Group) -> Finding {
     } else {
         Vec::new()
     };
-    finding("healthy_standby", problems, format!("healthy standbys: {}", standbys.join(", ")))
+    finding(
+        "healthy_standby",
+        problems,
+        format!("healthy standbys: {}", standbys.join(", ")),
+    )
 }
 
 /// The deployment's IAM policy only lets the function write to route tables that
@@ -233,7 +250,11 @@ fn iam_scope(group: &Group, group_tag_key: &str) -> Finding {
             )
         })
         .collect();
-    finding("iam_scope", problems, "every route table is tagged for the group".to_string())
+    finding(
+        "iam_scope",
+        problems,
+        "every route table is tagged for the group".to_string(),
+    )
 }
 
 fn tables_in_vpc(group: &Group, context: &Context<'_>) -> Finding {
@@ -247,7 +268,10 @@ fn tables_in_vpc(group: &Group, context: &Context<'_>) -> Finding {
             )
         })
         .collect();
-    let fine = format!("every route table tagged for the group is in {}", group.vpc_id);
+    let fine = format!(
+        "every route table tagged for the group is in {}",
+        group.vpc_id
+    );
     finding("tables_in_vpc", problems, fine)
 }
 
@@ -258,7 +282,11 @@ fn alarms(context: &Context<'_>) -> Finding {
         .iter()
         .map(|a| format!("{a}; it counts for no member"))
         .collect();
-    finding("alarms", problems, "every alarm of the deployment names one instance".to_string())
+    finding(
+        "alarms",
+        problems,
+        "every alarm of the deployment names one instance".to_string(),
+    )
 }
 
 #[cfg(test)]
@@ -267,7 +295,11 @@ mod tests {
     use crate::testing::*;
 
     fn verdicts(report: &CheckReport) -> Vec<(&str, bool)> {
-        report.findings.iter().map(|f| (f.check.as_str(), f.ok)).collect()
+        report
+            .findings
+            .iter()
+            .map(|f| (f.check.as_str(), f.ok))
+            .collect()
     }
 
     fn context<'a>(stray: &'a [StrayTable], unmapped: &'a [String]) -> Context<'a> {
@@ -322,14 +354,25 @@ mod tests {
             ]
         );
         let text: String = report.problems().map(|f| f.detail.clone()).collect();
-        for needle in [&eni_of("i-b"), "rtb-empty", "i-a", "rtb-1", "rtb-elsewhere", "vpc-2", "web-cpu"] {
+        for needle in [
+            &eni_of("i-b"),
+            "rtb-empty",
+            "i-a",
+            "rtb-1",
+            "rtb-elsewhere",
+            "vpc-2",
+            "web-cpu",
+        ] {
             assert!(text.contains(needle), "{needle} missing in {text}");
         }
     }
 
     #[test]
     fn given_an_unusable_member_and_a_stray_route_then_both_are_named() {
-        let mut tables: Vec<_> = tables_pointing_at("i-a", 3).into_iter().map(|t| tagged(t, "web")).collect();
+        let mut tables: Vec<_> = tables_pointing_at("i-a", 3)
+            .into_iter()
+            .map(|t| tagged(t, "web"))
+            .collect();
         tables[2].routes[1].target = to_eni_of("i-b");
         let unattached = with_tag(member("i-c", 30), "vip-failover:eni", "eni-gone");
         let group = web_group(&[member("i-a", 10), member("i-b", 20), unattached], &tables);
@@ -337,21 +380,33 @@ mod tests {
         let report = check(&group, &context(&[], &[]));
 
         let contract = &report.findings[0];
-        assert!(!contract.ok && contract.detail.contains("i-c") && contract.detail.contains("eni-gone"));
+        assert!(
+            !contract.ok && contract.detail.contains("i-c") && contract.detail.contains("eni-gone")
+        );
         let active = &report.findings[3];
-        assert!(!active.ok && active.detail.contains("1 VIP routes point elsewhere"), "{active:?}");
+        assert!(
+            !active.ok && active.detail.contains("1 VIP routes point elsewhere"),
+            "{active:?}"
+        );
     }
 
     #[test]
     fn given_tables_tagged_for_the_group_in_another_vpc_then_only_those_are_stray() {
-        let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables_pointing_at("i-a", 1));
+        let group = web_group(
+            &[member("i-a", 10), member("i-b", 20)],
+            &tables_pointing_at("i-a", 1),
+        );
         let mut elsewhere = tagged(table("rtb-far", vec![]), "db, web");
         elsewhere.vpc_id = "vpc-2".to_string();
         let mut other_group = tagged(table("rtb-db", vec![]), "db");
         other_group.vpc_id = "vpc-2".to_string();
         let home = tagged(table("rtb-home", vec![]), "web");
 
-        let stray = stray_tables(&group, &[elsewhere, other_group, home], &crate::tags::TagContract::default());
+        let stray = stray_tables(
+            &group,
+            &[elsewhere, other_group, home],
+            &crate::tags::TagContract::default(),
+        );
 
         assert_eq!(
             stray,

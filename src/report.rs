@@ -147,11 +147,25 @@ pub struct Applied<'a> {
 }
 
 /// The report of one group's run.
-pub fn build(group: &Group, plan: &Plan, applied: &Applied<'_>, trigger: &str, duration_ms: u64) -> Report {
+pub fn build(
+    group: &Group,
+    plan: &Plan,
+    applied: &Applied<'_>,
+    trigger: &str,
+    duration_ms: u64,
+) -> Report {
     let outcomes: HashMap<(&str, String), &Outcome> = applied
         .outcomes
         .iter()
-        .map(|o| ((o.write.route_table_id.as_str(), o.write.destination.to_string()), &o.outcome))
+        .map(|o| {
+            (
+                (
+                    o.write.route_table_id.as_str(),
+                    o.write.destination.to_string(),
+                ),
+                &o.outcome,
+            )
+        })
         .collect();
     let planned: HashMap<(&str, String), &RouteWrite> = plan
         .writes
@@ -171,11 +185,20 @@ pub fn build(group: &Group, plan: &Plan, applied: &Applied<'_>, trigger: &str, d
                     after: Some(write.eni_id.clone()),
                     ..entry
                 },
-                Some(_) => written(entry, outcomes.get(&key).copied(), applied, &table.id, route, wanted),
+                Some(_) => written(
+                    entry,
+                    outcomes.get(&key).copied(),
+                    applied,
+                    &table.id,
+                    route,
+                    wanted,
+                ),
             }
         })
         .collect();
-    let changed = route_tables.iter().any(|r| matches!(r.result, RouteResult::Created | RouteResult::Replaced));
+    let changed = route_tables
+        .iter()
+        .any(|r| matches!(r.result, RouteResult::Created | RouteResult::Replaced));
     let mut warnings = plan.warnings.clone();
     warnings.extend(applied.warnings.iter().cloned());
     Report {
@@ -233,7 +256,9 @@ fn written(
         Some(Outcome::Written(kind)) => {
             let tables = match applied.verified {
                 Ok(tables) => tables,
-                Err(why) => return failed(format!("written, but the verifying read failed: {why}")),
+                Err(why) => {
+                    return failed(format!("written, but the verifying read failed: {why}"))
+                }
             };
             let seen = tables
                 .iter()
@@ -249,7 +274,10 @@ fn written(
             } else {
                 RouteReport {
                     after,
-                    ..failed("written, but the re-read shows it elsewhere: another writer changed it".to_string())
+                    ..failed(
+                        "written, but the re-read shows it elsewhere: another writer changed it"
+                            .to_string(),
+                    )
                 }
             }
         }

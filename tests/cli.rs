@@ -184,7 +184,7 @@ async fn given_the_seed_when_status_json_then_the_report_carries_members_and_rou
                 m["eni_id"].as_str().unwrap(),
                 m["availability_zone"].as_str().unwrap(),
                 m["active"].as_bool().unwrap(),
-                m["healthy"].as_bool().unwrap(),
+                m["health"] == "healthy",
             )
         })
         .collect();
@@ -435,7 +435,12 @@ async fn given_bad_arguments_then_exit_2_and_help_documents_the_exit_codes() {
 
     let help = cli_with(endpoint, &[], &["--help"]).await;
     assert_eq!(help.code, 0, "{help:?}");
-    for needle in ["Exit codes:", "  1  problems", "  2  usage", "  3  AWS/EC2"] {
+    for needle in [
+        "Exit codes:",
+        "  1  problems",
+        "  2  usage",
+        "  3  AWS API error",
+    ] {
         assert!(help.stdout.contains(needle), "{needle}: {help:?}");
     }
 }

@@ -3,7 +3,7 @@
 //! nothing else changes.
 
 use serde_json::json;
-use testkit::events::alarm;
+use testkit::events::{alarm, state_change};
 use testkit::topology::{self, GROUP, VIP};
 use testkit::world::given_the_two_az_seed;
 use testkit::Emulator;
@@ -25,7 +25,10 @@ async fn given_the_seed_when_server_a_fails_then_every_route_table_points_at_ser
     let report = group_report(
         world
             .handler
-            .handle(alarm(&a.instance_id, "ALARM"))
+            .handle(
+                world.alarm(&a.instance_id, "ALARM").await,
+                testkit::deadline(),
+            )
             .await
             .expect("failover succeeds"),
     );
@@ -63,7 +66,10 @@ async fn given_unrelated_routes_when_failing_over_then_only_vip_routes_change() 
 
     world
         .handler
-        .handle(alarm(&world.seed.server_a.instance_id, "ALARM"))
+        .handle(
+            world.alarm(&world.seed.server_a.instance_id, "ALARM").await,
+            testkit::deadline(),
+        )
         .await
         .expect("failover succeeds");
 
@@ -98,15 +104,21 @@ async fn given_unrelated_routes_when_failing_over_then_only_vip_routes_change() 
 #[tokio::test]
 async fn given_an_already_failed_over_group_when_server_a_fails_again_then_nothing_is_written() {
     let world = given_the_two_az_seed().await;
-    let event = alarm(&world.seed.server_a.instance_id, "ALARM");
+    let event = world.alarm(&world.seed.server_a.instance_id, "ALARM").await;
     world
         .handler
-        .handle(event.clone())
+        .handle(event.clone(), testkit::deadline())
         .await
         .expect("first failover");
     world.calls.clear();
 
-    let report = group_report(world.handler.handle(event).await.expect("second run"));
+    let report = group_report(
+        world
+            .handler
+            .handle(event, testkit::deadline())
+            .await
+            .expect("second run"),
+    );
 
     assert_eq!(serde_json::to_value(report.action).unwrap(), "no_change");
     assert!(!report.changed);
@@ -129,7 +141,7 @@ async fn given_a_healthy_active_when_the_standby_fails_then_no_route_changes_and
     let report = group_report(
         world
             .handler
-            .handle(alarm(standby, "ALARM"))
+            .handle(world.alarm(standby, "ALARM").await, testkit::deadline())
             .await
             .expect("handled"),
     );
@@ -162,7 +174,10 @@ async fn given_a_stopped_standby_when_the_active_fails_then_nothing_moves_and_an
 
     let error = world
         .handler
-        .handle(alarm(&world.seed.server_a.instance_id, "ALARM"))
+        .handle(
+            world.alarm(&world.seed.server_a.instance_id, "ALARM").await,
+            testkit::deadline(),
+        )
         .await
         .expect_err("no healthy target");
 
@@ -203,7 +218,10 @@ async fn given_three_members_when_the_active_fails_then_the_lowest_priority_heal
     let report = group_report(
         world
             .handler
-            .handle(alarm(&world.seed.server_a.instance_id, "ALARM"))
+            .handle(
+                world.alarm(&world.seed.server_a.instance_id, "ALARM").await,
+                testkit::deadline(),
+            )
             .await
             .expect("failover"),
     );
@@ -227,7 +245,10 @@ async fn given_a_tagged_table_without_the_route_when_failing_over_then_the_route
     let report = group_report(
         world
             .handler
-            .handle(alarm(&world.seed.server_a.instance_id, "ALARM"))
+            .handle(
+                world.alarm(&world.seed.server_a.instance_id, "ALARM").await,
+                testkit::deadline(),
+            )
             .await
             .expect("failover"),
     );
@@ -265,7 +286,13 @@ async fn given_a_manual_failover_to_a_named_target_when_dry_run_then_the_plan_is
     let event =
         json!({"action": "failover", "group": GROUP, "target": b.instance_id, "dry_run": true});
 
-    let report = group_report(world.handler.handle(event).await.expect("dry run"));
+    let report = group_report(
+        world
+            .handler
+            .handle(event, testkit::deadline())
+            .await
+            .expect("dry run"),
+    );
 
     assert!(report.dry_run);
     assert_eq!(report.to.unwrap().instance_id, b.instance_id);
@@ -289,12 +316,20 @@ async fn given_a_manual_failover_when_run_twice_then_the_vip_moves_away_and_back
     let world = given_the_two_az_seed().await;
     let event = json!({"action": "failover", "group": GROUP});
 
-    world.handler.handle(event.clone()).await.expect("to B");
+    world
+        .handler
+        .handle(event.clone(), testkit::deadline())
+        .await
+        .expect("to B");
     assert_eq!(
         world.vip_targets().await,
         vec![world.seed.server_b.eni_id.clone(); 3]
     );
-    world.handler.handle(event).await.expect("back to A");
+    world
+        .handler
+        .handle(event, testkit::deadline())
+        .await
+        .expect("back to A");
     assert_eq!(
         world.vip_targets().await,
         vec![world.seed.server_a.eni_id.clone(); 3]
@@ -332,7 +367,7 @@ async fn given_a_vip_inside_the_vpc_cidr_when_failing_over_then_it_is_refused_na
     let (handler, calls) = emulator.handler();
 
     let error = handler
-        .handle(alarm(&a.instance_id, "ALARM"))
+        .handle(alarm(&a.instance_id, "ALARM"), testkit::deadline())
         .await
         .expect_err("refused");
 
@@ -350,17 +385,24 @@ async fn given_a_vip_inside_the_vpc_cidr_when_failing_over_then_it_is_refused_na
 }
 
 #[tokio::test]
-async fn given_a_failover_then_the_move_is_recorded_on_the_tables_it_changed() {
+async fn given_a_failover_then_the_move_is_recorded_on_every_table_before_the_first_route_write() {
     let world = given_the_two_az_seed().await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
 
     world
         .handler
-        .handle(alarm(&a.instance_id, "ALARM"))
+        .handle(
+            world.alarm(&a.instance_id, "ALARM").await,
+            testkit::deadline(),
+        )
         .await
         .expect("failover");
 
     assert_eq!(world.calls.count("CreateTags"), 1);
+    let actions = world.calls.actions();
+    let recorded = actions.iter().position(|a| a == "CreateTags").unwrap();
+    let first_write = actions.iter().position(|a| a == "ReplaceRoute").unwrap();
+    assert!(recorded < first_write, "{actions:?}");
     let tables = world
         .client
         .describe_route_tables()
@@ -383,27 +425,33 @@ async fn given_a_failover_then_the_move_is_recorded_on_the_tables_it_changed() {
 }
 
 #[tokio::test]
-async fn given_a_fresh_move_when_the_new_holders_alarm_flaps_then_the_hold_down_keeps_the_vip() {
+async fn given_a_fresh_move_when_the_new_holders_alarm_flaps_then_the_hold_down_keeps_the_vip_and_fails_retryably(
+) {
     let world = given_the_two_az_seed().await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
     world
         .handler
-        .handle(alarm(&a.instance_id, "ALARM"))
+        .handle(
+            world.alarm(&a.instance_id, "ALARM").await,
+            testkit::deadline(),
+        )
         .await
         .expect("failover");
+    world.alarm(&a.instance_id, "OK").await;
     world.calls.clear();
 
-    // serverB's custom health alarm fires seconds later, but EC2 says it is fine.
-    let held = group_report(
-        world
-            .handler
-            .handle(alarm(&b.instance_id, "ALARM"))
-            .await
-            .expect("held"),
-    );
+    // serverB's health alarm fires seconds later, but EC2 says it is fine.
+    let held = world
+        .handler
+        .handle(
+            world.alarm(&b.instance_id, "ALARM").await,
+            testkit::deadline(),
+        )
+        .await
+        .expect_err("held, and said so");
 
-    assert_eq!(serde_json::to_value(held.action).unwrap(), "no_change");
-    assert!(held.reason.contains("hold-down"), "{}", held.reason);
+    assert_eq!(held.diagnostic_type(), "HeldDown.Retryable");
+    assert!(held.to_string().contains("hold-down"), "{held}");
     assert!(
         world.calls.writes().is_empty(),
         "{:?}",
@@ -416,7 +464,10 @@ async fn given_a_fresh_move_when_the_new_holders_alarm_flaps_then_the_hold_down_
     let moved = group_report(
         world
             .handler
-            .handle(alarm(&b.instance_id, "ALARM"))
+            .handle(
+                state_change(&b.instance_id, "stopped", None),
+                testkit::deadline(),
+            )
             .await
             .expect("moved"),
     );
@@ -435,7 +486,10 @@ async fn given_a_target_with_source_dest_check_enabled_then_it_is_reported_or_fi
     let warned = group_report(
         world
             .handler
-            .handle(json!({"action": "failover", "group": GROUP, "dry_run": true}))
+            .handle(
+                json!({"action": "failover", "group": GROUP, "dry_run": true}),
+                testkit::deadline(),
+            )
             .await
             .unwrap(),
     );
@@ -450,7 +504,15 @@ async fn given_a_target_with_source_dest_check_enabled_then_it_is_reported_or_fi
         ..testkit::patient()
     };
     let (fixing, calls) = world.emulator.handler_with(config);
-    let fixed = group_report(fixing.handle(alarm(&a.instance_id, "ALARM")).await.unwrap());
+    let fixed = group_report(
+        fixing
+            .handle(
+                world.alarm(&a.instance_id, "ALARM").await,
+                testkit::deadline(),
+            )
+            .await
+            .unwrap(),
+    );
 
     assert!(
         fixed

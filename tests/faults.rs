@@ -48,6 +48,14 @@ impl World {
         FaultProxy::start(&self.emulator.addr(), rules).await
     }
 
+    /// `instance`'s status alarm goes to `state`; the event its action delivers.
+    async fn alarm(&self, instance: &str, state: &str) -> serde_json::Value {
+        testkit::cloudwatch::set_status_alarm(&self.emulator.cloudwatch(), instance, state)
+            .await
+            .expect("set the alarm");
+        alarm(instance, state)
+    }
+
     /// Distinct ENIs the VIP routes point at, and how many tables hold one.
     async fn vip_targets(&self) -> (BTreeSet<String>, usize) {
         let targets = topology::targets_of(&self.client, &self.seed.vpc_id, VIP)
@@ -77,7 +85,10 @@ async fn given_30_percent_faults_when_20_tables_fail_over_then_every_table_moves
     let (handler, _) = handler_for(&proxy.url(), impatient());
 
     handler
-        .handle(alarm(&world.seed.server_a.instance_id, "ALARM"))
+        .handle(
+            world.alarm(&world.seed.server_a.instance_id, "ALARM").await,
+            testkit::deadline(),
+        )
         .await
         .expect("failover completes");
 
@@ -118,16 +129,17 @@ async fn given_tables_failing_beyond_the_retry_budget_then_the_error_lists_exact
     };
     let proxy = world.proxy(rules).await;
     let (handler, _) = handler_for(&proxy.url(), impatient());
-    let event = alarm(&world.seed.server_a.instance_id, "ALARM");
+    let event = world.alarm(&world.seed.server_a.instance_id, "ALARM").await;
 
     let error = handler
-        .handle(event.clone())
+        .handle(event.clone(), testkit::deadline())
         .await
         .expect_err("partial failure");
 
-    let Error::PartialFailure { failed, .. } = &error else {
+    let Error::PartialFailure { report } = &error else {
         panic!("expected a partial failure, got {error}");
     };
+    let failed = report.failed_routes();
     let named: BTreeSet<&str> = failed
         .iter()
         .map(|f| f.split(' ').next().unwrap())
@@ -143,7 +155,10 @@ async fn given_tables_failing_beyond_the_retry_budget_then_the_error_lists_exact
 
     // EC2 recovers; Lambda's async retry delivers the same event again.
     proxy.set_rules(Rules::default());
-    handler.handle(event).await.expect("the re-run converges");
+    handler
+        .handle(event, testkit::deadline())
+        .await
+        .expect("the re-run converges");
     assert_eq!(
         world.vip_targets().await,
         (BTreeSet::from([b.clone()]), TABLES)
@@ -164,13 +179,19 @@ async fn given_a_partial_failure_when_the_schedule_reconciles_then_every_table_i
     let proxy = world.proxy(rules).await;
     let (handler, _) = handler_for(&proxy.url(), impatient());
     handler
-        .handle(alarm(&world.seed.server_a.instance_id, "ALARM"))
+        .handle(
+            world.alarm(&world.seed.server_a.instance_id, "ALARM").await,
+            testkit::deadline(),
+        )
         .await
         .expect_err("one table failed");
     proxy.set_rules(Rules::default());
 
     let schedule = events::scheduled();
-    handler.handle(schedule).await.expect("reconcile");
+    handler
+        .handle(schedule, testkit::deadline())
+        .await
+        .expect("reconcile");
 
     // The interrupted move is finished, not reverted to the preferred serverA.
     let b = world.seed.server_b.eni_id.clone();
@@ -196,7 +217,7 @@ async fn given_20_concurrent_invocations_for_one_failure_then_every_write_goes_t
             } else {
                 state_change(&a, "stopping", None)
             };
-            tokio::spawn(async move { handler.handle(event).await })
+            tokio::spawn(async move { handler.handle(event, testkit::deadline()).await })
         })
         .collect();
     for run in runs {

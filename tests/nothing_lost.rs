@@ -87,11 +87,12 @@ async fn observe(
     (others, vip_routes)
 }
 
-fn alarm(instance: &str, state: &str) -> Value {
-    json!({"source": "aws.cloudwatch", "alarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a",
-        "accountId": "123456789012", "time": "2026-11-24T03:00:00.000+0000", "region": "us-east-1",
-        "alarmData": {"alarmName": "a", "state": {"value": state, "reason": "r", "timestamp": "2026-11-24T03:00:00.000+0000"},
-            "configuration": {"description": format!("vip-failover:instance={instance}")}}})
+/// `instance`'s status alarm goes to `state`, and its action delivers the event.
+async fn alarm(emulator: &Emulator, instance: &str, state: &str) -> Value {
+    testkit::cloudwatch::set_status_alarm(&emulator.cloudwatch(), instance, state)
+        .await
+        .unwrap();
+    testkit::events::alarm(instance, state)
 }
 
 #[tokio::test]
@@ -226,8 +227,8 @@ async fn given_random_topologies_and_event_sequences_then_no_route_but_a_vip_rou
                 .instance_id
                 .clone();
             let event = match rng.below(7) {
-                0 => alarm(&member, "ALARM"),
-                1 => alarm(&member, "OK"),
+                0 => alarm(&emulator, &member, "ALARM").await,
+                1 => alarm(&emulator, &member, "OK").await,
                 2 => {
                     topology::stop(&client, &member).await.unwrap();
                     state_change(&member, "stopped", None)
@@ -247,7 +248,7 @@ async fn given_random_topologies_and_event_sequences_then_no_route_but_a_vip_rou
                 }
                 _ => json!({"action": "reconcile"}),
             };
-            let result = handler.handle(event.clone()).await;
+            let result = handler.handle(event.clone(), testkit::deadline()).await;
             if let Ok(response) = &result {
                 moves += usize::from(
                     serde_json::to_string(response)
@@ -256,9 +257,13 @@ async fn given_random_topologies_and_event_sequences_then_no_route_but_a_vip_rou
                 );
             }
             if let Err(e) = &result {
-                // Refusals are fine (no healthy member); anything else is a bug.
+                // Refusals are fine (no healthy member, an unhealthy target, a
+                // hold-down); anything else is a bug.
                 assert!(
-                    matches!(e.error_type(), "FailoverRefused" | "PartialFailure"),
+                    matches!(
+                        e.error_type(),
+                        "FailoverRefused" | "TargetUnhealthy" | "HeldDown" | "PartialFailure"
+                    ),
                     "seed {seed} step {step}: {e}"
                 );
             }

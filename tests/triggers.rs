@@ -3,28 +3,54 @@
 //! a typed error and not a single EC2 write.
 
 use serde_json::{json, Value};
+use testkit::cloudwatch;
 use testkit::events::alarm_state_change;
 use testkit::topology::{self, VIP};
 use testkit::world::{given_the_two_az_seed, World};
 use vip_failover::report::Response;
+use vip_failover::trigger::{self, Trigger};
 
 /// Instance ids the samples in `events/` use for serverA and serverB.
 const SAMPLE_A: &str = "i-0a1b2c3d4e5f60718";
 const SAMPLE_B: &str = "i-0f1e2d3c4b5a69788";
 
-/// A sample from `events/`, with the sample instance ids replaced by the seeded ones.
+/// A sample from `events/`, with the sample instance ids replaced by the seeded
+/// ones, sent now (an EC2 state change older than the instance's last start is
+/// about an earlier life of it).
 fn sample_event(world: &World, name: &str) -> Value {
     let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).expect(&path);
     let text = text
         .replace(SAMPLE_A, &world.seed.server_a.instance_id)
         .replace(SAMPLE_B, &world.seed.server_b.instance_id);
-    serde_json::from_str(&text).expect("sample is JSON")
+    let mut event: Value = serde_json::from_str(&text).expect("sample is JSON");
+    if event.get("detail-type") == Some(&json!("EC2 Instance State-change Notification")) {
+        event["time"] = json!(testkit::events::now_rfc3339());
+    }
+    event
+}
+
+/// Puts the alarm an alarm event names in CloudWatch, in the state the event
+/// reports: an event is only a hint, the level is what the function reads.
+async fn as_levels(world: &World, event: Value) -> Value {
+    if let Ok(Trigger::Alarm(hint)) = trigger::parse(&event, "vip-failover:") {
+        let cloudwatch = world.emulator.cloudwatch();
+        cloudwatch::put_status_alarm(&cloudwatch, &hint.alarm, &hint.instance_id, None)
+            .await
+            .unwrap();
+        cloudwatch::set_alarm_state(&cloudwatch, &hint.alarm, hint.state.as_str().into())
+            .await
+            .unwrap();
+    }
+    event
 }
 
 /// Sends a sample from `events/` and returns the answer as JSON.
 async fn ask(world: &World, name: &str) -> serde_json::Value {
-    let response = world.handler.handle(sample_event(world, name)).await;
+    let response = world
+        .handler
+        .handle(sample_event(world, name), testkit::deadline())
+        .await;
     serde_json::to_value(response.expect(name)).expect("serializable")
 }
 
@@ -48,9 +74,10 @@ async fn given_the_seed_when_each_failure_sample_arrives_then_the_vip_moves_to_s
     ] {
         let world = given_the_two_az_seed().await;
 
+        let event = as_levels(&world, sample_event(&world, sample)).await;
         let response = world
             .handler
-            .handle(sample_event(&world, sample))
+            .handle(event, testkit::deadline())
             .await
             .expect(sample);
 
@@ -76,7 +103,7 @@ async fn given_the_seed_when_samples_that_need_no_move_arrive_then_nothing_is_wr
     ] {
         let response = world
             .handler
-            .handle(sample_event(&world, sample))
+            .handle(sample_event(&world, sample), testkit::deadline())
             .await
             .expect(sample);
         assert_eq!(action_of(&response), action, "{sample}");
@@ -181,14 +208,20 @@ async fn given_a_half_moved_vip_when_the_schedule_fires_then_every_table_converg
 
     let response = world
         .handler
-        .handle(sample_event(&world, "eventbridge-scheduled.json"))
+        .handle(
+            sample_event(&world, "eventbridge-scheduled.json"),
+            testkit::deadline(),
+        )
         .await
         .unwrap();
 
     assert_eq!(world.vip_targets().await, world.on_a());
     assert_eq!(world.calls.route_writes(), ["ReplaceRoute"]);
     let groups = serde_json::to_value(&response).unwrap()["groups"].clone();
-    assert_eq!(groups[0]["action"], "failed_over");
+    assert_eq!(
+        groups[0]["action"], "repaired",
+        "the holder by majority keeps the VIP"
+    );
 }
 
 #[tokio::test]
@@ -200,7 +233,10 @@ async fn given_a_stopped_active_when_the_schedule_fires_then_the_vip_moves_to_th
 
     world
         .handler
-        .handle(sample_event(&world, "eventbridge-scheduled.json"))
+        .handle(
+            sample_event(&world, "eventbridge-scheduled.json"),
+            testkit::deadline(),
+        )
         .await
         .unwrap();
 
@@ -208,14 +244,14 @@ async fn given_a_stopped_active_when_the_schedule_fires_then_the_vip_moves_to_th
 }
 
 #[tokio::test]
-async fn given_the_seed_when_an_eventbridge_alarm_state_change_arrives_then_alarm_moves_the_vip_and_ok_does_not(
-) {
+async fn given_the_seed_when_an_eventbridge_alarm_state_change_arrives_then_its_level_decides() {
     let world = given_the_two_az_seed().await;
     let a = world.seed.server_a.instance_id.clone();
+    let event = |state| alarm_state_change("web-serverA-status", &a, state);
 
     let recovered = world
         .handler
-        .handle(alarm_state_change("web-serverA-status", &a, "OK"))
+        .handle(as_levels(&world, event("OK")).await, testkit::deadline())
         .await
         .expect("OK");
     assert_eq!(action_of(&recovered), "no_change");
@@ -226,9 +262,18 @@ async fn given_the_seed_when_an_eventbridge_alarm_state_change_arrives_then_alar
         world.calls.actions()
     );
 
+    // A late or re-delivered ALARM, while the alarm is OK now: nothing moves.
+    let stale = world
+        .handler
+        .handle(event("ALARM"), testkit::deadline())
+        .await
+        .expect("stale ALARM");
+    assert_eq!(action_of(&stale), "no_change");
+    assert_eq!(world.vip_targets().await, world.on_a());
+
     let failed = world
         .handler
-        .handle(alarm_state_change("web-serverA-status", &a, "ALARM"))
+        .handle(as_levels(&world, event("ALARM")).await, testkit::deadline())
         .await
         .expect("ALARM");
     assert_eq!(action_of(&failed), "failed_over");
@@ -248,7 +293,7 @@ async fn given_an_instance_in_no_group_when_it_stops_then_one_read_and_no_write(
 
     let response = world
         .handler
-        .handle(serde_json::from_str(&event).unwrap())
+        .handle(serde_json::from_str(&event).unwrap(), testkit::deadline())
         .await
         .unwrap();
 
@@ -378,7 +423,11 @@ async fn given_bad_input_when_it_arrives_then_a_typed_error_explains_it_and_ec2_
     let cases = bad_events();
     assert!(cases.len() >= 25);
     for (name, event) in cases {
-        let error = world.handler.handle(event).await.expect_err(name);
+        let error = world
+            .handler
+            .handle(event, testkit::deadline())
+            .await
+            .expect_err(name);
         assert_eq!(error.error_type(), "InvalidEvent", "{name}: {error}");
         assert!(!error.retryable(), "{name}");
         let diagnostic = lambda_runtime::Diagnostic::from(error);
@@ -404,10 +453,10 @@ async fn given_valid_events_for_unknown_things_when_they_arrive_then_the_error_n
     let unknown_group = json!({"action": "failover", "group": "payments"});
     let error = world
         .handler
-        .handle(unknown_group)
+        .handle(unknown_group, testkit::deadline())
         .await
         .expect_err("unknown group");
-    assert_eq!(error.error_type(), "InvalidGroupConfiguration");
+    assert_eq!(error.error_type(), "UnknownGroup");
     assert!(
         error.to_string().contains("vip-failover:group=payments"),
         "{error}"
@@ -417,7 +466,7 @@ async fn given_valid_events_for_unknown_things_when_they_arrive_then_the_error_n
         json!({"action": "failover", "group": "web", "target": "i-0123456789abcdef0"});
     let error = world
         .handler
-        .handle(stranger_target)
+        .handle(stranger_target, testkit::deadline())
         .await
         .expect_err("not a member");
     assert!(error.to_string().contains("i-0123456789abcdef0"), "{error}");

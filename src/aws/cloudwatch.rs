@@ -39,7 +39,12 @@ impl Alarms {
 
 impl Aws {
     /// Metric and composite alarms, paginated.
-    pub async fn alarms(&self, select: &AlarmSelect, tag_prefix: &str, until: Instant) -> Result<Alarms, AwsError> {
+    pub async fn alarms(
+        &self,
+        select: &AlarmSelect,
+        tag_prefix: &str,
+        until: Instant,
+    ) -> Result<Alarms, AwsError> {
         let mut base = self
             .cloudwatch
             .describe_alarms()
@@ -53,7 +58,9 @@ impl Aws {
         let mut token: Option<String> = None;
         loop {
             let request = base.clone().set_next_token(token.clone());
-            let page = self.call(Op::DescribeAlarms, until, || request.clone().send()).await?;
+            let page = self
+                .call(Op::DescribeAlarms, until, || request.clone().send())
+                .await?;
             for alarm in page.metric_alarms() {
                 map(&mut read, metric_alarm(alarm), tag_prefix);
             }
@@ -90,7 +97,9 @@ fn metric_alarm(alarm: &MetricAlarm) -> Described<'_> {
         .collect();
     Described {
         name: alarm.alarm_name().unwrap_or_default(),
-        state: alarm.state_value().and_then(|s| AlarmState::from_cloudwatch(s.as_str())),
+        state: alarm
+            .state_value()
+            .and_then(|s| AlarmState::from_cloudwatch(s.as_str())),
         description: alarm.alarm_description(),
         dimension_ids,
     }
@@ -99,7 +108,9 @@ fn metric_alarm(alarm: &MetricAlarm) -> Described<'_> {
 fn composite_alarm(alarm: &CompositeAlarm) -> Described<'_> {
     Described {
         name: alarm.alarm_name().unwrap_or_default(),
-        state: alarm.state_value().and_then(|s| AlarmState::from_cloudwatch(s.as_str())),
+        state: alarm
+            .state_value()
+            .and_then(|s| AlarmState::from_cloudwatch(s.as_str())),
         description: alarm.alarm_description(),
         dimension_ids: Vec::new(),
     }
@@ -109,7 +120,12 @@ fn map(read: &mut Alarms, alarm: Described<'_>, tag_prefix: &str) {
     let Some(state) = alarm.state else {
         return;
     };
-    match alarm_instance(alarm.name, alarm.description, &alarm.dimension_ids, tag_prefix) {
+    match alarm_instance(
+        alarm.name,
+        alarm.description,
+        &alarm.dimension_ids,
+        tag_prefix,
+    ) {
         Ok(instance_id) => read.alarms.push(AlarmRecord {
             name: alarm.name.to_string(),
             instance_id,

@@ -40,13 +40,23 @@ const TAG_BATCH: usize = 1000;
 impl Aws {
     /// Every instance carrying `tag_key`, of every group, without status checks.
     /// Terminated instances are kept: one may still be the target of VIP routes.
-    pub async fn tagged_instances(&self, tag_key: &str, until: Instant) -> Result<Vec<InstanceRecord>, AwsError> {
+    pub async fn tagged_instances(
+        &self,
+        tag_key: &str,
+        until: Instant,
+    ) -> Result<Vec<InstanceRecord>, AwsError> {
         let filter = Filter::builder().name("tag-key").values(tag_key).build();
         let mut records = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let request = self.ec2.describe_instances().filters(filter.clone()).set_next_token(token.clone());
-            let page = self.call(Op::DescribeInstances, until, || request.clone().send()).await?;
+            let request = self
+                .ec2
+                .describe_instances()
+                .filters(filter.clone())
+                .set_next_token(token.clone());
+            let page = self
+                .call(Op::DescribeInstances, until, || request.clone().send())
+                .await?;
             let instances = page.reservations().iter().flat_map(|r| r.instances());
             records.extend(instances.filter_map(instance_record));
             token = page.next_token().map(str::to_string);
@@ -58,7 +68,11 @@ impl Aws {
 
     /// Instance, system and attached-EBS checks of the given instances. EC2 only
     /// reports checks for running instances; the others are absent.
-    pub async fn status_checks(&self, ids: Vec<String>, until: Instant) -> Result<HashMap<String, StatusChecks>, AwsError> {
+    pub async fn status_checks(
+        &self,
+        ids: Vec<String>,
+        until: Instant,
+    ) -> Result<HashMap<String, StatusChecks>, AwsError> {
         let mut checks = HashMap::new();
         if ids.is_empty() {
             return Ok(checks);
@@ -71,7 +85,9 @@ impl Aws {
                 .set_instance_ids(Some(ids.clone()))
                 .include_all_instances(true)
                 .set_next_token(token.clone());
-            let page = self.call(Op::DescribeInstanceStatus, until, || request.clone().send()).await?;
+            let page = self
+                .call(Op::DescribeInstanceStatus, until, || request.clone().send())
+                .await?;
             for status in page.instance_statuses() {
                 if let Some(id) = status.instance_id() {
                     checks.insert(id.to_string(), status_checks(status));
@@ -87,18 +103,28 @@ impl Aws {
     /// Route tables of one VPC (`vpc`), of one tag key (`tag_key`, any VPC), or the
     /// listed tables (`ids`). Filtering by route target is done by the caller:
     /// EC2-compatible emulators do not all support those filters.
-    pub async fn route_tables(&self, select: TableSelect, until: Instant) -> Result<Vec<RouteTableRecord>, AwsError> {
+    pub async fn route_tables(
+        &self,
+        select: TableSelect,
+        until: Instant,
+    ) -> Result<Vec<RouteTableRecord>, AwsError> {
         let mut base = self.ec2.describe_route_tables();
         base = match select {
-            TableSelect::Vpc(vpc) => base.filters(Filter::builder().name("vpc-id").values(vpc).build()),
-            TableSelect::TagKey(key) => base.filters(Filter::builder().name("tag-key").values(key).build()),
+            TableSelect::Vpc(vpc) => {
+                base.filters(Filter::builder().name("vpc-id").values(vpc).build())
+            }
+            TableSelect::TagKey(key) => {
+                base.filters(Filter::builder().name("tag-key").values(key).build())
+            }
             TableSelect::Ids(ids) => base.set_route_table_ids(Some(ids)),
         };
         let mut tables = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let request = base.clone().set_next_token(token.clone());
-            let page = self.call(Op::DescribeRouteTables, until, || request.clone().send()).await?;
+            let page = self
+                .call(Op::DescribeRouteTables, until, || request.clone().send())
+                .await?;
             tables.extend(page.route_tables().iter().filter_map(route_table_record));
             token = page.next_token().map(str::to_string);
             if token.is_none() {
@@ -119,7 +145,9 @@ impl Aws {
             return Ok(cidrs);
         }
         let request = self.ec2.describe_vpcs().vpc_ids(vpc_id);
-        let out = self.call(Op::DescribeVpcs, until, || request.clone().send()).await?;
+        let out = self
+            .call(Op::DescribeVpcs, until, || request.clone().send())
+            .await?;
         let cidrs = vpc_cidr_list(&out);
         if let Ok(mut cache) = self.vpc_cidrs.lock() {
             cache.insert(vpc_id.to_string(), (Instant::now(), cidrs.clone()));
@@ -128,29 +156,44 @@ impl Aws {
     }
 
     /// Writes one tag on the given tables (the move record), in batches.
-    pub async fn tag_tables(&self, ids: &[String], key: &str, value: &str, window: Window) -> Result<(), AwsError> {
+    pub async fn tag_tables(
+        &self,
+        ids: &[String],
+        key: &str,
+        value: &str,
+        window: Window,
+    ) -> Result<(), AwsError> {
         for batch in ids.chunks(TAG_BATCH) {
             let request = self
                 .ec2
                 .create_tags()
                 .set_resources(Some(batch.to_vec()))
                 .tags(Tag::builder().key(key).value(value).build());
-            self.call_in(Op::CreateTags, window, || request.clone().send()).await?;
+            self.call_in(Op::CreateTags, window, || request.clone().send())
+                .await?;
         }
         Ok(())
     }
 
     /// Turns off source/dest check so the ENI accepts packets for the VIP.
-    pub async fn disable_source_dest_check(&self, eni_id: &str, window: Window) -> Result<(), AwsError> {
-        let off = aws_sdk_ec2::types::AttributeBooleanValue::builder().value(false).build();
+    pub async fn disable_source_dest_check(
+        &self,
+        eni_id: &str,
+        window: Window,
+    ) -> Result<(), AwsError> {
+        let off = aws_sdk_ec2::types::AttributeBooleanValue::builder()
+            .value(false)
+            .build();
         let request = self
             .ec2
             .modify_network_interface_attribute()
             .network_interface_id(eni_id)
             .source_dest_check(off);
-        self.call_in(Op::ModifyNetworkInterfaceAttribute, window, || request.clone().send())
-            .await
-            .map(|_| ())
+        self.call_in(Op::ModifyNetworkInterfaceAttribute, window, || {
+            request.clone().send()
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Applies every write, concurrently up to the configured bound, each paced by
@@ -178,7 +221,9 @@ impl Aws {
         };
         let fallback = match write.kind {
             WriteKind::Replace if route_not_found(&first) => WriteKind::Create,
-            WriteKind::Create if first.code.as_deref() == Some("RouteAlreadyExists") => WriteKind::Replace,
+            WriteKind::Create if first.code.as_deref() == Some("RouteAlreadyExists") => {
+                WriteKind::Replace
+            }
             _ => return failed(first),
         };
         match self.send_write(write, fallback, window).await {
@@ -188,7 +233,12 @@ impl Aws {
         }
     }
 
-    async fn send_write(&self, write: &RouteWrite, kind: WriteKind, window: Window) -> Result<(), AwsError> {
+    async fn send_write(
+        &self,
+        write: &RouteWrite,
+        kind: WriteKind,
+        window: Window,
+    ) -> Result<(), AwsError> {
         let (v4, v6) = match write.destination {
             IpNet::V4(_) => (Some(write.destination.to_string()), None),
             IpNet::V6(_) => (None, Some(write.destination.to_string())),
@@ -202,7 +252,9 @@ impl Aws {
                     .set_destination_cidr_block(v4)
                     .set_destination_ipv6_cidr_block(v6)
                     .network_interface_id(&write.eni_id);
-                self.call_in(Op::ReplaceRoute, window, || request.clone().send()).await.map(|_| ())
+                self.call_in(Op::ReplaceRoute, window, || request.clone().send())
+                    .await
+                    .map(|_| ())
             }
             WriteKind::Create => {
                 let request = self
@@ -212,7 +264,9 @@ impl Aws {
                     .set_destination_cidr_block(v4)
                     .set_destination_ipv6_cidr_block(v6)
                     .network_interface_id(&write.eni_id);
-                self.call_in(Op::CreateRoute, window, || request.clone().send()).await.map(|_| ())
+                self.call_in(Op::CreateRoute, window, || request.clone().send())
+                    .await
+                    .map(|_| ())
             }
         }
     }
@@ -267,8 +321,14 @@ fn status_checks(status: &aws_sdk_ec2::types::InstanceStatus) -> StatusChecks {
 fn vpc_cidr_list(out: &aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput) -> Vec<IpNet> {
     let mut cidrs = Vec::new();
     for vpc in out.vpcs() {
-        let v4 = vpc.cidr_block_association_set().iter().filter_map(|a| a.cidr_block());
-        let v6 = vpc.ipv6_cidr_block_association_set().iter().filter_map(|a| a.ipv6_cidr_block());
+        let v4 = vpc
+            .cidr_block_association_set()
+            .iter()
+            .filter_map(|a| a.cidr_block());
+        let v6 = vpc
+            .ipv6_cidr_block_association_set()
+            .iter()
+            .filter_map(|a| a.ipv6_cidr_block());
         cidrs.extend(
             vpc.cidr_block()
                 .into_iter()
@@ -284,14 +344,22 @@ fn vpc_cidr_list(out: &aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput
 
 fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
         .collect()
 }
 
 fn eni_record(eni: &aws_sdk_ec2::types::InstanceNetworkInterface) -> Option<EniRecord> {
     Some(EniRecord {
         id: eni.network_interface_id()?.to_string(),
-        device_index: eni.attachment().and_then(|a| a.device_index()).unwrap_or(i32::MAX),
+        device_index: eni
+            .attachment()
+            .and_then(|a| a.device_index())
+            .unwrap_or(i32::MAX),
         source_dest_check: eni.source_dest_check(),
         vpc_id: eni.vpc_id().map(str::to_string),
     })
@@ -305,11 +373,20 @@ fn instance_record(instance: &aws_sdk_ec2::types::Instance) -> Option<InstanceRe
             .and_then(|s| s.name())
             .map(|n| InstanceState::from_ec2(n.as_str()))
             .unwrap_or(InstanceState::Unknown),
-        availability_zone: instance.placement().and_then(|p| p.availability_zone()).map(str::to_string),
+        availability_zone: instance
+            .placement()
+            .and_then(|p| p.availability_zone())
+            .map(str::to_string),
         vpc_id: instance.vpc_id().map(str::to_string),
-        enis: instance.network_interfaces().iter().filter_map(eni_record).collect(),
+        enis: instance
+            .network_interfaces()
+            .iter()
+            .filter_map(eni_record)
+            .collect(),
         tags: tag_map(instance.tags()),
-        launch_time: instance.launch_time().and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())),
+        launch_time: instance
+            .launch_time()
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos())),
         checks: StatusChecks::UNKNOWN,
     })
 }

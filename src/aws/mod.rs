@@ -54,8 +54,11 @@ pub struct Aws {
     /// VPC CIDRs by VPC id, kept for the life of a warm Lambda container: CIDR
     /// associations change rarely, and dropping the read takes a call off every
     /// failover after the first.
-    vpc_cidrs: Arc<Mutex<HashMap<String, (Instant, Vec<IpNet>)>>>,
+    vpc_cidrs: CidrCache,
 }
+
+/// VPC CIDRs by VPC id, with when they were read.
+type CidrCache = Arc<Mutex<HashMap<String, (Instant, Vec<IpNet>)>>>;
 
 /// When calls may start, and when they must be over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +133,12 @@ impl Aws {
 
     /// One operation under the function's retry policy (see the module docs),
     /// with every attempt over by `until`.
-    async fn call<T, E, R, Fut>(&self, op: Op, until: Instant, send: impl Fn() -> Fut) -> Result<T, AwsError>
+    async fn call<T, E, R, Fut>(
+        &self,
+        op: Op,
+        until: Instant,
+        send: impl Fn() -> Fut,
+    ) -> Result<T, AwsError>
     where
         Fut: Future<Output = Result<T, SdkError<E, R>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -142,34 +150,45 @@ impl Aws {
     /// [`Aws::call`] where attempts may only start until `window.start_by`:
     /// throttles wait for tokens until then, transient failures retry within the
     /// operation timeout, and no attempt outlives `window.end`.
-    async fn call_in<T, E, R, Fut>(&self, op: Op, window: Window, send: impl Fn() -> Fut) -> Result<T, AwsError>
+    async fn call_in<T, E, R, Fut>(
+        &self,
+        op: Op,
+        window: Window,
+        send: impl Fn() -> Fut,
+    ) -> Result<T, AwsError>
     where
         Fut: Future<Output = Result<T, SdkError<E, R>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug,
     {
-        let give_up = window.start_by.min(Instant::now() + self.retry.operation_timeout);
+        let give_up = window
+            .start_by
+            .min(Instant::now() + self.retry.operation_timeout);
         let mut attempts = 0;
         loop {
             if self.pacer.acquire(op, window.start_by).await.is_err() {
                 return Err(too_late(op));
             }
             let left = window.end.saturating_duration_since(Instant::now());
-            let error = match tokio::time::timeout(self.retry.attempt_timeout.min(left), send()).await {
-                Ok(Ok(value)) => {
-                    self.pacer.succeeded(op);
-                    return Ok(value);
-                }
-                Ok(Err(e)) => aws_error(op, e),
-                Err(_) => timed_out(op),
-            };
+            let error =
+                match tokio::time::timeout(self.retry.attempt_timeout.min(left), send()).await {
+                    Ok(Ok(value)) => {
+                        self.pacer.succeeded(op);
+                        return Ok(value);
+                    }
+                    Ok(Err(e)) => aws_error(op, e),
+                    Err(_) => timed_out(op),
+                };
             if error.is_throttle() {
                 self.pacer.throttled(op);
                 continue;
             }
             attempts += 1;
             let pause = backoff(attempts);
-            if !error.retryable || attempts >= self.retry.max_attempts || Instant::now() + pause > give_up {
+            if !error.retryable
+                || attempts >= self.retry.max_attempts
+                || Instant::now() + pause > give_up
+            {
                 return Err(error);
             }
             tokio::time::sleep(pause).await;
@@ -218,7 +237,9 @@ where
         SdkError::ServiceError(service) => {
             let inner = service.err();
             let code = inner.code().map(str::to_string);
-            let retryable = code.as_deref().is_some_and(|c| RETRYABLE_CODES.contains(&c));
+            let retryable = code
+                .as_deref()
+                .is_some_and(|c| RETRYABLE_CODES.contains(&c));
             let message = inner.message().unwrap_or("no message").to_string();
             error_of(code, message, retryable)
         }

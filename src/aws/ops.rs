@@ -118,7 +118,10 @@ mod tests {
                 continue;
             };
             let known = ["ec2", "cloudwatch"].contains(&service);
-            let named = action.chars().next().is_some_and(|c| c.is_ascii_uppercase());
+            let named = action
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_uppercase());
             if known && named && action.chars().all(|c| c.is_ascii_alphanumeric()) {
                 actions.insert(word.to_string());
             }

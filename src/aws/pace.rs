@@ -73,7 +73,11 @@ impl RateLimits {
                 (Some(burst), Some(per_second)) => {
                     limits.0.insert(op, Limit { burst, per_second });
                 }
-                _ => return Err(format!("{item:?}: burst and rate must be numbers of at least 1")),
+                _ => {
+                    return Err(format!(
+                        "{item:?}: burst and rate must be numbers of at least 1"
+                    ))
+                }
             }
         }
         Ok(limits)
@@ -167,7 +171,10 @@ impl Pacer {
     pub fn throttled(&self, op: Op) {
         self.with(op, |bucket, now| {
             bucket.tokens = bucket.tokens.min(0.0);
-            if bucket.slowed_at.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1)) {
+            if bucket
+                .slowed_at
+                .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+            {
                 bucket.rate = (bucket.rate * SLOW_DOWN).max(bucket.limit.per_second * SLOWEST);
                 bucket.slowed_at = Some(now);
             }
@@ -177,7 +184,8 @@ impl Pacer {
     /// A call went through: the rate climbs back towards the limit.
     pub fn succeeded(&self, op: Op) {
         self.with(op, |bucket, _| {
-            bucket.rate = (bucket.rate + bucket.limit.per_second * SPEED_UP).min(bucket.limit.per_second);
+            bucket.rate =
+                (bucket.rate + bucket.limit.per_second * SPEED_UP).min(bucket.limit.per_second);
         });
     }
 
@@ -256,9 +264,26 @@ mod tests {
     #[test]
     fn given_overrides_then_they_replace_the_documented_figures_and_typos_are_named() {
         let limits = RateLimits::parse("ReplaceRoute=200/20, CreateRoute = 200/20").unwrap();
-        assert_eq!(limits.get(Op::ReplaceRoute), Limit { burst: 200.0, per_second: 20.0 });
-        assert_eq!(limits.get(Op::CreateTags), Limit { burst: 100.0, per_second: 10.0 });
-        for bad in ["ReplaceRoutes=1/1", "ReplaceRoute=50", "ReplaceRoute=0/5", "x"] {
+        assert_eq!(
+            limits.get(Op::ReplaceRoute),
+            Limit {
+                burst: 200.0,
+                per_second: 20.0
+            }
+        );
+        assert_eq!(
+            limits.get(Op::CreateTags),
+            Limit {
+                burst: 100.0,
+                per_second: 10.0
+            }
+        );
+        for bad in [
+            "ReplaceRoutes=1/1",
+            "ReplaceRoute=50",
+            "ReplaceRoute=0/5",
+            "x",
+        ] {
             assert!(RateLimits::parse(bad).is_err(), "{bad}");
         }
     }

@@ -37,35 +37,59 @@ fn given_valid_tags_then_members_are_ordered_by_priority_and_tables_scoped_to_th
     foreign.vpc_id = "vpc-2".to_string();
     let mut tables = tables_pointing_at("i-a", 2);
     tables.push(foreign);
-    tables.push(table("rtb-unrelated", vec![route("10.1.0.0/16", to_eni_of("i-a"))]));
+    tables.push(table(
+        "rtb-unrelated",
+        vec![route("10.1.0.0/16", to_eni_of("i-a"))],
+    ));
 
     let group = web_group(&[member("i-b", 20), member("i-a", 10)], &tables);
 
-    let ids: Vec<_> = group.members.iter().map(|m| m.instance_id.as_str()).collect();
+    let ids: Vec<_> = group
+        .members
+        .iter()
+        .map(|m| m.instance_id.as_str())
+        .collect();
     assert_eq!(ids, ["i-a", "i-b"]);
     let tables: Vec<_> = group.tables.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(tables, ["rtb-1", "rtb-2"]);
     assert_eq!(group.vips, vec![net(VIP)]);
     assert!(!group.preempt);
-    assert!(group.members.iter().all(|m| m.health.grade == Grade::Healthy));
+    assert!(group
+        .members
+        .iter()
+        .all(|m| m.health.grade == Grade::Healthy));
 }
 
 #[test]
 fn given_vip_lists_with_bare_addresses_and_ipv6_then_they_are_host_routes() {
     let group = web_group(
         &[
-            with_tag(member("i-a", 10), "vip-failover:vip", "192.168.100.10, fd00::10/128"),
-            with_tag(member("i-b", 20), "vip-failover:vip", "fd00::10/128,192.168.100.10/32"),
+            with_tag(
+                member("i-a", 10),
+                "vip-failover:vip",
+                "192.168.100.10, fd00::10/128",
+            ),
+            with_tag(
+                member("i-b", 20),
+                "vip-failover:vip",
+                "fd00::10/128,192.168.100.10/32",
+            ),
         ],
         &tables_pointing_at("i-a", 1),
     );
-    assert_eq!(group.vips, vec![net("192.168.100.10/32"), net("fd00::10/128")]);
+    assert_eq!(
+        group.vips,
+        vec![net("192.168.100.10/32"), net("fd00::10/128")]
+    );
 }
 
 #[test]
 fn given_a_group_tag_with_stray_spaces_then_every_path_sees_the_same_member() {
     let padded = with_tag(member("i-b", 20), "vip-failover:group", " web ");
-    let group = web_group(&[member("i-a", 10), padded.clone()], &tables_pointing_at("i-a", 1));
+    let group = web_group(
+        &[member("i-a", 10), padded.clone()],
+        &tables_pointing_at("i-a", 1),
+    );
     assert_eq!(group.members.len(), 2);
     assert!(is_member(&padded, " web", &TagContract::default()));
     let names = group_names(&[member("i-a", 10), padded], &TagContract::default());
@@ -86,11 +110,16 @@ fn given_an_eni_tag_then_that_eni_is_the_target_and_an_unattached_one_makes_the_
     assert_eq!(group.members[0].eni_id, "eni-second");
 
     let group = web_group(
-        &[with_tag(a, "vip-failover:eni", "eni-nope"), member("i-b", 20)],
+        &[
+            with_tag(a, "vip-failover:eni", "eni-nope"),
+            member("i-b", 20),
+        ],
         &tables_pointing_at("i-a", 1),
     );
     assert_eq!(group.members.len(), 1);
-    let [(id, detail)] = unresolved(&group)[..] else { panic!("{:?}", group.unresolved) };
+    let [(id, detail)] = unresolved(&group)[..] else {
+        panic!("{:?}", group.unresolved)
+    };
     assert_eq!(id, "i-a");
     says(detail, &["eni-nope", "vip-failover:eni", "not attached"]);
 }
@@ -104,7 +133,8 @@ fn given_an_eni_of_another_vpc_then_the_member_is_unusable() {
 }
 
 #[test]
-fn given_a_terminated_member_without_vpc_or_eni_then_it_is_a_failed_member_and_the_group_still_acts() {
+fn given_a_terminated_member_without_vpc_or_eni_then_it_is_a_failed_member_and_the_group_still_acts(
+) {
     let mut gone = member("i-a", 10);
     gone.state = crate::world::InstanceState::Terminated;
     gone.vpc_id = None;
@@ -118,13 +148,34 @@ fn given_a_terminated_member_without_vpc_or_eni_then_it_is_a_failed_member_and_t
 #[test]
 fn given_a_bad_tag_value_on_one_member_then_that_member_is_unusable_and_named_with_the_fix() {
     let cases: Vec<(InstanceRecord, Vec<&str>)> = vec![
-        (with_tag(member("i-a", 1), "vip-failover:priority", "high"), vec!["i-a", "vip-failover:priority", "high", "integer"]),
-        (with_tag(member("i-a", 1), "vip-failover:priority", "-5"), vec!["i-a", "-5"]),
-        (without_tag(member("i-a", 1), "vip-failover:vip"), vec!["i-a", "vip-failover:vip", "no"]),
-        (with_tag(member("i-a", 1), "vip-failover:vip", "not-an-ip"), vec!["i-a", "not-an-ip", "192.168.100.10/32"]),
-        (with_tag(member("i-a", 1), "vip-failover:vip", "192.168.100.0/24"), vec!["i-a", "host route", "/32"]),
-        (with_tag(member("i-a", 1), "vip-failover:vip", " , "), vec!["i-a", "no address"]),
-        (with_tag(member("i-a", 1), "vip-failover:preempt", "yes"), vec!["i-a", "vip-failover:preempt", "true or false"]),
+        (
+            with_tag(member("i-a", 1), "vip-failover:priority", "high"),
+            vec!["i-a", "vip-failover:priority", "high", "integer"],
+        ),
+        (
+            with_tag(member("i-a", 1), "vip-failover:priority", "-5"),
+            vec!["i-a", "-5"],
+        ),
+        (
+            without_tag(member("i-a", 1), "vip-failover:vip"),
+            vec!["i-a", "vip-failover:vip", "no"],
+        ),
+        (
+            with_tag(member("i-a", 1), "vip-failover:vip", "not-an-ip"),
+            vec!["i-a", "not-an-ip", "192.168.100.10/32"],
+        ),
+        (
+            with_tag(member("i-a", 1), "vip-failover:vip", "192.168.100.0/24"),
+            vec!["i-a", "host route", "/32"],
+        ),
+        (
+            with_tag(member("i-a", 1), "vip-failover:vip", " , "),
+            vec!["i-a", "no address"],
+        ),
+        (
+            with_tag(member("i-a", 1), "vip-failover:preempt", "yes"),
+            vec!["i-a", "vip-failover:preempt", "true or false"],
+        ),
     ];
     for (a, needles) in cases {
         let group = web_group(&[a, member("i-b", 20)], &tables_pointing_at("i-a", 1));
@@ -138,8 +189,17 @@ fn given_members_that_contradict_each_other_then_the_group_is_refused_naming_bot
     let b = || member("i-b", 20);
     let cases: Vec<(Vec<InstanceRecord>, Vec<&str>)> = vec![
         (
-            vec![with_tag(member("i-a", 1), "vip-failover:vip", "192.168.100.11/32"), b()],
-            vec!["i-a", "i-b", "192.168.100.11/32", "192.168.100.10/32", "same"],
+            vec![
+                with_tag(member("i-a", 1), "vip-failover:vip", "192.168.100.11/32"),
+                b(),
+            ],
+            vec![
+                "i-a",
+                "i-b",
+                "192.168.100.11/32",
+                "192.168.100.10/32",
+                "same",
+            ],
         ),
         (
             vec![
@@ -194,7 +254,10 @@ fn given_a_second_group_claiming_the_same_vip_in_the_vpc_then_both_are_refused()
     let tags = TagContract::default();
     let tables = tables_pointing_at("i-a", 1);
     let snap = snapshot(&instances, &tables, &[]);
-    assert!(matches!(build("evil", &snap, &tags), Err(ConfigError::ContestedVip { .. })));
+    assert!(matches!(
+        build("evil", &snap, &tags),
+        Err(ConfigError::ContestedVip { .. })
+    ));
 }
 
 #[test]
@@ -203,7 +266,10 @@ fn given_the_same_vip_in_another_vpc_or_on_a_terminated_instance_then_there_is_n
     elsewhere.vpc_id = Some("vpc-2".to_string());
     let mut gone = with_tag(member("i-y", 1), "vip-failover:group", "old");
     gone.state = crate::world::InstanceState::Terminated;
-    let group = web_group(&[member("i-a", 10), member("i-b", 20), elsewhere, gone], &tables_pointing_at("i-a", 1));
+    let group = web_group(
+        &[member("i-a", 10), member("i-b", 20), elsewhere, gone],
+        &tables_pointing_at("i-a", 1),
+    );
     assert_eq!(group.members.len(), 2);
 }
 
@@ -211,7 +277,10 @@ fn given_the_same_vip_in_another_vpc_or_on_a_terminated_instance_then_there_is_n
 fn given_alarms_and_a_down_event_then_they_grade_the_members_they_name() {
     let instances = [member("i-a", 10), member("i-b", 20), member("i-c", 30)];
     let tables = tables_pointing_at("i-a", 1);
-    let alarms = [alarm_on("i-a", AlarmState::Alarm), alarm_on("i-zzz", AlarmState::Alarm)];
+    let alarms = [
+        alarm_on("i-a", AlarmState::Alarm),
+        alarm_on("i-zzz", AlarmState::Alarm),
+    ];
     let mut snap = snapshot(&instances, &tables, &alarms);
     snap.reported_down = Some((
         "i-b",
@@ -221,16 +290,36 @@ fn given_alarms_and_a_down_event_then_they_grade_the_members_they_name() {
         },
     ));
     let group = build_web(&snap).unwrap();
-    let grades: Vec<_> = group.members.iter().map(|m| (m.instance_id.as_str(), m.health.grade)).collect();
-    assert_eq!(grades, [("i-a", Grade::Failed), ("i-b", Grade::Failed), ("i-c", Grade::Healthy)]);
+    let grades: Vec<_> = group
+        .members
+        .iter()
+        .map(|m| (m.instance_id.as_str(), m.health.grade))
+        .collect();
+    assert_eq!(
+        grades,
+        [
+            ("i-a", Grade::Failed),
+            ("i-b", Grade::Failed),
+            ("i-c", Grade::Healthy)
+        ]
+    );
 }
 
 #[test]
 fn given_move_records_then_only_those_on_the_group_tables_are_read() {
     let mut tables = tables_pointing_at("i-a", 1);
-    tables[0].tags.insert("vip-failover:last-move:web".into(), "2026-11-24T03:00:00Z i-a>i-b".into());
-    let mut elsewhere = table("rtb-unrelated", vec![route("10.1.0.0/16", to_eni_of("i-a"))]);
-    elsewhere.tags.insert("vip-failover:last-move:web".into(), "2099-01-01T00:00:00Z i-a>i-b".into());
+    tables[0].tags.insert(
+        "vip-failover:last-move:web".into(),
+        "2026-11-24T03:00:00Z i-a>i-b".into(),
+    );
+    let mut elsewhere = table(
+        "rtb-unrelated",
+        vec![route("10.1.0.0/16", to_eni_of("i-a"))],
+    );
+    elsewhere.tags.insert(
+        "vip-failover:last-move:web".into(),
+        "2099-01-01T00:00:00Z i-a>i-b".into(),
+    );
     tables.push(elsewhere);
     let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables);
     let records: Vec<_> = group.tables.iter().map(|t| t.record.as_deref()).collect();

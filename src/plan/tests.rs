@@ -30,7 +30,12 @@ fn chosen(plan: &Plan) -> &str {
     plan.to.as_ref().map_or("-", |m| m.instance_id.as_str())
 }
 
-fn alarmed(instances: &[InstanceRecord], tables: &[RouteTableRecord], on: &str, state: AlarmState) -> Group {
+fn alarmed(
+    instances: &[InstanceRecord],
+    tables: &[RouteTableRecord],
+    on: &str,
+    state: AlarmState,
+) -> Group {
     web_group_with(instances, tables, &[alarm_on(on, state)])
 }
 
@@ -38,35 +43,62 @@ use crate::world::{InstanceRecord, RouteTableRecord};
 
 #[test]
 fn given_a_pair_when_the_active_fails_its_checks_then_every_table_moves_to_the_standby() {
-    let group = web_group(&[impaired(member("i-a", 10)), member("i-b", 20)], &tables_pointing_at("i-a", 3));
+    let group = web_group(
+        &[impaired(member("i-a", 10)), member("i-b", 20)],
+        &tables_pointing_at("i-a", 3),
+    );
 
     let plan = auto(&group);
 
     assert_eq!(plan.action, Action::FailedOver);
     assert_eq!(plan.from.as_ref().unwrap().instance_id, "i-a");
     assert_eq!(chosen(&plan), "i-b");
-    assert_eq!(targets(&plan), (1..=3).map(|i| (format!("rtb-{i}"), eni_of("i-b"))).collect::<Vec<_>>());
+    assert_eq!(
+        targets(&plan),
+        (1..=3)
+            .map(|i| (format!("rtb-{i}"), eni_of("i-b")))
+            .collect::<Vec<_>>()
+    );
     assert!(plan.writes.iter().all(|w| w.kind == WriteKind::Replace
         && w.destination == net(VIP)
         && w.before == Some(to_eni_of("i-a"))));
     let record = plan.record.expect("a move is recorded");
-    assert_eq!((record.from.as_deref(), record.to.as_str()), (Some("i-a"), "i-b"));
+    assert_eq!(
+        (record.from.as_deref(), record.to.as_str()),
+        (Some("i-a"), "i-b")
+    );
 }
 
 #[test]
 fn given_a_pair_when_the_active_alarm_is_in_alarm_now_then_the_vip_moves() {
-    let group = alarmed(&[member("i-a", 10), member("i-b", 20)], &tables_pointing_at("i-a", 2), "i-a", AlarmState::Alarm);
+    let group = alarmed(
+        &[member("i-a", 10), member("i-b", 20)],
+        &tables_pointing_at("i-a", 2),
+        "i-a",
+        AlarmState::Alarm,
+    );
 
     let plan = auto(&group);
 
     assert_eq!(plan.action, Action::FailedOver);
     assert_eq!(chosen(&plan), "i-b");
-    assert!(plan.warnings.iter().any(|w| w.contains("i-a failed") && w.contains("ALARM")), "{:?}", plan.warnings);
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("i-a failed") && w.contains("ALARM")),
+        "{:?}",
+        plan.warnings
+    );
 }
 
 #[test]
 fn given_an_alarm_that_is_ok_now_then_nothing_moves_whatever_event_brought_us_here() {
-    let group = alarmed(&[member("i-a", 10), member("i-b", 20)], &tables_pointing_at("i-a", 2), "i-a", AlarmState::Ok);
+    let group = alarmed(
+        &[member("i-a", 10), member("i-b", 20)],
+        &tables_pointing_at("i-a", 2),
+        "i-a",
+        AlarmState::Ok,
+    );
 
     let plan = auto(&group);
 
@@ -77,20 +109,31 @@ fn given_an_alarm_that_is_ok_now_then_nothing_moves_whatever_event_brought_us_he
 
 #[test]
 fn given_a_healthy_active_when_the_standby_fails_then_nothing_is_written_and_it_is_reported() {
-    let group = web_group(&[member("i-a", 10), stopped(member("i-b", 20))], &tables_pointing_at("i-a", 2));
+    let group = web_group(
+        &[member("i-a", 10), stopped(member("i-b", 20))],
+        &tables_pointing_at("i-a", 2),
+    );
 
     let plan = auto(&group);
 
     assert_eq!(plan.action, Action::NoChange);
     assert!(plan.writes.is_empty());
     assert_eq!(chosen(&plan), "i-a");
-    assert!(plan.warnings.iter().any(|w| w.contains("i-b")), "{:?}", plan.warnings);
+    assert!(
+        plan.warnings.iter().any(|w| w.contains("i-b")),
+        "{:?}",
+        plan.warnings
+    );
 }
 
 #[test]
 fn given_a_failed_active_and_a_failed_standby_then_the_vip_goes_to_the_next_healthy_member() {
     let group = web_group(
-        &[impaired(member("i-a", 10)), stopped(member("i-b", 20)), member("i-c", 30)],
+        &[
+            impaired(member("i-a", 10)),
+            stopped(member("i-b", 20)),
+            member("i-c", 30),
+        ],
         &tables_pointing_at("i-a", 1),
     );
     assert_eq!(chosen(&auto(&group)), "i-c");
@@ -99,7 +142,11 @@ fn given_a_failed_active_and_a_failed_standby_then_the_vip_goes_to_the_next_heal
 #[test]
 fn given_no_healthy_standby_when_the_active_fails_then_the_move_is_refused_naming_each_member() {
     let group = web_group(
-        &[stopped(member("i-a", 10)), stopped(member("i-b", 20)), impaired(member("i-c", 30))],
+        &[
+            stopped(member("i-a", 10)),
+            stopped(member("i-b", 20)),
+            impaired(member("i-c", 30)),
+        ],
         &tables_pointing_at("i-a", 2),
     );
 
@@ -112,13 +159,22 @@ fn given_no_healthy_standby_when_the_active_fails_then_the_move_is_refused_namin
     assert_eq!(refusal.error_type(), "FailoverRefused");
     assert!(refusal.retryable());
     for needle in ["i-b", "stopped", "i-c", "impaired"] {
-        assert!(plan.reason.contains(needle), "{needle} missing in {}", plan.reason);
+        assert!(
+            plan.reason.contains(needle),
+            "{needle} missing in {}",
+            plan.reason
+        );
     }
 }
 
 #[test]
 fn given_three_members_when_the_active_fails_then_the_lowest_priority_wins_and_ties_break_by_id() {
-    let members = [stopped(member("i-a", 10)), member("i-d", 30), member("i-c", 20), member("i-b", 20)];
+    let members = [
+        stopped(member("i-a", 10)),
+        member("i-d", 30),
+        member("i-c", 20),
+        member("i-b", 20),
+    ];
     let group = web_group(&members, &tables_pointing_at("i-a", 1));
     assert_eq!(chosen(&auto(&group)), "i-b");
 }
@@ -135,7 +191,8 @@ fn given_a_missing_priority_tag_then_the_default_ranks_after_explicit_ones() {
 }
 
 #[test]
-fn given_one_stray_table_when_reconciling_then_the_holder_by_majority_keeps_the_vip_and_the_stray_is_repaired() {
+fn given_one_stray_table_when_reconciling_then_the_holder_by_majority_keeps_the_vip_and_the_stray_is_repaired(
+) {
     let mut tables = tables_pointing_at("i-b", 6);
     tables[0].routes[1].blackhole = true;
     tables[1].routes[1].target = RouteTarget::Other("pcx-1".to_string());
@@ -158,7 +215,10 @@ fn given_one_stray_table_when_reconciling_then_the_holder_by_majority_keeps_the_
 fn given_routes_split_evenly_then_the_preferred_member_holds_and_the_rest_converge_on_it() {
     let mut tables = tables_pointing_at("i-a", 2);
     tables[1].routes[1].target = to_eni_of("i-c");
-    let group = web_group(&[member("i-a", 10), member("i-b", 20), member("i-c", 30)], &tables);
+    let group = web_group(
+        &[member("i-a", 10), member("i-b", 20), member("i-c", 30)],
+        &tables,
+    );
 
     let plan = auto(&group);
 
@@ -194,7 +254,10 @@ fn given_a_route_to_the_instance_id_then_it_is_rewritten_to_target_the_eni() {
 
 #[test]
 fn given_an_already_failed_over_group_when_the_old_active_is_still_down_then_nothing_changes() {
-    let group = web_group(&[stopped(member("i-a", 10)), member("i-b", 20)], &tables_pointing_at("i-b", 3));
+    let group = web_group(
+        &[stopped(member("i-a", 10)), member("i-b", 20)],
+        &tables_pointing_at("i-b", 3),
+    );
     let plan = auto(&group);
     assert_eq!(plan.action, Action::NoChange);
     assert!(plan.writes.is_empty());
@@ -202,7 +265,10 @@ fn given_an_already_failed_over_group_when_the_old_active_is_still_down_then_not
 
 #[test]
 fn given_a_recovered_primary_without_preemption_then_the_vip_stays_on_the_standby() {
-    let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables_pointing_at("i-b", 2));
+    let group = web_group(
+        &[member("i-a", 10), member("i-b", 20)],
+        &tables_pointing_at("i-b", 2),
+    );
     let plan = auto(&group);
     assert_eq!(plan.action, Action::NoChange);
     assert_eq!(chosen(&plan), "i-b");
@@ -217,7 +283,10 @@ fn preempting(a: InstanceRecord, b: InstanceRecord) -> [InstanceRecord; 2] {
 
 #[test]
 fn given_a_recovered_primary_with_preemption_then_it_takes_the_vip_back() {
-    let group = web_group(&preempting(member("i-a", 10), member("i-b", 20)), &tables_pointing_at("i-b", 2));
+    let group = web_group(
+        &preempting(member("i-a", 10), member("i-b", 20)),
+        &tables_pointing_at("i-b", 2),
+    );
 
     let plan = auto(&group);
 
@@ -243,7 +312,10 @@ fn given_preemption_when_the_primary_alarm_is_still_in_alarm_then_the_vip_stays(
 fn given_preemption_when_the_primary_checks_are_still_initializing_then_the_vip_stays() {
     let mut a = member("i-a", 10);
     a.checks.instance = CheckStatus::Initializing;
-    let group = web_group(&preempting(a, member("i-b", 20)), &tables_pointing_at("i-b", 2));
+    let group = web_group(
+        &preempting(a, member("i-b", 20)),
+        &tables_pointing_at("i-b", 2),
+    );
     assert_eq!(auto(&group).action, Action::NoChange);
 }
 
@@ -251,7 +323,10 @@ fn given_preemption_when_the_primary_checks_are_still_initializing_then_the_vip_
 fn given_a_healthy_standby_and_a_preferred_one_still_initializing_then_health_outranks_priority() {
     let mut b = member("i-b", 20);
     b.checks.system = CheckStatus::InsufficientData;
-    let group = web_group(&[stopped(member("i-a", 10)), b, member("i-c", 30)], &tables_pointing_at("i-a", 1));
+    let group = web_group(
+        &[stopped(member("i-a", 10)), b, member("i-c", 30)],
+        &tables_pointing_at("i-a", 1),
+    );
     assert_eq!(chosen(&auto(&group)), "i-c");
 }
 
@@ -259,37 +334,62 @@ fn given_a_healthy_standby_and_a_preferred_one_still_initializing_then_health_ou
 fn given_only_members_of_unknown_health_then_the_preferred_one_is_chosen_with_a_warning() {
     let mut b = member("i-b", 20);
     b.checks.instance = CheckStatus::Initializing;
-    let group = web_group(&[stopped(member("i-a", 10)), b], &tables_pointing_at("i-a", 1));
+    let group = web_group(
+        &[stopped(member("i-a", 10)), b],
+        &tables_pointing_at("i-a", 1),
+    );
 
     let plan = auto(&group);
 
     assert_eq!(chosen(&plan), "i-b");
-    assert!(plan.warnings.iter().any(|w| w.contains("health is unknown") && w.contains("initializing")), "{:?}", plan.warnings);
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("health is unknown") && w.contains("initializing")),
+        "{:?}",
+        plan.warnings
+    );
 }
 
 #[test]
 fn given_a_tagged_table_without_the_route_then_it_is_created_and_untagged_ones_are_left_alone() {
     let mut tables = tables_pointing_at("i-a", 1);
     tables.push(tagged(table("rtb-new", vec![]), "db,web"));
-    tables.push(table("rtb-other", vec![route("10.1.0.0/16", to_eni_of("i-a"))]));
+    tables.push(table(
+        "rtb-other",
+        vec![route("10.1.0.0/16", to_eni_of("i-a"))],
+    ));
 
     let repaired = auto(&web_group(&[member("i-a", 10), member("i-b", 20)], &tables));
     assert_eq!(repaired.action, Action::Repaired);
-    assert_eq!(targets(&repaired), vec![("rtb-new".to_string(), eni_of("i-a"))]);
+    assert_eq!(
+        targets(&repaired),
+        vec![("rtb-new".to_string(), eni_of("i-a"))]
+    );
     assert_eq!(repaired.writes[0].kind, WriteKind::Create);
 
-    let moved = auto(&web_group(&[stopped(member("i-a", 10)), member("i-b", 20)], &tables));
+    let moved = auto(&web_group(
+        &[stopped(member("i-a", 10)), member("i-b", 20)],
+        &tables,
+    ));
     assert_eq!(
         targets(&moved),
-        vec![("rtb-1".to_string(), eni_of("i-b")), ("rtb-new".to_string(), eni_of("i-b"))]
+        vec![
+            ("rtb-1".to_string(), eni_of("i-b")),
+            ("rtb-new".to_string(), eni_of("i-b"))
+        ]
     );
 }
 
 #[test]
 fn given_any_decision_then_only_vip_destinations_are_ever_written() {
     let mut tables = tables_pointing_at("i-a", 3);
-    tables[0].routes.push(route("172.16.0.0/12", to_eni_of("i-a")));
-    tables[1].routes.push(route("10.99.0.0/16", to_eni_of("i-b")));
+    tables[0]
+        .routes
+        .push(route("172.16.0.0/12", to_eni_of("i-a")));
+    tables[1]
+        .routes
+        .push(route("10.99.0.0/16", to_eni_of("i-b")));
     for group in [
         web_group(&[member("i-a", 10), member("i-b", 20)], &tables),
         web_group(&[stopped(member("i-a", 10)), member("i-b", 20)], &tables),
@@ -297,10 +397,16 @@ fn given_any_decision_then_only_vip_destinations_are_ever_written() {
         for intent in [
             Intent::Automatic,
             Intent::Failover { target: None },
-            Intent::Failover { target: Some("i-b".to_string()) },
+            Intent::Failover {
+                target: Some("i-b".to_string()),
+            },
         ] {
             let plan = decide(&group, &intent, &Policy::immediate());
-            assert!(plan.writes.iter().all(|w| w.destination == net(VIP)), "{intent:?}: {:?}", plan.writes);
+            assert!(
+                plan.writes.iter().all(|w| w.destination == net(VIP)),
+                "{intent:?}: {:?}",
+                plan.writes
+            );
         }
     }
 }
@@ -308,28 +414,50 @@ fn given_any_decision_then_only_vip_destinations_are_ever_written() {
 #[test]
 fn given_a_manual_failover_then_it_moves_to_the_named_target_or_refuses_with_a_typed_reason() {
     let group = web_group(
-        &[member("i-a", 10), member("i-b", 20), stopped(member("i-c", 30))],
+        &[
+            member("i-a", 10),
+            member("i-b", 20),
+            stopped(member("i-c", 30)),
+        ],
         &tables_pointing_at("i-a", 1),
     );
 
     assert_eq!(chosen(&to(&group, "i-b")), "i-b");
     let unhealthy = to(&group, "i-c");
-    assert!(matches!(unhealthy.refusal, Some(Refusal::TargetFailed { .. })));
+    assert!(matches!(
+        unhealthy.refusal,
+        Some(Refusal::TargetFailed { .. })
+    ));
     assert!(unhealthy.reason.contains("i-c") && unhealthy.reason.contains("stopped"));
     let stranger = to(&group, "i-zzz");
     let refusal = stranger.refusal.as_ref().unwrap();
     assert_eq!(refusal.error_type(), "UnknownTarget");
     assert!(!refusal.retryable(), "a wrong name does not fix itself");
-    assert!(stranger.reason.contains("i-a, i-b, i-c"), "{}", stranger.reason);
+    assert!(
+        stranger.reason.contains("i-a, i-b, i-c"),
+        "{}",
+        stranger.reason
+    );
     assert_eq!(to(&group, "i-a").action, Action::NoChange);
-    let away = decide(&group, &Intent::Failover { target: None }, &Policy::immediate());
+    let away = decide(
+        &group,
+        &Intent::Failover { target: None },
+        &Policy::immediate(),
+    );
     assert_eq!(chosen(&away), "i-b");
 }
 
 #[test]
 fn given_an_operator_asking_to_move_away_with_no_other_usable_member_then_it_is_refused() {
-    let group = web_group(&[member("i-a", 10), stopped(member("i-b", 20))], &tables_pointing_at("i-a", 1));
-    let plan = decide(&group, &Intent::Failover { target: None }, &Policy::immediate());
+    let group = web_group(
+        &[member("i-a", 10), stopped(member("i-b", 20))],
+        &tables_pointing_at("i-a", 1),
+    );
+    let plan = decide(
+        &group,
+        &Intent::Failover { target: None },
+        &Policy::immediate(),
+    );
     assert!(matches!(plan.refusal, Some(Refusal::NoOtherMember { .. })));
 }
 
@@ -346,20 +474,33 @@ fn given_no_route_table_for_the_group_then_the_decision_refuses_and_says_what_to
 fn given_a_target_with_source_dest_check_enabled_then_a_warning_says_how_to_fix_it() {
     let mut b = member("i-b", 20);
     b.enis[0].source_dest_check = Some(true);
-    let group = web_group(&[stopped(member("i-a", 10)), b], &tables_pointing_at("i-a", 1));
+    let group = web_group(
+        &[stopped(member("i-a", 10)), b],
+        &tables_pointing_at("i-a", 1),
+    );
 
     let plan = auto(&group);
 
     assert_eq!(plan.action, Action::FailedOver);
-    assert!(plan.warnings.iter().any(|w| w.contains("source/dest check") && w.contains(&eni_of("i-b"))));
+    assert!(plan
+        .warnings
+        .iter()
+        .any(|w| w.contains("source/dest check") && w.contains(&eni_of("i-b"))));
 }
 
 #[test]
 fn given_a_member_that_cannot_be_resolved_when_named_as_target_then_it_is_refused_as_failed() {
     let gone = with_tag(member("i-c", 30), "vip-failover:eni", "eni-detached");
-    let group = web_group(&[member("i-a", 10), member("i-b", 20), gone], &tables_pointing_at("i-a", 1));
+    let group = web_group(
+        &[member("i-a", 10), member("i-b", 20), gone],
+        &tables_pointing_at("i-a", 1),
+    );
     let plan = to(&group, "i-c");
-    assert!(matches!(plan.refusal, Some(Refusal::TargetFailed { .. })), "{:?}", plan.refusal);
+    assert!(
+        matches!(plan.refusal, Some(Refusal::TargetFailed { .. })),
+        "{:?}",
+        plan.refusal
+    );
     assert!(plan.reason.contains("eni-detached"), "{}", plan.reason);
 }
 
@@ -378,7 +519,8 @@ fn policy_at(secs: i64) -> Policy {
 /// Every table carries the record `value`.
 fn recorded(mut tables: Vec<RouteTableRecord>, value: &str) -> Vec<RouteTableRecord> {
     for t in &mut tables {
-        t.tags.insert("vip-failover:last-move:web".to_string(), value.to_string());
+        t.tags
+            .insert("vip-failover:last-move:web".to_string(), value.to_string());
     }
     tables
 }
@@ -396,9 +538,15 @@ mod hold_down {
     use super::*;
 
     #[test]
-    fn given_a_recent_move_when_the_new_holder_alarm_fires_then_it_is_held_and_the_run_fails_retryably() {
+    fn given_a_recent_move_when_the_new_holder_alarm_fires_then_it_is_held_and_the_run_fails_retryably(
+    ) {
         let tables = recorded(tables_pointing_at("i-b", 2), &moved_to_b_at(1_000));
-        let group = alarmed(&[member("i-a", 10), member("i-b", 20)], &tables, "i-b", AlarmState::Alarm);
+        let group = alarmed(
+            &[member("i-a", 10), member("i-b", 20)],
+            &tables,
+            "i-b",
+            AlarmState::Alarm,
+        );
 
         let plan = decide(&group, &Intent::Automatic, &policy_at(1_030));
 
@@ -406,8 +554,15 @@ mod hold_down {
         assert!(plan.writes.is_empty());
         let refusal = plan.refusal.unwrap();
         assert_eq!(refusal.error_type(), "HeldDown");
-        assert!(refusal.retryable(), "a held failure must come back, never end as success");
-        assert!(plan.reason.contains("i-b") && plan.reason.contains("ALARM"), "{}", plan.reason);
+        assert!(
+            refusal.retryable(),
+            "a held failure must come back, never end as success"
+        );
+        assert!(
+            plan.reason.contains("i-b") && plan.reason.contains("ALARM"),
+            "{}",
+            plan.reason
+        );
     }
 
     #[test]
@@ -424,7 +579,12 @@ mod hold_down {
     #[test]
     fn given_the_hold_down_has_passed_then_automatic_moves_resume() {
         let tables = recorded(tables_pointing_at("i-b", 2), &moved_to_b_at(1_000));
-        let group = alarmed(&[member("i-a", 10), member("i-b", 20)], &tables, "i-b", AlarmState::Alarm);
+        let group = alarmed(
+            &[member("i-a", 10), member("i-b", 20)],
+            &tables,
+            "i-b",
+            AlarmState::Alarm,
+        );
         let plan = decide(&group, &Intent::Automatic, &policy_at(1_061));
         assert_eq!(plan.action, Action::FailedOver);
     }
@@ -433,7 +593,11 @@ mod hold_down {
     fn given_a_recent_move_when_an_operator_asks_then_the_hold_down_does_not_apply() {
         let tables = recorded(tables_pointing_at("i-b", 2), &moved_to_b_at(1_000));
         let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables);
-        let plan = decide(&group, &Intent::Failover { target: None }, &policy_at(1_001));
+        let plan = decide(
+            &group,
+            &Intent::Failover { target: None },
+            &policy_at(1_001),
+        );
         assert_eq!(plan.action, Action::FailedOver);
         assert_eq!(chosen(&plan), "i-a");
     }
@@ -445,41 +609,83 @@ mod hold_down {
 
         let held = decide(&group, &Intent::Automatic, &policy_at(1_010));
         assert_eq!(held.action, Action::NoChange);
-        assert!(held.warnings.iter().any(|w| w.contains("hold-down")), "{:?}", held.warnings);
-        assert_eq!(decide(&group, &Intent::Automatic, &policy_at(1_100)).action, Action::FailedOver);
+        assert!(
+            held.warnings.iter().any(|w| w.contains("hold-down")),
+            "{:?}",
+            held.warnings
+        );
+        assert_eq!(
+            decide(&group, &Intent::Automatic, &policy_at(1_100)).action,
+            Action::FailedOver
+        );
     }
 
     #[test]
     fn given_a_record_dated_years_ahead_then_it_is_ignored_and_holds_nothing() {
         let forged = moved_to_b_at(1_000 + 3 * 365 * 86_400);
         let tables = recorded(tables_pointing_at("i-b", 2), &forged);
-        let group = alarmed(&[member("i-a", 10), member("i-b", 20)], &tables, "i-b", AlarmState::Alarm);
+        let group = alarmed(
+            &[member("i-a", 10), member("i-b", 20)],
+            &tables,
+            "i-b",
+            AlarmState::Alarm,
+        );
 
         let plan = decide(&group, &Intent::Automatic, &policy_at(1_030));
 
         assert_eq!(plan.action, Action::FailedOver);
-        assert!(plan.warnings.iter().any(|w| w.contains("in the future")), "{:?}", plan.warnings);
+        assert!(
+            plan.warnings.iter().any(|w| w.contains("in the future")),
+            "{:?}",
+            plan.warnings
+        );
     }
 
     #[test]
     fn given_a_record_a_little_ahead_from_a_skewed_clock_then_the_hold_down_ends_a_hold_after_it() {
         let tables = recorded(tables_pointing_at("i-b", 2), &moved_to_b_at(1_200));
-        let group = alarmed(&[member("i-a", 10), member("i-b", 20)], &tables, "i-b", AlarmState::Alarm);
-        assert_eq!(decide(&group, &Intent::Automatic, &policy_at(1_000)).action, Action::Refused);
-        assert_eq!(decide(&group, &Intent::Automatic, &policy_at(1_259)).action, Action::Refused);
-        assert_eq!(decide(&group, &Intent::Automatic, &policy_at(1_261)).action, Action::FailedOver);
+        let group = alarmed(
+            &[member("i-a", 10), member("i-b", 20)],
+            &tables,
+            "i-b",
+            AlarmState::Alarm,
+        );
+        assert_eq!(
+            decide(&group, &Intent::Automatic, &policy_at(1_000)).action,
+            Action::Refused
+        );
+        assert_eq!(
+            decide(&group, &Intent::Automatic, &policy_at(1_259)).action,
+            Action::Refused
+        );
+        assert_eq!(
+            decide(&group, &Intent::Automatic, &policy_at(1_261)).action,
+            Action::FailedOver
+        );
     }
 
     #[test]
     fn given_a_record_on_a_minority_of_the_tables_then_it_is_no_authority() {
         let mut tables = tables_pointing_at("i-b", 3);
-        tables[0].tags.insert("vip-failover:last-move:web".to_string(), moved_to_b_at(1_000));
-        let group = alarmed(&[member("i-a", 10), member("i-b", 20)], &tables, "i-b", AlarmState::Alarm);
+        tables[0].tags.insert(
+            "vip-failover:last-move:web".to_string(),
+            moved_to_b_at(1_000),
+        );
+        let group = alarmed(
+            &[member("i-a", 10), member("i-b", 20)],
+            &tables,
+            "i-b",
+            AlarmState::Alarm,
+        );
 
         let plan = decide(&group, &Intent::Automatic, &policy_at(1_030));
 
         assert_eq!(plan.action, Action::FailedOver);
-        assert!(plan.warnings.iter().any(|w| w.contains("1 of 3 tables")), "{:?}", plan.warnings);
+        assert!(
+            plan.warnings.iter().any(|w| w.contains("1 of 3 tables")),
+            "{:?}",
+            plan.warnings
+        );
     }
 
     #[test]
@@ -491,7 +697,12 @@ mod hold_down {
         };
         assert_eq!(record.to_tag_value(), "2025-11-24T16:00:00Z ->i-b");
         assert_eq!(MoveRecord::parse(&record.to_tag_value()), Some(record));
-        for damaged in ["", "yesterday i-a>i-b", "2025-11-24T16:00:00Z i-a", "2025-11-24T16:00:00Z i-a>"] {
+        for damaged in [
+            "",
+            "yesterday i-a>i-b",
+            "2025-11-24T16:00:00Z i-a",
+            "2025-11-24T16:00:00Z i-a>",
+        ] {
             assert_eq!(MoveRecord::parse(damaged), None, "{damaged:?}");
         }
     }
@@ -509,8 +720,15 @@ mod interrupted {
 
     #[test]
     fn given_a_move_interrupted_a_third_of_the_way_then_it_is_finished_not_reverted() {
-        let unrecorded = web_group(&[member("i-a", 10), member("i-b", 20)], &one_of_three_moved());
-        assert_eq!(chosen(&auto(&unrecorded)), "i-a", "without a record: the majority holds");
+        let unrecorded = web_group(
+            &[member("i-a", 10), member("i-b", 20)],
+            &one_of_three_moved(),
+        );
+        assert_eq!(
+            chosen(&auto(&unrecorded)),
+            "i-a",
+            "without a record: the majority holds"
+        );
 
         let tables = recorded(one_of_three_moved(), &moved_to_b_at(1_000));
         let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables);
@@ -538,6 +756,9 @@ mod interrupted {
     fn given_a_finished_move_then_its_record_changes_nothing() {
         let tables = recorded(tables_pointing_at("i-b", 3), &moved_to_b_at(1_000));
         let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables);
-        assert_eq!(decide(&group, &Intent::Automatic, &policy_at(5_000)).action, Action::NoChange);
+        assert_eq!(
+            decide(&group, &Intent::Automatic, &policy_at(5_000)).action,
+            Action::NoChange
+        );
     }
 }

@@ -8,7 +8,10 @@ use crate::testing::*;
 
 /// serverA stopped, three tables on it: a plan moving every table to i-b.
 fn moving() -> (Group, Plan) {
-    let group = web_group(&[stopped(member("i-a", 10)), member("i-b", 20)], &tables_pointing_at("i-a", 3));
+    let group = web_group(
+        &[stopped(member("i-a", 10)), member("i-b", 20)],
+        &tables_pointing_at("i-a", 3),
+    );
     let plan = decide(&group, &Intent::Automatic, &Policy::immediate());
     (group, plan)
 }
@@ -44,13 +47,17 @@ fn given_a_dry_run_then_every_planned_write_is_shown_as_would_and_nothing_as_cha
     };
     let report = build(&group, &plan, &dry, "manual failover", 5);
     assert_eq!(results(&report), [RouteResult::WouldReplace; 3]);
-    assert!(report.route_tables.iter().all(|r| r.after.as_deref() == Some(eni_of("i-b").as_str())));
+    assert!(report
+        .route_tables
+        .iter()
+        .all(|r| r.after.as_deref() == Some(eni_of("i-b").as_str())));
     assert!(!report.changed);
     assert!(report.dry_run);
 }
 
 #[test]
-fn given_written_failed_and_pending_writes_then_each_table_says_which_and_only_verified_ones_count() {
+fn given_written_failed_and_pending_writes_then_each_table_says_which_and_only_verified_ones_count()
+{
     let (group, plan) = moving();
     let throttled = AwsError {
         service: "EC2",
@@ -68,12 +75,22 @@ fn given_written_failed_and_pending_writes_then_each_table_says_which_and_only_v
 
     let report = build(&group, &plan, &applied(&outcomes, &verified), "test", 5);
 
-    assert_eq!(results(&report), [RouteResult::Replaced, RouteResult::Failed, RouteResult::Pending]);
+    assert_eq!(
+        results(&report),
+        [
+            RouteResult::Replaced,
+            RouteResult::Failed,
+            RouteResult::Pending
+        ]
+    );
     assert!(report.changed);
     assert_eq!(report.written_routes(), 1);
     assert_eq!(report.pending_routes(), [format!("rtb-3 {VIP}")]);
     let failed = report.failed_routes();
-    assert!(failed[0].starts_with("rtb-2") && failed[0].contains("UnauthorizedOperation"), "{failed:?}");
+    assert!(
+        failed[0].starts_with("rtb-2") && failed[0].contains("UnauthorizedOperation"),
+        "{failed:?}"
+    );
 }
 
 #[test]
@@ -100,6 +117,12 @@ fn given_an_untagged_table_holding_one_of_two_vips_then_the_other_is_absent_by_d
     let group = web_group(&instances, &tables_pointing_at("i-a", 1));
     let plan = decide(&group, &Intent::Automatic, &Policy::immediate());
     let report = build(&group, &plan, &applied(&[], &[]), "test", 1);
-    assert_eq!(results(&report), [RouteResult::Unchanged, RouteResult::Absent]);
-    assert!(plan.writes.is_empty(), "no route is ever added to an untagged table");
+    assert_eq!(
+        results(&report),
+        [RouteResult::Unchanged, RouteResult::Absent]
+    );
+    assert!(
+        plan.writes.is_empty(),
+        "no route is ever added to an untagged table"
+    );
 }

@@ -11,13 +11,26 @@ use crate::Result;
 /// A CloudWatch client for `url` (the emulator, or a proxy in front of it), with
 /// dummy credentials in us-east-1.
 pub fn client_for(url: &str) -> Client {
-    let config = aws_sdk_cloudwatch::Config::builder()
+    Client::from_conf(builder(url).build())
+}
+
+/// The function's CloudWatch client: `config`'s timeouts, no SDK retries, and
+/// its calls recorded in `log` beside the EC2 calls.
+pub fn client_with(url: &str, config: &vip_failover::Config, log: &crate::CallLog) -> Client {
+    let sdk = builder(url)
+        .retry_config(vip_failover::aws::retry_config())
+        .timeout_config(vip_failover::aws::timeout_config(config))
+        .interceptor(log.clone())
+        .build();
+    Client::from_conf(sdk)
+}
+
+fn builder(url: &str) -> aws_sdk_cloudwatch::config::Builder {
+    aws_sdk_cloudwatch::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .endpoint_url(url)
-        .build();
-    Client::from_conf(config)
 }
 
 /// A StatusCheckFailed alarm on `instance` (namespace `AWS/EC2`, dimension
@@ -62,6 +75,29 @@ pub async fn set_alarm_state(client: &Client, alarm_name: &str, state: StateValu
         .send()
         .await?;
     Ok(())
+}
+
+/// The name of `instance`'s status alarm, as the template names it (within the
+/// default `ALARM_NAME_PREFIX`, so every run reads its level).
+pub fn status_alarm_name(instance: &str) -> String {
+    format!("vip-failover-direct-status-{instance}")
+}
+
+/// `instance`'s status alarm (created on first use) goes to `state` (`ALARM`,
+/// `OK`, `INSUFFICIENT_DATA`).
+pub async fn set_status_alarm(client: &Client, instance: &str, state: &str) -> Result<()> {
+    let name = status_alarm_name(instance);
+    let exists = !client
+        .describe_alarms()
+        .alarm_names(&name)
+        .send()
+        .await?
+        .metric_alarms()
+        .is_empty();
+    if !exists {
+        put_status_alarm(client, &name, instance, None).await?;
+    }
+    set_alarm_state(client, &name, StateValue::from(state)).await
 }
 
 /// The state of every metric alarm whose name starts with `prefix`, by name.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ec2::Client;
-use vip_failover::ec2::{retry_config, timeout_config, Ec2};
+use vip_failover::aws::{retry_config, timeout_config, Aws};
 use vip_failover::handler::Handler;
 use vip_failover::Config;
 
@@ -105,10 +105,15 @@ pub fn patient() -> Config {
     }
 }
 
-/// A handler whose EC2 client talks to `url` (the emulator, or a proxy in front).
+/// A handler whose EC2 and CloudWatch clients talk to `url` (the emulator, or a
+/// proxy in front); the log records the calls of both.
 pub fn handler_for(url: &str, config: Config) -> (Handler, CallLog) {
     let (client, log) = client_for(url, &config);
-    (Handler::new(Ec2::new(client, &config), config), log)
+    let cloudwatch = crate::cloudwatch::client_with(url, &config, &log);
+    (
+        Handler::new(Aws::new(client, cloudwatch, &config), config),
+        log,
+    )
 }
 
 /// An SDK client for `url` with the retry and timeout settings of `config`.
@@ -119,7 +124,7 @@ pub fn client_for(url: &str, config: &Config) -> (Client, CallLog) {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .endpoint_url(url)
-        .retry_config(retry_config(config))
+        .retry_config(retry_config())
         .timeout_config(timeout_config(config))
         .interceptor(log.clone())
         .build();

@@ -5,16 +5,20 @@ use serde_json::{json, Value};
 /// The time every event carries unless told otherwise.
 pub const EVENT_TIME: &str = "2026-11-24T03:00:00Z";
 
-/// A CloudWatch alarm's Lambda action for a StatusCheckFailed alarm on `instance`.
+/// The Lambda action of `instance`'s status alarm (named as the template names
+/// it, see [`crate::cloudwatch::status_alarm_name`]) on entering `state`. An event
+/// is a hint: the function reads the alarm's level again, so a test that wants a
+/// move sets the alarm in the emulator too ([`crate::world::World::alarm`]).
 pub fn alarm(instance: &str, state: &str) -> Value {
+    let name = crate::cloudwatch::status_alarm_name(instance);
     json!({
         "source": "aws.cloudwatch",
-        "alarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-status",
+        "alarmArn": format!("arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"),
         "accountId": "123456789012",
         "time": "2026-11-24T03:00:00.000+0000",
         "region": "us-east-1",
         "alarmData": {
-            "alarmName": "web-status",
+            "alarmName": name,
             "state": {"value": state, "reason": "test", "timestamp": "2026-11-24T03:00:00.000+0000"},
             "previousState": {"value": "OK", "reason": "test", "timestamp": "2026-11-24T02:00:00.000+0000"},
             "configuration": {
@@ -68,11 +72,13 @@ fn status_check_metric(instance: &str) -> Value {
 }
 
 /// EventBridge's EC2 instance state-change notification, sent at `time` (an RFC
-/// 3339 UTC time such as `2026-11-24T03:00:00Z`; default [`EVENT_TIME`]).
+/// 3339 UTC time such as `2026-11-24T03:00:00Z`; default: now, as a fresh event
+/// is; an event older than the instance's last start speaks of an earlier life).
 pub fn state_change(instance: &str, state: &str, time: Option<&str>) -> Value {
+    let now = now_rfc3339();
     json!({
         "version": "0", "id": "1", "detail-type": "EC2 Instance State-change Notification",
-        "source": "aws.ec2", "account": "123456789012", "time": time.unwrap_or(EVENT_TIME),
+        "source": "aws.ec2", "account": "123456789012", "time": time.unwrap_or(&now),
         "region": "us-east-1", "resources": [], "detail": {"instance-id": instance, "state": state}
     })
 }
@@ -84,4 +90,9 @@ pub fn scheduled() -> Value {
         "account": "123456789012", "time": "2026-11-24T03:05:00Z", "region": "us-east-1",
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/vip-failover-reconcile"], "detail": {}
     })
+}
+
+/// The current time as EventBridge writes it (`2026-11-24T03:00:00Z`).
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

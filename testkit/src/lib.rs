@@ -29,3 +29,13 @@ pub use emulator::{client_for, free_port, handler_for, patient, workspace_root, 
 /// Errors of the kit's helpers: whatever the SDK or the emulator returned.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A deadline for runs that are not timed: five minutes, with the function's
+/// default reserve.
+pub fn deadline() -> vip_failover::deadline::Deadline {
+    let config = vip_failover::Config::default();
+    vip_failover::deadline::Deadline::after(
+        std::time::Duration::from_secs(300),
+        config.deadline_reserve,
+    )
+}

@@ -30,6 +30,15 @@ pub async fn given_the_two_az_seed() -> World {
 }
 
 impl World {
+    /// `instance`'s status alarm goes to `state` in CloudWatch, and its alarm
+    /// action delivers the event returned.
+    pub async fn alarm(&self, instance: &str, state: &str) -> serde_json::Value {
+        crate::cloudwatch::set_status_alarm(&self.emulator.cloudwatch(), instance, state)
+            .await
+            .expect("set the alarm");
+        crate::events::alarm(instance, state)
+    }
+
     /// Where the VIP route of each table points (tables in id order).
     pub async fn vip_targets(&self) -> Vec<String> {
         topology::targets_of(&self.client, &self.seed.vpc_id, VIP)

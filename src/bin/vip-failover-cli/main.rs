@@ -124,7 +124,11 @@ enum Command {
 #[derive(Debug)]
 enum Failure {
     /// The library refused or failed (here, or inside the function).
-    Failed { error_type: String, message: String, report: Option<Value> },
+    Failed {
+        error_type: String,
+        message: String,
+        report: Option<Value>,
+    },
     /// The function could not be invoked at all.
     Invoke(String),
     Env(ConfigEnvError),
@@ -162,7 +166,9 @@ impl Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Failed { message, .. } | Self::Invoke(message) | Self::Usage(message) => f.write_str(message),
+            Self::Failed { message, .. } | Self::Invoke(message) | Self::Usage(message) => {
+                f.write_str(message)
+            }
             Self::Env(e) => e.fmt(f),
         }
     }
@@ -266,8 +272,14 @@ fn init_tracing() {
 
 /// Where manual commands run.
 enum Backend {
-    Here { handler: Handler, timeout: Duration },
-    Function { client: aws_sdk_lambda::Client, name: String },
+    Here {
+        handler: Box<Handler>,
+        timeout: Duration,
+    },
+    Function {
+        client: aws_sdk_lambda::Client,
+        name: String,
+    },
 }
 
 /// What every command needs: the backend, and the AWS adapter and tag contract
@@ -293,21 +305,31 @@ impl Core {
         let sdk = loader.load().await;
         let Some(region) = sdk.region().map(ToString::to_string) else {
             return Err(Failure::Usage(
-                "no AWS region: pass --region (e.g. --region us-east-1) or set AWS_REGION".to_string(),
+                "no AWS region: pass --region (e.g. --region us-east-1) or set AWS_REGION"
+                    .to_string(),
             ));
         };
-        let aws = Aws::new(aws_sdk_ec2::Client::new(&sdk), aws_sdk_cloudwatch::Client::new(&sdk), &config);
+        let aws = Aws::new(
+            aws_sdk_ec2::Client::new(&sdk),
+            aws_sdk_cloudwatch::Client::new(&sdk),
+            &config,
+        );
         let backend = match &cli.function {
             Some(name) => Backend::Function {
                 client: aws_sdk_lambda::Client::new(&sdk),
                 name: name.clone(),
             },
             None => Backend::Here {
-                handler: Handler::new(aws.clone(), config.clone()).without_metrics(),
+                handler: Box::new(Handler::new(aws.clone(), config.clone()).without_metrics()),
                 timeout: Duration::from_secs(cli.timeout),
             },
         };
-        Ok(Self { backend, aws, config, region })
+        Ok(Self {
+            backend,
+            aws,
+            config,
+            region,
+        })
     }
 
     /// Runs one manual command and reads its answer as `T`.
@@ -315,7 +337,9 @@ impl Core {
         let answer = match &self.backend {
             Backend::Here { handler, timeout } => {
                 let deadline = handler.deadline_after(*timeout);
-                let response = handler.handle_trigger(Trigger::Manual(command), deadline).await?;
+                let response = handler
+                    .handle_trigger(Trigger::Manual(command), deadline)
+                    .await?;
                 serde_json::to_value(response).map_err(|e| Failure::Usage(e.to_string()))?
             }
             Backend::Function { client, name } => invoke(client, name, &command).await?,
@@ -342,7 +366,11 @@ impl Core {
 
 /// The function runs the command; a function error comes back as its
 /// `errorType` and `errorMessage`.
-async fn invoke(client: &aws_sdk_lambda::Client, name: &str, command: &ManualCommand) -> Result<Value, Failure> {
+async fn invoke(
+    client: &aws_sdk_lambda::Client,
+    name: &str,
+    command: &ManualCommand,
+) -> Result<Value, Failure> {
     let payload = serde_json::to_vec(command).map_err(|e| Failure::Usage(e.to_string()))?;
     let out = client
         .invoke()
@@ -350,7 +378,12 @@ async fn invoke(client: &aws_sdk_lambda::Client, name: &str, command: &ManualCom
         .payload(aws_sdk_lambda::primitives::Blob::new(payload))
         .send()
         .await
-        .map_err(|e| Failure::Invoke(format!("Lambda Invoke of {name} failed: {}", aws_sdk_lambda::error::DisplayErrorContext(&e))))?;
+        .map_err(|e| {
+            Failure::Invoke(format!(
+                "Lambda Invoke of {name} failed: {}",
+                aws_sdk_lambda::error::DisplayErrorContext(&e)
+            ))
+        })?;
     let body: Value = out
         .payload()
         .and_then(|p| serde_json::from_slice(p.as_ref()).ok())
@@ -358,7 +391,12 @@ async fn invoke(client: &aws_sdk_lambda::Client, name: &str, command: &ManualCom
     if out.function_error().is_none() {
         return Ok(body);
     }
-    let field = |key: &str| body.get(key).and_then(Value::as_str).unwrap_or("unknown").to_string();
+    let field = |key: &str| {
+        body.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string()
+    };
     Err(Failure::Failed {
         error_type: field("errorType"),
         message: field("errorMessage"),
@@ -371,8 +409,23 @@ async fn run(cli: Cli, out: &Out) -> Result<u8, Failure> {
     match cli.command {
         Command::Status { group } => per_group(&core, out, group, Kind::Status).await,
         Command::Check { group } => per_group(&core, out, group, Kind::Check).await,
-        Command::Switchover { group, to, dry_run, yes } => {
-            switchover(&core, out, Switch { group, to, dry_run, yes }).await
+        Command::Switchover {
+            group,
+            to,
+            dry_run,
+            yes,
+        } => {
+            switchover(
+                &core,
+                out,
+                Switch {
+                    group,
+                    to,
+                    dry_run,
+                    yes,
+                },
+            )
+            .await
         }
     }
 }
@@ -385,7 +438,12 @@ enum Kind {
 
 /// `status` and `check`, for one group or every group: one manual action each.
 /// A group that fails does not hide the others; the worst exit code wins.
-async fn per_group(core: &Core, out: &Out, only: Option<String>, kind: Kind) -> Result<u8, Failure> {
+async fn per_group(
+    core: &Core,
+    out: &Out,
+    only: Option<String>,
+    kind: Kind,
+) -> Result<u8, Failure> {
     let single = only.is_some();
     let groups = core.groups(only).await?;
     let mut code = EXIT_OK;
@@ -423,14 +481,23 @@ async fn per_group(core: &Core, out: &Out, only: Option<String>, kind: Kind) -> 
 }
 
 /// One group's status or check: its JSON document, its text, its exit code.
-async fn one_group(core: &Core, out: &Out, group: String, kind: Kind) -> (Value, Option<String>, u8) {
+async fn one_group(
+    core: &Core,
+    out: &Out,
+    group: String,
+    kind: Kind,
+) -> (Value, Option<String>, u8) {
     let answer = match kind {
         Kind::Status => core
-            .manual::<StatusReport>(ManualCommand::Status { group: group.clone() })
+            .manual::<StatusReport>(ManualCommand::Status {
+                group: group.clone(),
+            })
             .await
             .map(|r| (json!(r), render::status(&r, out.stdout), EXIT_OK)),
         Kind::Check => core
-            .manual::<CheckReport>(ManualCommand::Check { group: group.clone() })
+            .manual::<CheckReport>(ManualCommand::Check {
+                group: group.clone(),
+            })
             .await
             .map(|r| {
                 let code = if r.ok { EXIT_OK } else { EXIT_PROBLEMS };
@@ -474,10 +541,16 @@ struct Switch {
 
 /// Dry run, confirmation, then the real run pinned to the planned target.
 async fn switchover(core: &Core, out: &Out, ask: Switch) -> Result<u8, Failure> {
-    let plan: Report = core.manual(failover(&ask.group, ask.to.clone(), true)).await?;
+    let plan: Report = core
+        .manual(failover(&ask.group, ask.to.clone(), true))
+        .await?;
     let show_plan = |note: &str| {
         if out.json {
-            out.print_json(&Switchover { plan: Some(&plan), result: None, error: None });
+            out.print_json(&Switchover {
+                plan: Some(&plan),
+                result: None,
+                error: None,
+            });
         } else {
             out.print(&render::plan(&plan, out.stdout));
         }
@@ -503,7 +576,9 @@ async fn switchover(core: &Core, out: &Out, ask: Switch) -> Result<u8, Failure> 
     if !ask.yes {
         confirm()?;
     }
-    let result = core.manual::<Report>(failover(&ask.group, target, false)).await;
+    let result = core
+        .manual::<Report>(failover(&ask.group, target, false))
+        .await;
     finish(out, &plan, result)
 }
 
@@ -513,18 +588,31 @@ fn finish(out: &Out, plan: &Report, result: Result<Report, Failure>) -> Result<u
     let (report, failure) = match result {
         Ok(report) => (Some(report), None),
         Err(failure) => {
-            let report = failure.report().and_then(|r| serde_json::from_value::<Report>(r.clone()).ok());
+            let report = failure
+                .report()
+                .and_then(|r| serde_json::from_value::<Report>(r.clone()).ok());
             (report, Some(failure))
         }
     };
-    let holder = |r: &Report| r.from.as_ref().map_or("no member".to_string(), |f| f.instance_id.clone());
+    let holder = |r: &Report| {
+        r.from
+            .as_ref()
+            .map_or("no member".to_string(), |f| f.instance_id.clone())
+    };
     if let Some(report) = report.as_ref().filter(|r| holder(r) != holder(plan)) {
-        out.note(&format!("note: the VIP moved since the plan was made; it was taken from {}", holder(report)));
+        out.note(&format!(
+            "note: the VIP moved since the plan was made; it was taken from {}",
+            holder(report)
+        ));
     }
     if out.json {
         let result = report.as_ref().map(|r| json!(r));
         let error = failure.as_ref().map(Failure::to_json);
-        out.print_json(&Switchover { plan: Some(plan), result, error });
+        out.print_json(&Switchover {
+            plan: Some(plan),
+            result,
+            error,
+        });
     } else if let Some(report) = &report {
         out.print("\n");
         out.print(&render::outcome(report, out.stdout));
@@ -552,11 +640,15 @@ fn confirm() -> Result<(), Failure> {
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     if let Err(e) = stdin.lock().read_line(&mut answer) {
-        return Err(Failure::Usage(format!("cannot read the answer ({e}); nothing was changed")));
+        return Err(Failure::Usage(format!(
+            "cannot read the answer ({e}); nothing was changed"
+        )));
     }
     match answer.trim().to_ascii_lowercase().as_str() {
         "y" | "yes" => Ok(()),
-        _ => Err(Failure::Usage("switchover not confirmed; nothing was changed".to_string())),
+        _ => Err(Failure::Usage(
+            "switchover not confirmed; nothing was changed".to_string(),
+        )),
     }
 }
 

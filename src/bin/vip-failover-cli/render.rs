@@ -242,7 +242,10 @@ pub fn status(report: &StatusReport, palette: Palette) -> String {
     let _ = writeln!(
         out,
         "Reconcile would: {} ({})",
-        palette.paint(action_style(report.reconcile), label(report.reconcile, true)),
+        palette.paint(
+            action_style(report.reconcile),
+            label(report.reconcile, true)
+        ),
         report.reconcile_reason
     );
     warnings(&mut out, palette, &report.warnings);
@@ -299,7 +302,14 @@ fn health_cell(m: &MemberStatus) -> Cell {
 }
 
 fn route_table(report: &StatusReport) -> Table {
-    let mut routes = Table::with_header(&["", "ROUTE TABLE", "DESTINATION", "TARGET", "MEMBER", "TAGGED"]);
+    let mut routes = Table::with_header(&[
+        "",
+        "ROUTE TABLE",
+        "DESTINATION",
+        "TARGET",
+        "MEMBER",
+        "TAGGED",
+    ]);
     for t in &report.route_tables {
         let on_active = report.active.is_some() && t.member == report.active;
         routes.push(vec![

@@ -53,9 +53,12 @@ pub struct Rules {
     /// The same request is faulted at most this many times in a row, as a burst
     /// of throttling would; the client's retries are what get it through.
     pub max_consecutive: u32,
-    /// Requests whose body contains all of these strings always fail with a
-    /// throttle: a fault beyond any retry budget.
+    /// Requests whose body contains all of these strings always fail with an
+    /// internal error (HTTP 500): a fault beyond any retry budget.
     pub always_fail: Vec<Vec<String>>,
+    /// Requests whose body contains all of these strings are always throttled
+    /// (`RequestLimitExceeded`): an account whose bucket someone else keeps empty.
+    pub always_throttle: Vec<Vec<String>>,
     pub seed: u64,
     /// EC2's request throttling: a token bucket per API action. `None`: no
     /// throttling but the seeded faults.
@@ -75,6 +78,7 @@ impl Default for Rules {
             kinds: vec![Fault::Throttle],
             max_consecutive: u32::MAX,
             always_fail: Vec::new(),
+            always_throttle: Vec::new(),
             seed: 1,
             buckets: None,
             latency: None,
@@ -189,12 +193,15 @@ impl Drop for FaultProxy {
 
 impl State {
     fn decide(&mut self, body: &str) -> Option<Fault> {
-        if self
-            .rules
-            .always_fail
-            .iter()
-            .any(|needles| needles.iter().all(|n| body.contains(n.as_str())))
-        {
+        let matches = |rules: &[Vec<String>]| {
+            rules
+                .iter()
+                .any(|needles| needles.iter().all(|n| body.contains(n.as_str())))
+        };
+        if matches(&self.rules.always_fail) {
+            return Some(Fault::ServerError);
+        }
+        if matches(&self.rules.always_throttle) {
             return Some(Fault::Throttle);
         }
         // xorshift64: deterministic for a seed, no extra crate.
