@@ -444,3 +444,195 @@ async fn given_bad_arguments_then_exit_2_and_help_documents_the_exit_codes() {
         assert!(help.stdout.contains(needle), "{needle}: {help:?}");
     }
 }
+
+#[tokio::test]
+async fn given_a_stopped_server_b_when_switching_over_to_it_with_json_then_stdout_is_the_refused_plan_and_stderr_one_line(
+) {
+    let world = given_the_two_az_seed().await;
+    let b = &world.seed.server_b;
+    topology::stop(&world.client, &b.instance_id).await.unwrap();
+
+    let run = world
+        .switchover(&["--to", &b.instance_id, "--yes", "--json"])
+        .await;
+
+    assert_eq!(run.code, 1, "{run:?}");
+    let doc = run.json();
+    assert_eq!(
+        doc["error"]["errorType"], "TargetUnhealthy.Retryable",
+        "{doc:#}"
+    );
+    assert_eq!(doc["plan"]["group"], GROUP, "{doc:#}");
+    assert_eq!(doc["plan"]["action"], "refused", "{doc:#}");
+    assert_eq!(doc["result"], Value::Null);
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert!(run.stderr.starts_with("error: "), "{run:?}");
+    world.assert_vip_on(&world.seed.server_a.eni_id).await;
+}
+
+#[tokio::test]
+async fn given_a_deadline_too_short_for_every_table_when_switching_over_then_the_json_lists_what_is_pending(
+) {
+    use testkit::fault_proxy::{Bucket, FaultProxy, Rules, TokenBuckets};
+    let world = given_the_two_az_seed().await;
+    // One ReplaceRoute a second, and a run of two seconds, one of them reserved.
+    let buckets = TokenBuckets::default().with("ReplaceRoute", Bucket::new(1, 1));
+    let rules = Rules {
+        buckets: Some(buckets),
+        ..Rules::default()
+    };
+    let proxy = FaultProxy::start(&world.emulator.addr(), rules).await;
+    let args = [
+        "switchover",
+        "--group",
+        GROUP,
+        "--yes",
+        "--json",
+        "--timeout",
+        "2",
+    ];
+
+    let run = cli_with(&proxy.url(), &[("DEADLINE_RESERVE_MS", "1000")], &args).await;
+
+    assert_eq!(run.code, 1, "{run:?}");
+    let doc = run.json();
+    assert_eq!(
+        doc["error"]["errorType"], "DeadlineReached.Retryable",
+        "{doc:#}"
+    );
+    let results: Vec<&str> = doc["result"]["route_tables"]
+        .as_array()
+        .expect("the run's report")
+        .iter()
+        .map(|r| r["result"].as_str().unwrap())
+        .collect();
+    assert!(
+        results.contains(&"replaced") && results.contains(&"pending"),
+        "{results:?}"
+    );
+    assert!(run.stderr.contains("still to write"), "{run:?}");
+}
+
+#[tokio::test]
+async fn given_the_deployed_function_when_switching_over_through_it_then_it_runs_there_and_every_table_moves(
+) {
+    use testkit::lambda::{emulator_env, Function, LocalLambda};
+    let world = given_the_two_az_seed().await;
+    let lambda = LocalLambda::start(
+        Function::new("vip-failover", env!("CARGO_BIN_EXE_vip-failover"))
+            .envs(emulator_env(&world.emulator.url())),
+    );
+    let lambda_url = lambda.url();
+    let env = [("AWS_ENDPOINT_URL_LAMBDA", lambda_url.as_str())];
+    let args = [
+        "switchover",
+        "--group",
+        GROUP,
+        "--yes",
+        "--function",
+        "vip-failover",
+    ];
+
+    let run = cli_with(&world.emulator.url(), &env, &args).await;
+
+    assert_eq!(run.code, 0, "{run:?}\n{}", lambda.log_text());
+    world.assert_vip_on(&world.seed.server_b.eni_id).await;
+    assert!(run.stdout.contains("VIP moved"), "{run:?}");
+    // The plan and the move both ran inside the function, one after the other.
+    let answered = lambda
+        .events()
+        .iter()
+        .filter(|e| matches!(e, testkit::lambda::RuntimeEvent::Response { .. }))
+        .count();
+    assert_eq!(answered, 2, "{:?}", lambda.events());
+
+    let refused = cli_with(
+        &world.emulator.url(),
+        &env,
+        &[
+            "switchover",
+            "--group",
+            GROUP,
+            "--to",
+            "i-0123456789abcdef0",
+            "--yes",
+            "--function",
+            "vip-failover",
+        ],
+    )
+    .await;
+    assert_eq!(
+        refused.code, 2,
+        "an unknown target is a usage error: {refused:?}"
+    );
+    assert!(
+        refused.stderr.contains("i-0123456789abcdef0"),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn given_a_direct_switchover_racing_the_function_then_the_race_is_reported_and_never_left_split_silently(
+) {
+    use testkit::fault_proxy::{FaultProxy, Rules, TokenBuckets};
+    let mut world = given_the_two_az_seed().await;
+    let c = topology::launch(
+        &world.client,
+        &world.seed.subnets[1],
+        "serverC",
+        &topology::member_tags("30"),
+    )
+    .await
+    .unwrap();
+    topology::with_tables(&world.client, &mut world.seed, 30)
+        .await
+        .unwrap();
+    // One account, one set of EC2 buckets, AWS-like round trips: the two runs overlap.
+    let rules = Rules {
+        buckets: Some(TokenBuckets::documented()),
+        latency: Some(std::time::Duration::from_millis(100)),
+        ..Rules::default()
+    };
+    let proxy = FaultProxy::start(&world.emulator.addr(), rules).await;
+    let (function, _) = testkit::handler_for(&proxy.url(), testkit::patient());
+    let to_b = serde_json::json!({"action": "failover", "group": GROUP, "target": world.seed.server_b.instance_id});
+    let cli_args = [
+        "switchover",
+        "--group",
+        GROUP,
+        "--to",
+        c.instance_id.as_str(),
+        "--yes",
+        "--json",
+    ];
+
+    let url = proxy.url();
+    let (by_function, by_operator) = tokio::join!(
+        function.handle(to_b, testkit::deadline()),
+        cli_with(&url, &[], &cli_args),
+    );
+
+    let targets = topology::targets_of(&world.client, &world.seed.vpc_id, VIP)
+        .await
+        .unwrap();
+    let split = targets
+        .values()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        > 1;
+    let function_text = match &by_function {
+        Ok(response) => serde_json::to_string(response).unwrap(),
+        Err(e) => format!("{e} {}", serde_json::to_string(&e.report()).unwrap()),
+    };
+    let operator_text = format!("{} {}", by_operator.stdout, by_operator.stderr);
+    if split {
+        assert!(
+            by_function.is_err() || by_operator.code != 0,
+            "tables left split silently: {targets:?}"
+        );
+    }
+    assert!(
+        function_text.contains("another writer") || operator_text.contains("another writer"),
+        "neither run noticed the other:\n{function_text}\n{operator_text}"
+    );
+}

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 use testkit::cloudwatch;
-use testkit::events::alarm_state_change;
+use testkit::events::{alarm_state_change, state_change};
 use testkit::topology::{self, VIP};
 use testkit::world::{given_the_two_az_seed, World};
 use vip_failover::report::Response;
@@ -300,6 +300,65 @@ async fn given_an_instance_in_no_group_when_it_stops_then_one_read_and_no_write(
     assert_eq!(action_of(&response), "ignored");
     assert_eq!(world.calls.actions(), ["DescribeInstances"]);
     assert_eq!(world.vip_targets().await, world.on_a());
+}
+
+#[tokio::test]
+async fn given_churn_of_instances_in_no_group_when_their_events_queue_then_they_cost_no_call_and_a_real_failure_is_served(
+) {
+    let world = given_the_two_az_seed().await;
+    let a = &world.seed.server_a.instance_id;
+    // A first event reads the member list; the warm container keeps it.
+    let first = state_change("i-00000000000000001", "terminated", None);
+    world
+        .handler
+        .handle(first, testkit::deadline())
+        .await
+        .unwrap();
+    world.calls.clear();
+
+    for i in 2..=50 {
+        let stranger = format!("i-{i:017x}");
+        let response = world
+            .handler
+            .handle(
+                state_change(&stranger, "terminated", None),
+                testkit::deadline(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(action_of(&response), "ignored");
+    }
+    assert!(
+        world.calls.actions().is_empty(),
+        "{:?}",
+        world.calls.actions()
+    );
+
+    topology::stop(&world.client, a).await.unwrap();
+    let response = world
+        .handler
+        .handle(state_change(a, "stopped", None), testkit::deadline())
+        .await
+        .unwrap();
+    assert_eq!(action_of(&response), "failed_over");
+    assert_eq!(world.vip_targets().await, world.on_b());
+}
+
+#[tokio::test]
+async fn given_no_member_list_cache_when_unrelated_events_arrive_then_each_reads_the_members() {
+    let emulator = testkit::Emulator::start();
+    let (client, _) = emulator.client();
+    topology::seed_two_az(&client).await.unwrap();
+    let config = vip_failover::Config {
+        membership_ttl: std::time::Duration::ZERO,
+        ..testkit::patient()
+    };
+    let (handler, calls) = emulator.handler_with(config);
+    for i in 1..=3 {
+        let event = state_change(&format!("i-{i:017x}"), "terminated", None);
+        handler.handle(event, testkit::deadline()).await.unwrap();
+    }
+    assert_eq!(calls.actions(), ["DescribeInstances"; 3]);
 }
 
 /// Malformed or foreign events. Each must be refused before any EC2 call.

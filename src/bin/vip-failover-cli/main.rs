@@ -541,9 +541,13 @@ struct Switch {
 
 /// Dry run, confirmation, then the real run pinned to the planned target.
 async fn switchover(core: &Core, out: &Out, ask: Switch) -> Result<u8, Failure> {
-    let plan: Report = core
+    let plan: Report = match core
         .manual(failover(&ask.group, ask.to.clone(), true))
-        .await?;
+        .await
+    {
+        Ok(plan) => plan,
+        Err(failure) => return refused(out, failure),
+    };
     let show_plan = |note: &str| {
         if out.json {
             out.print_json(&Switchover {
@@ -580,6 +584,25 @@ async fn switchover(core: &Core, out: &Out, ask: Switch) -> Result<u8, Failure> 
         .manual::<Report>(failover(&ask.group, target, false))
         .await;
     finish(out, &plan, result)
+}
+
+/// The dry run itself was refused: the plan it made (when there is one) and why.
+fn refused(out: &Out, failure: Failure) -> Result<u8, Failure> {
+    let plan = failure
+        .report()
+        .and_then(|r| serde_json::from_value::<Report>(r.clone()).ok());
+    if out.json {
+        let error = Some(failure.to_json());
+        out.print_json(&Switchover {
+            plan: plan.as_ref(),
+            result: None,
+            error,
+        });
+    } else if let Some(plan) = &plan {
+        out.print(&render::plan(plan, out.stdout));
+    }
+    out.error(&failure);
+    Ok(failure.exit_code())
 }
 
 /// Prints what the real run did, or why it stopped (with its report when there

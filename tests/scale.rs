@@ -1,0 +1,254 @@
+//! Hundreds of route tables at EC2's own speed limit, against the emulator behind
+//! a proxy that throttles as EC2 documents it (a token bucket per action: 50
+//! ReplaceRoute at once, then 5 per second): given a group with many tables, when
+//! its active member fails, then the move finishes within the invocation's
+//! deadline or is finished by the next one, always towards the same member, even
+//! when a run is killed or its move record is throttled.
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::Duration;
+
+use testkit::events::state_change;
+use testkit::fault_proxy::{FaultProxy, Rules, TokenBuckets};
+use testkit::topology::{self, Seed, VIP};
+use testkit::{handler_for, patient, Emulator};
+use vip_failover::report::Response;
+
+struct World {
+    emulator: Emulator,
+    client: aws_sdk_ec2::Client,
+    seed: Seed,
+}
+
+/// The two-AZ seed with `total` client route tables, all on serverA.
+async fn given_a_group_with_tables(total: usize) -> World {
+    let emulator = Emulator::start();
+    let (client, _) = emulator.client();
+    let mut seed = topology::seed_two_az(&client).await.expect("seed");
+    topology::with_tables(&client, &mut seed, total)
+        .await
+        .expect("tables");
+    World {
+        emulator,
+        client,
+        seed,
+    }
+}
+
+impl World {
+    async fn proxy(&self, rules: Rules) -> FaultProxy {
+        FaultProxy::start(&self.emulator.addr(), rules).await
+    }
+
+    /// Distinct ENIs the VIP routes point at, and how many tables hold one.
+    async fn vip_targets(&self) -> (BTreeSet<String>, usize) {
+        let targets = topology::targets_of(&self.client, &self.seed.vpc_id, VIP)
+            .await
+            .unwrap();
+        (targets.values().cloned().collect(), targets.len())
+    }
+
+    fn all_on(&self, eni: &str) -> (BTreeSet<String>, usize) {
+        (BTreeSet::from([eni.to_string()]), self.seed.tables.len())
+    }
+}
+
+fn throttled_like_ec2() -> Rules {
+    Rules {
+        buckets: Some(TokenBuckets::documented()),
+        ..Rules::default()
+    }
+}
+
+/// Every route write the proxy let through named `eni`: nothing ever went back.
+fn every_write_went_to(proxy: &FaultProxy, eni: &str) {
+    let writes: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.action.ends_with("Route") && s.fault.is_none())
+        .collect();
+    assert!(!writes.is_empty());
+    for write in writes {
+        assert!(
+            write.body.contains(&format!("NetworkInterfaceId={eni}")),
+            "a table moved elsewhere: {}",
+            write.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn given_250_tables_under_ec2s_throttling_when_the_active_stops_then_one_invocation_moves_them_all(
+) {
+    let world = given_a_group_with_tables(250).await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+    topology::stop(&world.client, &a.instance_id).await.unwrap();
+    let proxy = world.proxy(throttled_like_ec2()).await;
+    let (handler, _) = handler_for(&proxy.url(), patient());
+
+    // 200 writes past the burst need 40 s at 5 per second; the deadline leaves
+    // room for the reads, the record, the verify and the reserve.
+    let deadline = handler.deadline_after(Duration::from_secs(60));
+    let response = handler
+        .handle(state_change(&a.instance_id, "stopped", None), deadline)
+        .await
+        .expect("one invocation is enough");
+
+    let Response::Group(report) = response else {
+        panic!("{response:?}")
+    };
+    assert_eq!(report.written_routes(), 250);
+    assert_eq!(world.vip_targets().await, world.all_on(&b.eni_id));
+    every_write_went_to(&proxy, &b.eni_id);
+    // Paced, not flooding: EC2 refused only a few writes, not hundreds.
+    let throttled = proxy.stats()["ReplaceRoute"].throttled;
+    assert!(throttled < 25, "{throttled} ReplaceRoute calls throttled");
+}
+
+#[tokio::test]
+async fn given_500_tables_and_a_deadline_too_short_for_them_then_the_run_reports_what_is_pending_and_the_retry_finishes_it(
+) {
+    let world = given_a_group_with_tables(500).await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+    topology::stop(&world.client, &a.instance_id).await.unwrap();
+    let proxy = world.proxy(throttled_like_ec2()).await;
+    let (handler, _) = handler_for(&proxy.url(), patient());
+    let event = state_change(&a.instance_id, "stopped", None);
+
+    let first = handler
+        .handle(
+            event.clone(),
+            handler.deadline_after(Duration::from_secs(40)),
+        )
+        .await
+        .expect_err("500 tables need about 90 s");
+
+    assert_eq!(first.diagnostic_type(), "DeadlineReached.Retryable");
+    let report = first.report().expect("the report says what was done");
+    let (written, pending) = (report.written_routes(), report.pending_routes().len());
+    assert!(
+        written > 100 && pending > 100,
+        "{written} written, {pending} pending"
+    );
+    assert_eq!(written + pending, 500, "every table is accounted for");
+    assert!(
+        report.failed_routes().is_empty(),
+        "{:?}",
+        report.failed_routes()
+    );
+
+    // Lambda's asynchronous retry delivers the same event again.
+    let second = handler
+        .handle(event, handler.deadline_after(Duration::from_secs(120)))
+        .await
+        .expect("the retry finishes the move");
+    let Response::Group(report) = second else {
+        panic!("{second:?}")
+    };
+    assert_eq!(report.written_routes(), pending);
+    assert_eq!(world.vip_targets().await, world.all_on(&b.eni_id));
+    every_write_went_to(&proxy, &b.eni_id);
+}
+
+#[tokio::test]
+async fn given_a_switchover_killed_a_third_of_the_way_then_the_next_run_finishes_it_and_never_reverts(
+) {
+    let world = given_a_group_with_tables(150).await;
+    let b = &world.seed.server_b;
+    // AWS-like round trips, and the documented buckets: the burst of 50 goes out
+    // at once, the rest at 5 per second, so the run is killed mid-move.
+    let proxy = world
+        .proxy(Rules {
+            latency: Some(Duration::from_millis(100)),
+            ..throttled_like_ec2()
+        })
+        .await;
+    let mut cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_vip-failover-cli"))
+        .args([
+            "switchover",
+            "--group",
+            "web",
+            "--to",
+            &b.instance_id,
+            "--yes",
+        ])
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", proxy.url())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the CLI");
+    let accepted = || proxy.stats().get("ReplaceRoute").map_or(0, |s| s.accepted);
+    while accepted() < 55 {
+        assert!(cli.try_wait().unwrap().is_none(), "the CLI ended early");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cli.start_kill().expect("SIGKILL");
+    cli.wait().await.unwrap();
+    let (split, _) = world.vip_targets().await;
+    assert_eq!(split.len(), 2, "killed mid-move: {split:?}");
+
+    // serverA is healthy and still holds most tables; only the move record,
+    // written before the first route write, says where the VIP was going.
+    let (handler, _) = world.emulator.handler();
+    handler
+        .handle(testkit::events::scheduled(), testkit::deadline())
+        .await
+        .expect("reconcile");
+
+    assert_eq!(world.vip_targets().await, world.all_on(&b.eni_id));
+    every_write_went_to(&proxy, &b.eni_id);
+}
+
+#[tokio::test]
+async fn given_a_move_record_throttled_until_the_deadline_then_nothing_is_written_and_a_reconcile_finishes_the_move(
+) {
+    let world = given_a_group_with_tables(20).await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+    topology::stop(&world.client, &a.instance_id).await.unwrap();
+    let proxy = world
+        .proxy(Rules {
+            always_throttle: vec![vec!["Action=CreateTags".to_string()]],
+            ..Rules::default()
+        })
+        .await;
+    let (handler, _) = handler_for(&proxy.url(), patient());
+
+    let error = handler
+        .handle(
+            state_change(&a.instance_id, "stopped", None),
+            handler.deadline_after(Duration::from_secs(8)),
+        )
+        .await
+        .expect_err("no record, no write");
+
+    assert_eq!(error.diagnostic_type(), "DeadlineReached.Retryable");
+    let report = error.report().unwrap();
+    assert_eq!(report.pending_routes().len(), 20);
+    assert!(report
+        .warnings
+        .iter()
+        .any(|w| w.contains("could not be recorded")));
+    assert_eq!(world.vip_targets().await, world.all_on(&a.eni_id));
+    let route_writes = proxy
+        .seen()
+        .iter()
+        .filter(|s| s.action.ends_with("Route"))
+        .count();
+    assert_eq!(
+        route_writes, 0,
+        "a route was written before its move was recorded"
+    );
+
+    proxy.set_rules(Rules::default());
+    handler
+        .handle(testkit::events::scheduled(), testkit::deadline())
+        .await
+        .expect("reconcile");
+    assert_eq!(world.vip_targets().await, world.all_on(&b.eni_id));
+}
