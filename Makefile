@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 EVENT ?= events/failover.json
 FUNCTION := vip-failover
 
-.PHONY: all tools test lint demo clean
+.PHONY: all tools check test lint demo clean
 
 all: test
 
@@ -21,15 +21,22 @@ $(VENV)/.installed: requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-## fmt, clippy, every test (unit, contract, emulator scenarios), then the offline
-## deployment checks (cfn-lint, sam validate, IAM policy vs code, one arm64 sam build).
+## The inner loop, a minute or two once built: fmt, clippy, and the unit tests of
+## the pure parts (decision, health, tag contract, triggers, reports, pacing), no
+## emulator.
+check: lint
+	cargo test --lib --bins --locked
+
+## fmt, clippy, every test (unit, contract, emulator scenarios, the test kit's own),
+## then the offline deployment checks (cfn-lint, sam validate, IAM policy, one
+## arm64 sam build).
 test: tools lint
-	cargo test --lib --bins --tests --examples --locked
+	cargo test --workspace --lib --bins --tests --examples --locked
 	$(MAKE) --no-print-directory validate
 
 lint:
-	cargo fmt --check
-	cargo clippy --all-targets --locked -- -D warnings
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 ## Local end-to-end: emulated two-AZ VPC, a real failover through the Lambda runtime.
 demo: tools

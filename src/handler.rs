@@ -59,6 +59,24 @@ pub struct Hints {
     pub reported_down: Option<(String, ReportedDown)>,
 }
 
+impl Run {
+    /// The run of `group` that `trigger` asks for.
+    pub fn of(trigger: &Trigger, group: &str, started: Instant, deadline: Deadline) -> Self {
+        Self {
+            group: group.trim().to_string(),
+            intent: trigger.intent(),
+            hints: Hints::of(trigger),
+            source: trigger.source(),
+            dry_run: matches!(
+                trigger,
+                Trigger::Manual(ManualCommand::Failover { dry_run: true, .. })
+            ),
+            started,
+            deadline,
+        }
+    }
+}
+
 impl Hints {
     pub fn of(trigger: &Trigger) -> Self {
         match trigger {
@@ -140,52 +158,21 @@ impl Handler {
     ) -> Result<Response, Error> {
         info!(trigger = ?trigger, "event received");
         let started = Instant::now();
-        match trigger {
+        match &trigger {
             Trigger::Alarm(_) | Trigger::InstanceState(_) => {
                 self.for_instance(&trigger, started, deadline).await
             }
-            Trigger::Manual(ManualCommand::Failover {
-                group,
-                target,
-                dry_run,
-            }) => {
-                let intent = Intent::Failover { target };
-                let run = self.run_of(
-                    &group,
-                    intent,
-                    "manual failover",
-                    dry_run,
-                    started,
-                    deadline,
-                );
+            Trigger::Manual(ManualCommand::Failover { group, .. }) => {
+                let run = Run::of(&trigger, group, started, deadline);
                 self.run(&run, None).await.map(Response::Group)
             }
-            Trigger::Manual(ManualCommand::Status { group }) => self.status(&group, deadline).await,
-            Trigger::Manual(ManualCommand::Check { group }) => self.check(&group, deadline).await,
-            Trigger::Reconcile { groups, source } => {
-                self.reconcile(groups, &source, started, deadline).await
+            Trigger::Manual(ManualCommand::Status { group }) => self.status(group, deadline).await,
+            Trigger::Manual(ManualCommand::Check { group }) => self.check(group, deadline).await,
+            Trigger::Reconcile { groups, .. } => {
+                self.reconcile(&trigger, groups.clone(), started, deadline)
+                    .await
             }
-            Trigger::Ignored { reason } => Ok(Response::ignored(reason, "event")),
-        }
-    }
-
-    fn run_of(
-        &self,
-        group: &str,
-        intent: Intent,
-        source: &str,
-        dry_run: bool,
-        started: Instant,
-        deadline: Deadline,
-    ) -> Run {
-        Run {
-            group: group.trim().to_string(),
-            intent,
-            hints: Hints::default(),
-            source: source.to_string(),
-            dry_run,
-            started,
-            deadline,
+            Trigger::Ignored { reason } => Ok(Response::ignored(reason.clone(), "event")),
         }
     }
 
@@ -219,8 +206,7 @@ impl Handler {
             );
             return Ok(Response::ignored(reason, &source));
         };
-        let mut run = self.run_of(&group, Intent::Automatic, &source, false, started, deadline);
-        run.hints = Hints::of(trigger);
+        let run = Run::of(trigger, &group, started, deadline);
         self.run(&run, None).await.map(Response::Group)
     }
 
@@ -228,8 +214,8 @@ impl Handler {
     /// with its own result.
     async fn reconcile(
         &self,
+        trigger: &Trigger,
         groups: Option<Vec<String>>,
-        source: &str,
         started: Instant,
         deadline: Deadline,
     ) -> Result<Response, Error> {
@@ -242,7 +228,7 @@ impl Handler {
         };
         let runs: Vec<Run> = names
             .iter()
-            .map(|name| self.run_of(name, Intent::Automatic, source, false, started, deadline))
+            .map(|name| Run::of(trigger, name, started, deadline))
             .collect();
         let results = futures_util::future::join_all(
             runs.iter().map(|run| self.run(run, Some(listing.clone()))),

@@ -27,6 +27,8 @@ use std::io;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+use crate::plan::Intent;
 use serde_json::{Map, Value};
 
 use crate::world::{AlarmState, InstanceState};
@@ -87,6 +89,17 @@ pub struct StateHint {
 }
 
 impl Trigger {
+    /// What the decision is asked to do: an operator's move, or, for every
+    /// automatic trigger, to put the VIP where the levels read now say it belongs.
+    pub fn intent(&self) -> Intent {
+        match self {
+            Self::Manual(ManualCommand::Failover { target, .. }) => Intent::Failover {
+                target: target.clone(),
+            },
+            _ => Intent::Automatic,
+        }
+    }
+
     /// The instance an Alarm or InstanceState trigger is about.
     pub fn instance_id(&self) -> Option<&str> {
         match self {
@@ -103,6 +116,7 @@ impl Trigger {
         match self {
             Self::Alarm(hint) => hint.source.clone(),
             Self::InstanceState(hint) => hint.source.clone(),
+            Self::Manual(ManualCommand::Failover { .. }) => "manual failover".to_string(),
             Self::Manual(_) => "manual".to_string(),
             Self::Reconcile { source, .. } => source.clone(),
             Self::Ignored { .. } => "event".to_string(),
@@ -360,6 +374,31 @@ mod tests {
         assert_eq!(schedule.source(), "schedule arn:rule");
         assert_eq!(manual.source(), "manual");
         assert_eq!(ignored.source(), "event");
+    }
+
+    #[test]
+    fn only_an_operators_failover_asks_for_a_move_every_other_trigger_for_the_levels() {
+        let to_b = Trigger::Manual(ManualCommand::Failover {
+            group: "web".to_string(),
+            target: Some(SERVER_B.to_string()),
+            dry_run: false,
+        });
+        assert_eq!(
+            to_b.intent(),
+            Intent::Failover {
+                target: Some(SERVER_B.to_string())
+            }
+        );
+        assert_eq!(to_b.source(), "manual failover");
+        let alarm = alarm_hint(AlarmState::Alarm, "web-status", SERVER_A, "alarm");
+        let state = state_hint(InstanceState::Stopped, SERVER_A, None, "EC2 state change");
+        let schedule = Trigger::Reconcile {
+            groups: None,
+            source: "schedule".to_string(),
+        };
+        for automatic in [alarm, state, schedule] {
+            assert_eq!(automatic.intent(), Intent::Automatic, "{automatic:?}");
+        }
     }
 
     #[test]
