@@ -252,3 +252,38 @@ async fn given_a_move_record_throttled_until_the_deadline_then_nothing_is_writte
         .expect("reconcile");
     assert_eq!(world.vip_targets().await, world.all_on(&b.eni_id));
 }
+
+#[tokio::test]
+async fn given_a_move_record_refused_outright_then_the_move_goes_ahead_and_says_it_is_unrecorded() {
+    let world = given_a_group_with_tables(20).await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+    topology::stop(&world.client, &a.instance_id).await.unwrap();
+    let proxy = world
+        .proxy(Rules {
+            always_fail: vec![vec!["Action=CreateTags".to_string()]],
+            ..Rules::default()
+        })
+        .await;
+    let (handler, _) = handler_for(&proxy.url(), patient());
+
+    let response = handler
+        .handle(
+            state_change(&a.instance_id, "stopped", None),
+            testkit::deadline(),
+        )
+        .await
+        .expect("a failover does not wait for its bookkeeping");
+
+    let Response::Group(report) = response else {
+        panic!("{response:?}")
+    };
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("could not be recorded")),
+        "{:?}",
+        report.warnings
+    );
+    assert_eq!(world.vip_targets().await, world.all_on(&b.eni_id));
+}
