@@ -265,21 +265,24 @@ fn written(
                 .find(|t| t.id == table_id)
                 .and_then(|t| t.route_to(&route.vip));
             let after = seen.map(describe_route);
-            if seen.is_some_and(|r| !r.blackhole && Some(r.target.id()) == wanted) {
-                RouteReport {
+            let problem = match seen {
+                None => Some("written, but the re-read does not show the route"),
+                Some(r) if r.blackhole => {
+                    Some("written, but the re-read shows it as a blackhole: its ENI is gone")
+                }
+                Some(r) if Some(r.target.id()) != wanted => {
+                    Some("written, but the re-read shows it elsewhere: another writer changed it")
+                }
+                Some(_) => None,
+            };
+            let result = match problem {
+                Some(problem) => failed(problem.to_string()),
+                None => RouteReport {
                     result: RouteResult::written(*kind),
-                    after,
                     ..entry.clone()
-                }
-            } else {
-                RouteReport {
-                    after,
-                    ..failed(
-                        "written, but the re-read shows it elsewhere: another writer changed it"
-                            .to_string(),
-                    )
-                }
-            }
+                },
+            };
+            RouteReport { after, ..result }
         }
     }
 }

@@ -108,6 +108,23 @@ fn given_a_write_the_re_read_shows_elsewhere_then_it_failed_and_names_what_is_th
 }
 
 #[test]
+fn given_a_write_the_re_read_shows_blackholed_then_it_failed_and_says_the_eni_is_gone() {
+    let (group, plan) = moving();
+    let outcomes = [outcome(&plan, 0, Outcome::Written(WriteKind::Replace))];
+    let mut verified = tables_pointing_at("i-b", 1);
+    verified[0].routes[1].blackhole = true;
+
+    let report = build(&group, &plan, &applied(&outcomes, &verified), "test", 5);
+
+    let first = &report.route_tables[0];
+    assert_eq!(first.result, RouteResult::Failed);
+    assert!(
+        first.error.as_deref().unwrap().contains("blackhole"),
+        "{first:?}"
+    );
+}
+
+#[test]
 fn given_an_untagged_table_holding_one_of_two_vips_then_the_other_is_absent_by_design() {
     let vips = "192.168.100.10/32, 192.168.100.11/32";
     let instances = [
