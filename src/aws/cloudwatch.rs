@@ -2,11 +2,11 @@
 //! (by name prefix), mapped to the instance it speaks for by the same rules as
 //! alarm events, so an alarm swallowed once is still seen on the next run.
 
-use aws_sdk_cloudwatch::types::{AlarmType, CompositeAlarm, MetricAlarm};
+use aws_sdk_cloudwatch::types::{AlarmType, CompositeAlarm, MetricAlarm, StateValue};
 use tokio::time::Instant;
 
 use super::ops::Op;
-use super::Aws;
+use super::{Aws, Window};
 use crate::error::AwsError;
 use crate::trigger::alarm_instance;
 use crate::world::{AlarmRecord, AlarmState};
@@ -59,7 +59,9 @@ impl Aws {
         loop {
             let request = base.clone().set_next_token(token.clone());
             let page = self
-                .call(Op::DescribeAlarms, until, || request.clone().send())
+                .call_in(Op::DescribeAlarms, Window::until(until), || {
+                    request.clone().send()
+                })
                 .await?;
             for alarm in page.metric_alarms() {
                 map(&mut read, metric_alarm(alarm), tag_prefix);
@@ -95,24 +97,34 @@ fn metric_alarm(alarm: &MetricAlarm) -> Described<'_> {
         .filter(|d| d.name() == Some("InstanceId"))
         .filter_map(|d| d.value())
         .collect();
-    Described {
-        name: alarm.alarm_name().unwrap_or_default(),
-        state: alarm
-            .state_value()
-            .and_then(|s| AlarmState::from_cloudwatch(s.as_str())),
-        description: alarm.alarm_description(),
+    described(
+        alarm.alarm_name(),
+        alarm.state_value(),
+        alarm.alarm_description(),
         dimension_ids,
-    }
+    )
 }
 
 fn composite_alarm(alarm: &CompositeAlarm) -> Described<'_> {
+    described(
+        alarm.alarm_name(),
+        alarm.state_value(),
+        alarm.alarm_description(),
+        Vec::new(),
+    )
+}
+
+fn described<'a>(
+    name: Option<&'a str>,
+    state: Option<&StateValue>,
+    description: Option<&'a str>,
+    dimension_ids: Vec<&'a str>,
+) -> Described<'a> {
     Described {
-        name: alarm.alarm_name().unwrap_or_default(),
-        state: alarm
-            .state_value()
-            .and_then(|s| AlarmState::from_cloudwatch(s.as_str())),
-        description: alarm.alarm_description(),
-        dimension_ids: Vec::new(),
+        name: name.unwrap_or_default(),
+        state: state.and_then(|s| AlarmState::from_cloudwatch(s.as_str())),
+        description,
+        dimension_ids,
     }
 }
 

@@ -55,7 +55,9 @@ impl Aws {
                 .filters(filter.clone())
                 .set_next_token(token.clone());
             let page = self
-                .call(Op::DescribeInstances, until, || request.clone().send())
+                .call_in(Op::DescribeInstances, Window::until(until), || {
+                    request.clone().send()
+                })
                 .await?;
             let instances = page.reservations().iter().flat_map(|r| r.instances());
             records.extend(instances.filter_map(instance_record));
@@ -86,7 +88,9 @@ impl Aws {
                 .include_all_instances(true)
                 .set_next_token(token.clone());
             let page = self
-                .call(Op::DescribeInstanceStatus, until, || request.clone().send())
+                .call_in(Op::DescribeInstanceStatus, Window::until(until), || {
+                    request.clone().send()
+                })
                 .await?;
             for status in page.instance_statuses() {
                 if let Some(id) = status.instance_id() {
@@ -123,7 +127,9 @@ impl Aws {
         loop {
             let request = base.clone().set_next_token(token.clone());
             let page = self
-                .call(Op::DescribeRouteTables, until, || request.clone().send())
+                .call_in(Op::DescribeRouteTables, Window::until(until), || {
+                    request.clone().send()
+                })
                 .await?;
             tables.extend(page.route_tables().iter().filter_map(route_table_record));
             token = page.next_token().map(str::to_string);
@@ -146,7 +152,9 @@ impl Aws {
         }
         let request = self.ec2.describe_vpcs().vpc_ids(vpc_id);
         let out = self
-            .call(Op::DescribeVpcs, until, || request.clone().send())
+            .call_in(Op::DescribeVpcs, Window::until(until), || {
+                request.clone().send()
+            })
             .await?;
         let cidrs = vpc_cidr_list(&out);
         if let Ok(mut cache) = self.vpc_cidrs.lock() {

@@ -131,23 +131,8 @@ impl Aws {
         &self.pacer
     }
 
-    /// One operation under the function's retry policy (see the module docs),
-    /// with every attempt over by `until`.
-    async fn call<T, E, R, Fut>(
-        &self,
-        op: Op,
-        until: Instant,
-        send: impl Fn() -> Fut,
-    ) -> Result<T, AwsError>
-    where
-        Fut: Future<Output = Result<T, SdkError<E, R>>>,
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug,
-    {
-        self.call_in(op, Window::until(until), send).await
-    }
-
-    /// [`Aws::call`] where attempts may only start until `window.start_by`:
+    /// One operation under the function's retry policy (see the module docs).
+    /// Attempts may only start until `window.start_by`:
     /// throttles wait for tokens until then, transient failures retry within the
     /// operation timeout, and no attempt outlives `window.end`.
     async fn call_in<T, E, R, Fut>(

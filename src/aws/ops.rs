@@ -135,6 +135,34 @@ mod tests {
         assert_eq!(template_actions(), code);
     }
 
+    /// The `Default:` line of a template parameter, unquoted.
+    fn parameter_default(name: &str) -> String {
+        let template = include_str!("../../template.yaml");
+        let block = template
+            .split(&format!("\n  {name}:\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("parameter {name} in template.yaml"));
+        let line = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Default:"))
+            .unwrap_or_else(|| panic!("{name} has a default"));
+        line.trim().trim_matches('"').to_string()
+    }
+
+    #[test]
+    fn the_templates_defaults_are_the_codes() {
+        use crate::config::DEFAULT_ALARM_NAME_PREFIX;
+        use crate::tags::TagContract;
+        assert_eq!(
+            parameter_default("TagPrefix"),
+            TagContract::default().prefix()
+        );
+        assert_eq!(
+            parameter_default("AlarmNamePrefix"),
+            DEFAULT_ALARM_NAME_PREFIX
+        );
+    }
+
     #[test]
     fn names_round_trip() {
         for op in Op::ALL {
