@@ -21,18 +21,19 @@ fn without_instance(alarm: &str) -> TriggerError {
 
 // -- Public sample events from AWS docs and other projects -----------------
 
-#[test]
-fn every_reference_event_yields_its_documented_outcome() {
-    type Expected = Result<Trigger, TriggerError>;
-    let table: Vec<(&str, Expected)> = vec![
+type Expected = Result<Trigger, TriggerError>;
+
+/// The reference alarm events (Lambda action and EventBridge).
+fn reference_alarms() -> Vec<(&'static str, Expected)> {
+    vec![
         (
             "cloudwatch-alarm-lambda-action.metric.rust-runtime.json",
             Ok(alarm_hint(
-    AlarmState::Alarm,
-    "lambda-demo-metric-alarm",
-    "i-12345678",
-    "alarm lambda-demo-metric-alarm (ALARM)",
-)),
+                AlarmState::Alarm,
+                "lambda-demo-metric-alarm",
+                "i-12345678",
+                "alarm lambda-demo-metric-alarm (ALARM)",
+            )),
         ),
         (
             // No metrics, no description, and neither the name nor the ARN
@@ -64,6 +65,12 @@ fn every_reference_event_yields_its_documented_outcome() {
                 "alarm TotalNetworkTrafficTooHigh (ALARM) via EventBridge",
             )),
         ),
+    ]
+}
+
+/// The reference EC2 state changes and SNS notifications.
+fn reference_others() -> Vec<(&'static str, Expected)> {
+    vec![
         (
             "eventbridge-ec2-instance-state-change.pending.awsdocs.json",
             Ok(state_hint(
@@ -99,14 +106,14 @@ fn every_reference_event_yields_its_documented_outcome() {
                     .to_string(),
             }),
         ),
-    ];
+    ]
+}
 
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/reference-events"
-    );
-    let mut on_disk: Vec<String> = std::fs::read_dir(dir)
-        .expect("reference-events dir")
+/// The `.json` files of a folder of the crate, sorted.
+fn json_files_in(dir: &str) -> Vec<String> {
+    let path = format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&path)
+        .expect(&path)
         .map(|e| {
             e.expect("dir entry")
                 .file_name()
@@ -115,14 +122,28 @@ fn every_reference_event_yields_its_documented_outcome() {
         })
         .filter(|name| name.ends_with(".json"))
         .collect();
-    on_disk.sort();
+    names.sort();
+    names
+}
+
+/// Every file of `dir` has an expectation, and no expectation names a missing file.
+fn covers_every_file<T>(dir: &str, table: &[(&str, T)]) {
     let mut tested: Vec<String> = table.iter().map(|(f, _)| f.to_string()).collect();
     tested.sort();
     assert_eq!(
-        on_disk, tested,
-        "every reference fixture needs an expectation"
+        json_files_in(dir),
+        tested,
+        "every file in {dir} needs an expectation"
     );
+}
 
+#[test]
+fn every_reference_event_yields_its_documented_outcome() {
+    let table: Vec<_> = reference_alarms()
+        .into_iter()
+        .chain(reference_others())
+        .collect();
+    covers_every_file("tests/fixtures/reference-events", &table);
     for (file, expected) in table {
         assert_eq!(parse(&reference(file), PREFIX), expected, "{file}");
     }
@@ -157,28 +178,19 @@ fn sns_reference_events_work_once_they_name_a_real_instance() {
 
 #[test]
 fn reference_events_are_byte_for_byte_copies_with_their_readme() {
-    let copy = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/reference-events"
-    );
-    let readme = std::fs::read_to_string(format!("{copy}/README.md")).expect("README.md");
-    for entry in std::fs::read_dir(copy).expect("dir") {
-        let name = entry
-            .expect("entry")
-            .file_name()
-            .to_string_lossy()
-            .into_owned();
-        if name.ends_with(".json") {
-            assert!(readme.contains(&name), "README.md does not describe {name}");
-        }
+    let dir = "tests/fixtures/reference-events";
+    let readme = std::fs::read_to_string(format!("{}/{dir}/README.md", env!("CARGO_MANIFEST_DIR")))
+        .expect("README.md");
+    for name in json_files_in(dir) {
+        assert!(readme.contains(&name), "README.md does not describe {name}");
     }
 }
 
 // -- User-facing samples in events/ ---------------------------------------
 
-#[test]
-fn every_sample_in_events_dir_parses_to_what_its_name_promises() {
-    let table: Vec<(&str, Trigger)> = vec![
+/// The manual samples.
+fn manual_samples() -> Vec<(&'static str, Trigger)> {
+    vec![
         ("failover.json", failover(None, false)),
         ("failover-dry-run.json", failover(None, true)),
         ("failover-to-target.json", failover(Some(SERVER_B), false)),
@@ -201,6 +213,21 @@ fn every_sample_in_events_dir_parses_to_what_its_name_promises() {
                 source: "manual".to_string(),
             },
         ),
+        (
+            "eventbridge-scheduled.json",
+            Trigger::Reconcile {
+                groups: None,
+                source:
+                    "schedule arn:aws:events:eu-west-1:123456789012:rule/vip-failover-reconcile"
+                        .to_string(),
+            },
+        ),
+    ]
+}
+
+/// The samples of AWS-delivered events.
+fn event_samples() -> Vec<(&'static str, Trigger)> {
+    vec![
         (
             "alarm-lambda-action.json",
             alarm_hint(
@@ -247,15 +274,6 @@ fn every_sample_in_events_dir_parses_to_what_its_name_promises() {
             ),
         ),
         (
-            "eventbridge-scheduled.json",
-            Trigger::Reconcile {
-                groups: None,
-                source:
-                    "schedule arn:aws:events:eu-west-1:123456789012:rule/vip-failover-reconcile"
-                        .to_string(),
-            },
-        ),
-        (
             "sns-alarm-notification.json",
             alarm_hint(
                 AlarmState::Alarm,
@@ -264,26 +282,16 @@ fn every_sample_in_events_dir_parses_to_what_its_name_promises() {
                 "alarm web-serverA-status-check (ALARM) via SNS",
             ),
         ),
-    ];
+    ]
+}
 
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/events");
-    let mut on_disk: Vec<String> = std::fs::read_dir(dir)
-        .expect("events dir")
-        .map(|e| {
-            e.expect("dir entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
+#[test]
+fn every_sample_in_events_dir_parses_to_what_its_name_promises() {
+    let table: Vec<_> = manual_samples()
+        .into_iter()
+        .chain(event_samples())
         .collect();
-    on_disk.sort();
-    let mut tested: Vec<String> = table.iter().map(|(f, _)| f.to_string()).collect();
-    tested.sort();
-    assert_eq!(
-        on_disk, tested,
-        "every file in events/ needs an expectation here"
-    );
-
+    covers_every_file("events", &table);
     for (file, expected) in table {
         assert_eq!(parse(&sample(file), PREFIX), Ok(expected), "events/{file}");
     }
