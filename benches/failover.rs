@@ -1,57 +1,78 @@
-//! `make bench` (issue 6): how fast a failover is, against what floor, with how many
-//! EC2 calls, how fast the function starts, and how it compares with the AWS CLI.
+//! `make bench` (issues 6 and 12): how long a failover takes and against what
+//! floor, with how many AWS calls, how it scales under EC2's request throttling,
+//! what event churn costs it, how fast the function starts, and how it compares
+//! with the aws CLI.
 //!
-//! Everything runs against one `moto_server` on a free loopback port (the test
-//! kit's [`testkit::Emulator`]):
+//! Every scenario runs against one `moto_server` on a free loopback port (the
+//! kit's [`Emulator`]), directly or behind the kit's [`FaultProxy`]:
 //!
-//! 1. **Failover latency**: `Handler::handle` of a manual failover, in process, for
-//!    each table count, alternating the direction on every run.
-//! 2. **The floor**: one `DescribeInstances` of the group and one `ReplaceRoute`,
-//!    sequential, with the same SDK client, interleaved with the failover runs.
-//! 3. **EC2 calls** per failover from the kit's `CallLog`, for the first
-//!    invocation of a fresh handler (cold container) and the warm ones; the log's
-//!    request and answer times split a failover into its phases.
-//! 4. **Cold start**: the release `vip-failover` binary under the kit's local
-//!    Lambda (`testkit::lambda`), from spawn to the response POST of a `status`
-//!    event, and its peak RSS while it waits for the next event.
-//! 5. **Baseline**: `scripts/cli_baseline.sh`, the `aws` CLI describing and
-//!    replacing table by table, on the same emulator and topology.
+//! 1. **plain**: `Handler::handle` of a manual failover on the emulator, for each
+//!    table count, alternating direction; before each run, the floor (one
+//!    DescribeInstances and one ReplaceRoute, sequential, same client). Calls and
+//!    phases come from the kit's `CallLog`; the aws CLI baseline
+//!    (`scripts/cli_baseline.sh`) runs at some table counts. The function's
+//!    request buckets are raised ([`unpaced`]): scenario 3 measures them.
+//! 2. **latency**: the same behind the proxy, which answers every call no sooner
+//!    than a fixed latency after it arrived, handling calls concurrently.
+//! 3. **throttled**: the active member stopped in the emulator, its state-change
+//!    event handled behind the proxy throttling with EC2's documented token
+//!    buckets, invoked again (as Lambda retries) until every table is moved.
+//! 4. **churn**: state-change events for instances in no group, one after
+//!    another on one handler (reserved concurrency 1), then the real failover
+//!    event; with the default member-list TTL and with none.
+//! 5. **cold_start**: the `vip-failover` binary under the kit's local Lambda,
+//!    spawn to the response of a `status` event, and its peak RSS.
 //!
-//! Results go to JSON (`BENCH_OUT`, default `target/bench/results.json`);
-//! `scripts/bench.sh` adds the artifact sizes, machine and versions and renders
-//! BENCHMARKS.md. Settings (environment): `BENCH_SIZES` (1,10,100,250),
-//! `BENCH_RUNS` (15), `BENCH_SIZE_BUDGET_S` (60), `BENCH_COLD_RUNS` (15),
-//! `BENCH_CLI_RUNS` (5), `BENCH_CLI_SIZES` (1,10), `BENCH_AWS_CLI`,
-//! `BENCH_WATCH` (0; 1 times `cargo lambda watch` once, for reference: its first
-//! build compiles the SDK again in debug with cargo-lambda's flags, minutes).
+//! Results go to JSON (`BENCH_OUT`, default `target/bench/results.json`) with
+//! the targets evaluated; `scripts/bench.sh` adds machine, versions and artifact
+//! sizes, and `scripts/bench_render.py` renders the tables of BENCHMARKS.md.
+//! Settings: [`Settings::from_env`].
 
 // The handler future nests the SDK's deep futures (as in src/main.rs).
 #![recursion_limit = "256"]
 
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_ec2::Client;
 use serde_json::{json, Value};
+use testkit::fault_proxy::{Bucket, FaultProxy, Rules, TokenBuckets};
 use testkit::lambda::{emulator_env, Function, LocalLambda, RuntimeEvent};
-use testkit::topology::{self, Server, GROUP, VIP};
-use testkit::{Call, Emulator, WRITE_ACTIONS};
-use vip_failover::aws::Aws;
+use testkit::topology::{self, Seed, Server, GROUP, VIP};
+use testkit::{events, Call, CallLog, Emulator, WRITE_ACTIONS};
+use vip_failover::aws::ops::{Op, Service};
+use vip_failover::aws::pace::RateLimits;
 use vip_failover::handler::Handler;
 use vip_failover::report::Response;
 use vip_failover::Config;
 
 const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
-/// The release binary that Lambda runs (cargo builds it for benches).
+/// The function binary Lambda runs, built by cargo in the bench's profile.
 const FUNCTION_BIN: &str = env!("CARGO_BIN_EXE_vip-failover");
+/// Invocations of one throttled failover at most: the first, and Lambda's two
+/// retries of an asynchronous invocation.
+const MAX_INVOCATIONS: usize = 3;
+/// Request buckets of the plain and fixed-latency scenarios (`BURST/PER_SECOND`).
+const UNPACED: &str = "1000000/1000000";
+/// Every scenario, in the order run.
+const SCENARIOS: &str = "plain,latency,throttled,churn,cold_start";
+/// States of the churn events, in turn: each one makes the handler look the
+/// instance up.
+const CHURN_STATES: [&str; 6] = [
+    "pending",
+    "running",
+    "stopping",
+    "stopped",
+    "shutting-down",
+    "terminated",
+];
 
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --all-targets` (make test) runs this
-    // binary too, without it: build-checked there, measured only here.
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this binary
+    // too, without it: build-checked there, measured only here.
     if !std::env::args().any(|a| a == "--bench") && std::env::var_os("BENCH_FORCE").is_none() {
         note("not measuring outside `cargo bench` (make bench); BENCH_FORCE=1 overrides");
         return;
@@ -64,35 +85,14 @@ fn main() {
     let started = Instant::now();
     let emulator = Emulator::start();
     note(&format!("moto_server on {}", emulator.url()));
-
-    // moto imports and compiles its handlers on first use: pay that before timing.
-    runtime.block_on(warm_up_emulator(&emulator));
-    let mut sizes = Vec::new();
-    for &n in &settings.sizes {
-        let result = runtime.block_on(bench_size(&emulator, n, &settings));
-        sizes.push(result);
-    }
-    let cold = runtime.block_on(cold_start(&emulator, &settings));
-    let watch = runtime.block_on(watch_reference(&emulator, &settings));
-
-    let results = json!({
-        "schema": 1,
-        "function_binary": FUNCTION_BIN,
-        "emulator": "moto_server on 127.0.0.1 (one process for every scenario)",
-        "settings": settings.to_json(),
-        "sizes": sizes,
-        "cold_start": cold,
-        "cargo_lambda_watch": watch,
-        "measure_seconds": started.elapsed().as_secs_f64(),
-    });
+    let mut results = runtime.block_on(measure(&emulator, &settings));
+    results["targets"] = json!(targets(&results, &settings));
+    results["measure_seconds"] = json!(started.elapsed().as_secs_f64());
     if let Some(dir) = settings.out.parent() {
         std::fs::create_dir_all(dir).expect("create the output directory");
     }
-    std::fs::write(
-        &settings.out,
-        serde_json::to_string_pretty(&results).expect("serialize results"),
-    )
-    .expect("write the results");
+    let text = serde_json::to_string_pretty(&results).expect("serialize results");
+    std::fs::write(&settings.out, text).expect("write the results");
     note(&format!(
         "results written to {} ({:.0} s)",
         settings.out.display(),
@@ -100,72 +100,145 @@ fn main() {
     ));
 }
 
+async fn measure(emulator: &Emulator, settings: &Settings) -> Value {
+    // moto imports and compiles its handlers on first use: pay that before timing.
+    warm_up_emulator(emulator).await;
+    let mut r = json!({
+        "schema": 2,
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "function_binary": FUNCTION_BIN,
+        "emulator": "moto_server on 127.0.0.1 (one process for every scenario)",
+        "settings": settings.to_json(),
+    });
+    if settings.wants("plain") {
+        let mut plain = Vec::new();
+        for &n in &settings.sizes {
+            plain.push(plain_size(emulator, n, settings).await);
+        }
+        r["plain"] = json!(plain);
+    }
+    if settings.wants("latency") {
+        let mut latency = Vec::new();
+        for &l in &settings.latencies_ms {
+            for &n in &settings.latency_sizes {
+                let l = Duration::from_millis(l);
+                latency.push(latency_size(emulator, l, n, settings).await);
+            }
+        }
+        r["latency"] = json!(latency);
+    }
+    if settings.wants("throttled") {
+        r["throttled"] = throttled(emulator, settings).await;
+    }
+    if settings.wants("churn") {
+        let ttl = Config::default().membership_ttl;
+        let cached = churn(emulator, ttl, settings).await;
+        r["churn"] = json!([cached, churn(emulator, Duration::ZERO, settings).await]);
+    }
+    if settings.wants("cold_start") {
+        r["cold_start"] = cold_start(emulator, settings).await;
+    }
+    r
+}
+
 // ---------------------------------------------------------------------------
 // Settings
 
 struct Settings {
+    scenarios: Vec<String>,
     sizes: Vec<usize>,
     runs: usize,
     /// Seconds of timed runs per table count; fewer runs where a run is slow.
     size_budget: f64,
+    latencies_ms: Vec<u64>,
+    latency_sizes: Vec<usize>,
+    latency_runs: usize,
+    throttle_sizes: Vec<usize>,
+    throttle_deadline: Duration,
+    churn_events: usize,
     cold_runs: usize,
     cli_runs: usize,
     cli_sizes: Vec<usize>,
     aws_cli: PathBuf,
-    watch: bool,
+    zip: Option<PathBuf>,
     out: PathBuf,
 }
 
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A comma-separated list of numbers (or words).
+fn numbers<T: std::str::FromStr>(name: &str, default: &str) -> Vec<T> {
+    let text = var(name).unwrap_or_else(|| default.to_string());
+    let parse = |s: &str| s.trim().parse().ok();
+    let list: Option<Vec<T>> = text.split(',').map(parse).collect();
+    list.unwrap_or_else(|| panic!("{name}: {text:?} is not a list"))
+}
+
+fn number(name: &str, default: usize) -> usize {
+    numbers(name, &default.to_string())[0]
+}
+
 impl Settings {
+    /// `BENCH_SCENARIOS` (all: plain,latency,throttled,churn,cold_start),
+    /// `BENCH_SIZES` (1,10,100,250), `BENCH_RUNS` (15), `BENCH_SIZE_BUDGET_S`
+    /// (60), `BENCH_LATENCY_MS` (50,100), `BENCH_LATENCY_SIZES` (1,10,50),
+    /// `BENCH_LATENCY_RUNS` (9), `BENCH_THROTTLE_SIZES` (1,50,250,500),
+    /// `BENCH_THROTTLE_DEADLINE_S` (150), `BENCH_CHURN_EVENTS` (1000),
+    /// `BENCH_COLD_RUNS` (15), `BENCH_CLI_RUNS` (5), `BENCH_CLI_SIZES` (1,10),
+    /// `BENCH_AWS_CLI` (.venv-bench/bin/aws), `BENCH_ZIP` (the packaged zip, for
+    /// its size target), `BENCH_OUT`.
     fn from_env() -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let list = |name: &str, default: &str| -> Vec<usize> {
-            var(name)
-                .unwrap_or_else(|| default.to_string())
-                .split(',')
-                .map(|s| {
-                    s.trim()
-                        .parse()
-                        .unwrap_or_else(|_| panic!("{name}: {s:?} is not a number"))
-                })
-                .collect()
-        };
-        let number = |name: &str, default: usize| -> usize {
-            var(name).map_or(default, |v| {
-                v.trim()
-                    .parse()
-                    .unwrap_or_else(|_| panic!("{name}: {v:?} is not a number"))
-            })
+        let path = |name: &str, default: &str| {
+            var(name).map_or_else(|| Path::new(CRATE_DIR).join(default), PathBuf::from)
         };
         Self {
-            sizes: list("BENCH_SIZES", "1,10,100,250"),
+            scenarios: numbers("BENCH_SCENARIOS", SCENARIOS),
+            sizes: numbers("BENCH_SIZES", "1,10,100,250"),
             runs: number("BENCH_RUNS", 15).max(1),
             size_budget: number("BENCH_SIZE_BUDGET_S", 60) as f64,
+            latencies_ms: numbers("BENCH_LATENCY_MS", "50,100"),
+            latency_sizes: numbers("BENCH_LATENCY_SIZES", "1,10,50"),
+            latency_runs: number("BENCH_LATENCY_RUNS", 9).max(1),
+            throttle_sizes: numbers("BENCH_THROTTLE_SIZES", "1,50,250,500"),
+            throttle_deadline: Duration::from_secs(number("BENCH_THROTTLE_DEADLINE_S", 150) as u64),
+            churn_events: number("BENCH_CHURN_EVENTS", 1000),
             cold_runs: number("BENCH_COLD_RUNS", 15).max(1),
             cli_runs: number("BENCH_CLI_RUNS", 5),
-            cli_sizes: list("BENCH_CLI_SIZES", "1,10"),
-            aws_cli: var("BENCH_AWS_CLI").map_or_else(
-                || Path::new(CRATE_DIR).join(".venv-bench/bin/aws"),
-                PathBuf::from,
-            ),
-            watch: var("BENCH_WATCH").as_deref() == Some("1"),
-            out: var("BENCH_OUT").map_or_else(
-                || Path::new(CRATE_DIR).join("target/bench/results.json"),
-                PathBuf::from,
-            ),
+            cli_sizes: numbers("BENCH_CLI_SIZES", "1,10"),
+            aws_cli: path("BENCH_AWS_CLI", ".venv-bench/bin/aws"),
+            zip: var("BENCH_ZIP").map(PathBuf::from),
+            out: path("BENCH_OUT", "target/bench/results.json"),
         }
     }
 
+    fn wants(&self, scenario: &str) -> bool {
+        self.scenarios.iter().any(|s| s == scenario)
+    }
+
     fn to_json(&self) -> Value {
+        let config = Config::default();
         json!({
+            "scenarios": self.scenarios,
             "sizes": self.sizes,
             "runs": self.runs,
             "size_budget_s": self.size_budget,
+            "latencies_ms": self.latencies_ms,
+            "latency_sizes": self.latency_sizes,
+            "latency_runs": self.latency_runs,
+            "throttle_sizes": self.throttle_sizes,
+            "throttle_deadline_s": self.throttle_deadline.as_secs(),
+            "churn_events": self.churn_events,
             "cold_runs": self.cold_runs,
             "cli_runs": self.cli_runs,
             "cli_sizes": self.cli_sizes,
             "aws_cli": self.aws_cli,
-            "write_concurrency": Config::default().write_concurrency,
+            "zip": self.zip,
+            "write_concurrency": config.write_concurrency,
+            "unpaced_rate_limits": UNPACED,
+            "membership_ttl_s": config.membership_ttl.as_secs(),
+            "deadline_reserve_s": config.deadline_reserve.as_secs_f64(),
         })
     }
 }
@@ -181,7 +254,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Median, min and max of a sample (milliseconds or any unit).
+/// Median, min and max of a sample, with the sample.
 fn stats(samples: &[f64]) -> Value {
     let mut sorted: Vec<f64> = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -203,137 +276,208 @@ fn median(samples: &[f64]) -> f64 {
     stats(samples)["median"].as_f64().unwrap_or(f64::NAN)
 }
 
-// ---------------------------------------------------------------------------
-// Phases of a failover, from the call log.
+fn mean(samples: &[f64]) -> Option<f64> {
+    (!samples.is_empty()).then(|| samples.iter().sum::<f64>() / samples.len() as f64)
+}
 
-/// Time spent inside EC2 calls, by phase of the failover (ms from `t0`).
-///
-/// Calls of one action overlap when they run concurrently, so each phase is the
-/// span from its first request to its last answer. Calls that got no answer
-/// (timed out, dropped) are left out.
+// ---------------------------------------------------------------------------
+// Calls and phases of one invocation, from the call log.
+
+fn is_route_write(action: &str) -> bool {
+    action == "ReplaceRoute" || action == "CreateRoute"
+}
+
+/// EC2 reads and writes, CloudWatch calls, attempts answered 503 (throttled),
+/// and each action's count. Every attempt counts, retries included.
+fn call_summary(calls: &[Call]) -> Value {
+    let mut by_action: BTreeMap<&str, usize> = BTreeMap::new();
+    for call in calls {
+        *by_action.entry(call.action.as_str()).or_default() += 1;
+    }
+    let count = |keep: &dyn Fn(&str) -> bool| calls.iter().filter(|c| keep(&c.action)).count();
+    let cloudwatch =
+        count(&|a| Op::from_name(a).is_some_and(|op| op.service() == Service::CloudWatch));
+    let writes = count(&|a| WRITE_ACTIONS.contains(&a));
+    json!({
+        "total": calls.len(),
+        "ec2_reads": calls.len() - writes - cloudwatch,
+        "ec2_writes": writes,
+        "cloudwatch": cloudwatch,
+        "throttled": calls.iter().filter(|c| c.status == Some(503)).count(),
+        "by_action": by_action,
+    })
+}
+
+/// An answered call: action, sent and answered, in ms from the invocation's start.
+type Span<'a> = (&'a str, f64, f64);
+
+/// The invocation by phase, in ms: each phase from its first request to its last
+/// answer (unanswered attempts left out). `read`: every read sent before the
+/// first route write; `record`: CreateTags; `writes`: route writes; `verify`:
+/// DescribeRouteTables sent after the first route write. `in_calls`: time with
+/// at least one call outstanding; `outside_calls`: the rest of `total`.
 fn phases(t0: Instant, total: Duration, calls: &[Call]) -> Value {
     let rel = |at: Instant| ms(at.saturating_duration_since(t0));
-    // (sent, answered) of each answered call, by action, in the order sent.
-    let mut by_action: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
-    for call in calls {
-        if let Some(answered) = call.answered {
-            by_action
-                .entry(call.action.as_str())
-                .or_default()
-                .push((rel(call.sent), rel(answered)));
-        }
-    }
-    let span = |calls: &[(f64, f64)]| -> Option<(f64, f64)> {
-        let start = calls.iter().map(|c| c.0).reduce(f64::min)?;
-        let end = calls.iter().map(|c| c.1).reduce(f64::max)?;
-        Some((start, end))
+    let done: Vec<Span> = calls
+        .iter()
+        .filter_map(|c| Some((c.action.as_str(), rel(c.sent), rel(c.answered?))))
+        .collect();
+    let first_write = done
+        .iter()
+        .filter(|c| is_route_write(c.0))
+        .map(|c| c.1)
+        .fold(f64::INFINITY, f64::min);
+    let span = |keep: &dyn Fn(&Span) -> bool| -> Option<f64> {
+        let (start, end) = done
+            .iter()
+            .filter(|c| keep(c))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(s, e), c| {
+                (s.min(c.1), e.max(c.2))
+            });
+        (end >= start).then_some(end - start)
     };
-    let get = |a: &str| by_action.get(a).cloned().unwrap_or_default();
-    // The load reads the VPC's tables before any write; the verification reads
-    // the written tables after them: the first call is the load's.
-    let route_tables = get("DescribeRouteTables");
-    let load_drt = route_tables.first().copied();
-    let verify_drt = route_tables.get(1).copied();
+    let mut per_call: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for (action, sent, answered) in &done {
+        per_call.entry(action).or_default().push(answered - sent);
+    }
+    let per_call: BTreeMap<&str, Option<f64>> =
+        per_call.iter().map(|(a, d)| (*a, mean(d))).collect();
+    let busy = busy_ms(&done);
+    json!({
+        "read": span(&|c| !WRITE_ACTIONS.contains(&c.0) && c.1 < first_write),
+        "record": span(&|c| c.0 == "CreateTags"),
+        "writes": span(&|c| is_route_write(c.0)),
+        "verify": span(&|c| c.0 == "DescribeRouteTables" && c.1 >= first_write),
+        "in_calls": busy,
+        "outside_calls": (ms(total) - busy).max(0.0),
+        "total": ms(total),
+        "per_call_mean": per_call,
+    })
+}
 
-    let mut spans: Vec<(&str, Option<(f64, f64)>)> = Vec::new();
-    spans.push(("describe_instances", span(&get("DescribeInstances"))));
-    let mut round = get("DescribeInstanceStatus");
-    round.extend(get("DescribeVpcs"));
-    round.extend(load_drt);
-    spans.push(("read_round", span(&round)));
-    let mut writes = get("ReplaceRoute");
-    writes.extend(get("CreateRoute"));
-    spans.push(("route_writes", span(&writes)));
-    spans.push(("create_tags", span(&get("CreateTags"))));
-    spans.push(("verify", verify_drt));
+/// The union of the calls' intervals.
+fn busy_ms(calls: &[Span]) -> f64 {
+    let mut spans: Vec<(f64, f64)> = calls.iter().map(|c| (c.1, c.2)).collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut busy, mut reached) = (0.0, f64::NEG_INFINITY);
+    for (start, end) in spans {
+        busy += (end - start.max(reached)).max(0.0);
+        reached = reached.max(end);
+    }
+    busy
+}
 
-    let total_ms = ms(total);
+/// Medians over runs of each phase and of each action's mean call time.
+fn phase_medians(runs: &[Value]) -> Value {
+    let median_of = |pick: &dyn Fn(&Value) -> Option<f64>| {
+        let samples: Vec<f64> = runs.iter().filter_map(pick).collect();
+        (!samples.is_empty()).then(|| median(&samples))
+    };
     let mut out = serde_json::Map::new();
-    let mut in_calls = 0.0;
-    for (name, sp) in &spans {
-        let d = sp.map(|(a, b)| (b - a).max(0.0));
-        in_calls += d.unwrap_or(0.0);
-        out.insert((*name).to_string(), json!(d));
+    for key in [
+        "read",
+        "record",
+        "writes",
+        "verify",
+        "in_calls",
+        "outside_calls",
+        "total",
+    ] {
+        out.insert(key.into(), json!(median_of(&|r| r[key].as_f64())));
     }
-    out.insert("in_calls".into(), json!(in_calls));
-    out.insert(
-        "between_calls".into(),
-        json!((total_ms - in_calls).max(0.0)),
-    );
-    out.insert("total".into(), json!(total_ms));
-    // Mean time of one call, per action.
-    let mut per_call = serde_json::Map::new();
-    for (action, calls) in &by_action {
-        let sum: f64 = calls.iter().map(|(sent, answered)| answered - sent).sum();
-        per_call.insert(
-            (*action).to_string(),
-            json!({"count": calls.len(), "mean_ms": sum / calls.len() as f64}),
-        );
-    }
-    out.insert("per_call".into(), Value::Object(per_call));
+    let actions: Vec<String> = runs
+        .first()
+        .and_then(|r| r["per_call_mean"].as_object())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let per_call: BTreeMap<&str, Option<f64>> = actions
+        .iter()
+        .map(|a| (a.as_str(), median_of(&|r| r["per_call_mean"][a].as_f64())))
+        .collect();
+    out.insert("per_call_mean".into(), json!(per_call));
     Value::Object(out)
 }
 
 // ---------------------------------------------------------------------------
-// Topology: the README's two-AZ group with `n` client route tables.
+// CPU time: ours (ns, summed over our threads) and the emulator's (utime + stime
+// from /proc/PID/stat, 10 ms ticks: only means over many runs mean anything).
 
-struct Topo {
-    a: Server,
-    b: Server,
-    tables: Vec<String>,
-    vpc_id: String,
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    ours_ns: u64,
+    moto_ms: Option<f64>,
 }
 
-/// serverA (priority 10) in us-east-1a, serverB (20) in us-east-1b; `n` client
-/// route tables, each with a default route to the internet gateway and the VIP
-/// route to serverA's ENI (the seed of `topology::seed_two_az`, any size).
-async fn seed_n(client: &Client, n: usize) -> Topo {
-    let vpc_id = topology::create_vpc(client, topology::VPC_CIDR)
-        .await
-        .expect("vpc");
-    let subnet_a = topology::create_subnet(client, &vpc_id, "10.0.1.0/24", "us-east-1a")
-        .await
-        .expect("subnet a");
-    let subnet_b = topology::create_subnet(client, &vpc_id, "10.0.2.0/24", "us-east-1b")
-        .await
-        .expect("subnet b");
-    let igw = topology::create_igw(client, &vpc_id).await.expect("igw");
-    let a = topology::launch(client, &subnet_a, "serverA", &topology::member_tags("10"))
-        .await
-        .expect("serverA");
-    let b = topology::launch(client, &subnet_b, "serverB", &topology::member_tags("20"))
-        .await
-        .expect("serverB");
-    let mut tables = Vec::with_capacity(n);
-    for i in 0..n {
-        let name = format!("clients-{}", i + 1);
-        let table = topology::create_table(client, &vpc_id, &[("Name", &name)], None)
-            .await
-            .expect("route table");
-        topology::route_to_gateway(client, &table, "0.0.0.0/0", &igw)
-            .await
-            .expect("default route");
-        topology::route_to_eni(client, &table, VIP, &a.eni_id)
-            .await
-            .expect("VIP route");
-        tables.push(table);
+impl Cpu {
+    fn now(moto: u32) -> Self {
+        Self {
+            ours_ns: threads_cpu_ns("/proc/self/task").unwrap_or(0),
+            moto_ms: process_cpu_ms(moto),
+        }
     }
-    Topo {
-        a,
-        b,
-        tables,
-        vpc_id,
+
+    /// Ours and the emulator's, in ms, since `before`.
+    fn since(self, before: Cpu) -> (f64, Option<f64>) {
+        let ours = self.ours_ns.saturating_sub(before.ours_ns) as f64 / 1e6;
+        let moto = self
+            .moto_ms
+            .zip(before.moto_ms)
+            .map(|(now, then)| now - then);
+        (ours, moto)
     }
+}
+
+/// CPU time of a process's live threads, from their schedstat (ns).
+fn threads_cpu_ns(task_dir: &str) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(task_dir).ok()?.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total += stat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Some(total)
+}
+
+/// utime + stime of a process (all its threads, dead ones included), in ms.
+fn process_cpu_ms(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // After the command: state is field 3, utime field 14, stime field 15.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some((utime + stime) * 10.0)
 }
 
 // ---------------------------------------------------------------------------
-// 1-3, 5: latency, floor, EC2 calls and the CLI baseline for one table count.
+// The rig: a seeded group and a handler whose calls are logged.
 
-fn failover_event() -> Value {
-    json!({"action": "failover", "group": GROUP})
+/// The emulator reset and seeded with `n` client route tables, all routing the
+/// VIP to serverA; and a client straight to the emulator (no proxy).
+async fn seeded(emulator: &Emulator, n: usize) -> (Seed, Client) {
+    emulator.reset();
+    let (client, _) = emulator.client();
+    let started = Instant::now();
+    let seed = topology::seed_with_tables(&client, n).await.expect("seed");
+    let took = started.elapsed().as_secs_f64();
+    note(&format!("{n} tables: seeded in {took:.1} s"));
+    (seed, client)
 }
 
-/// The failover must have moved every VIP route to `to` and verified it.
+/// The kit's patient settings with every request bucket raised far beyond any
+/// table count, as `EC2_RATE_LIMITS` does for an account with raised limits.
+fn unpaced() -> Config {
+    let limits: Vec<String> = Op::ALL.iter().map(|op| format!("{op}={UNPACED}")).collect();
+    Config {
+        rate_limits: RateLimits::parse(&limits.join(",")).expect("rate limits"),
+        ..testkit::patient()
+    }
+}
+
+/// The failover moved every VIP route to `to` and verified it.
 fn check_failover(result: Result<Response, vip_failover::Error>, n: usize, to: &Server) {
     let report = match result {
         Ok(Response::Group(report)) => report,
@@ -352,386 +496,223 @@ fn check_failover(result: Result<Response, vip_failover::Error>, n: usize, to: &
     );
 }
 
-/// Reads and writes (and each action's count) of one invocation.
-fn call_summary(calls: &[Call]) -> Value {
-    let mut by_action: BTreeMap<&str, usize> = BTreeMap::new();
-    for call in calls {
-        *by_action.entry(call.action.as_str()).or_default() += 1;
-    }
-    let writes = calls
-        .iter()
-        .filter(|c| WRITE_ACTIONS.contains(&c.action.as_str()))
-        .count();
-    json!({
-        "total": calls.len(),
-        "reads": calls.len() - writes,
-        "writes": writes,
-        "by_action": by_action,
-    })
+/// One invocation: when it started, how long it took, its calls.
+struct Timed {
+    t0: Instant,
+    elapsed: Duration,
+    calls: Vec<Call>,
 }
 
-/// The unavoidable sequential calls: read the group, write one route (to where it
-/// already points, so the topology is unchanged).
-async fn floor(client: &Client, tag_key: &str, table: &str, eni: &str) -> Duration {
-    let started = Instant::now();
-    client
-        .describe_instances()
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{tag_key}"))
-                .values(GROUP)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("floor: DescribeInstances");
-    client
-        .replace_route()
-        .route_table_id(table)
-        .destination_cidr_block(VIP)
-        .network_interface_id(eni)
-        .send()
-        .await
-        .expect("floor: ReplaceRoute");
-    started.elapsed()
+impl Timed {
+    fn phases(&self) -> Value {
+        phases(self.t0, self.elapsed, &self.calls)
+    }
 }
 
-async fn bench_size(emulator: &Emulator, n: usize, settings: &Settings) -> Value {
-    emulator.reset();
-    let seeding = Instant::now();
-    let (seed_client, _) = emulator.client();
-    let topo = seed_n(&seed_client, n).await;
-    let seed_s = seeding.elapsed().as_secs_f64();
-    note(&format!("{n} tables: seeded in {seed_s:.1} s"));
+/// A seeded group and a handler talking to `url` (the emulator, or the proxy in
+/// front of it). Failovers alternate direction.
+struct Rig {
+    seed: Seed,
+    handler: Handler,
+    calls: CallLog,
+    moto: u32,
+    on_b: bool,
+}
 
-    // The handler as main.rs wires it, over a client that the floor shares.
-    let config = testkit::patient();
-    let tag_key = config.tags.group();
-    let (client, calls) = testkit::client_for(&emulator.url(), &config);
-    let cloudwatch = testkit::cloudwatch::client_with(&emulator.url(), &config, &calls);
-    let handler = Handler::new(Aws::new(client.clone(), cloudwatch, &config), config);
-
-    // The first invocation of a fresh handler: a cold container (no cached VPC
-    // CIDRs, no open connection). Moves the VIP A -> B.
-    calls.clear();
-    let t0 = Instant::now();
-    let result = handler.handle(failover_event(), testkit::deadline()).await;
-    let first = t0.elapsed();
-    let first_calls = calls.take();
-    let first_phases = phases(t0, first, &first_calls);
-    check_failover(result, n, &topo.b);
-    let cold_calls = call_summary(&first_calls);
-    let (mut holder, mut standby) = (&topo.b, &topo.a);
-
-    // A warm-up run that is not timed (B -> A), then the timed runs, each one
-    // a floor measurement followed by a failover in the other direction.
-    calls.clear();
-    let t0 = Instant::now();
-    check_failover(
-        handler.handle(failover_event(), testkit::deadline()).await,
-        n,
-        standby,
-    );
-    let warmup = t0.elapsed().as_secs_f64();
-    std::mem::swap(&mut holder, &mut standby);
-    let per_run = warmup + 0.05;
-    let runs = settings
-        .runs
-        .min(((settings.size_budget / per_run).floor() as usize).max(3));
-    let reduced = (runs < settings.runs).then(|| {
-        format!(
-            "{runs} runs instead of {}: one failover took {:.2} s, the budget per table count is {} s",
-            settings.runs, warmup, settings.size_budget
-        )
-    });
-
-    let mut latency = Vec::new();
-    let mut floors = Vec::new();
-    let mut floor_di = Vec::new();
-    let mut floor_rr = Vec::new();
-    let mut warm_calls = Vec::new();
-    let mut run_phases = Vec::new();
-    let mut directions = Vec::new();
-    let moto = Some(emulator.pid());
-    let mut cpu = CpuTotals::default();
-    for _ in 0..runs {
-        calls.clear();
-        let before = cpu_now(moto);
-        let f = floor(&client, &tag_key, &topo.tables[0], &holder.eni_id).await;
-        cpu.add_floor(before, cpu_now(moto));
-        let fp = phases(Instant::now() - f, f, &calls.take());
-        floors.push(ms(f));
-        floor_di.push(fp["describe_instances"].as_f64().unwrap_or(f64::NAN));
-        floor_rr.push(fp["route_writes"].as_f64().unwrap_or(f64::NAN));
-
-        let before = cpu_now(moto);
-        let t0 = Instant::now();
-        let result = handler.handle(failover_event(), testkit::deadline()).await;
-        let elapsed = t0.elapsed();
-        cpu.add_failover(before, cpu_now(moto));
-        let run_calls = calls.take();
-        check_failover(result, n, standby);
-        latency.push(ms(elapsed));
-        run_phases.push(phases(t0, elapsed, &run_calls));
-        warm_calls.push(call_summary(&run_calls));
-        directions.push(format!("{}->{}", holder.name, standby.name));
-        std::mem::swap(&mut holder, &mut standby);
-    }
-    let warm_distinct: Vec<Value> = {
-        let mut seen: Vec<Value> = Vec::new();
-        for c in &warm_calls {
-            if !seen.contains(c) {
-                seen.push(c.clone());
-            }
+impl Rig {
+    /// With [`unpaced`] settings: back-to-back failovers measure the failover,
+    /// not the request buckets they empty (scenario 3 measures those).
+    fn new(seed: Seed, url: &str, emulator: &Emulator) -> Self {
+        let (handler, calls) = testkit::handler_for(url, unpaced());
+        Self {
+            seed,
+            handler,
+            calls,
+            moto: emulator.pid(),
+            on_b: false,
         }
-        seen
-    };
-    let phase_medians = phase_medians(&run_phases);
-    note(&format!(
-        "{n} tables: failover median {:.1} ms over {runs} runs, floor {:.1} ms",
-        median(&latency),
-        median(&floors)
-    ));
+    }
 
-    let what_if = tag_verify_what_if(&client, &topo.tables, runs).await;
+    fn holder(&self) -> &Server {
+        [&self.seed.server_a, &self.seed.server_b][usize::from(self.on_b)]
+    }
 
-    let cli = if settings.cli_sizes.contains(&n) {
-        let endpoint = emulator.url();
-        cli_baseline(
-            &seed_client,
-            &endpoint,
-            &topo,
-            &mut holder,
-            &mut standby,
-            settings,
-        )
-        .await
-    } else {
-        Value::Null
-    };
+    fn standby(&self) -> &Server {
+        [&self.seed.server_b, &self.seed.server_a][usize::from(self.on_b)]
+    }
 
-    json!({
-        "tables": n,
-        "runs": runs,
-        "runs_note": reduced,
-        "seed_seconds": seed_s,
-        "first_invocation_ms": ms(first),
-        "first_invocation_phases": first_phases,
-        "latency_ms": stats(&latency),
-        "floor_ms": stats(&floors),
-        "floor_describe_instances_ms": stats(&floor_di),
-        "floor_replace_route_ms": stats(&floor_rr),
-        "calls_cold": cold_calls,
-        "calls_warm": warm_distinct.first().cloned().unwrap_or(Value::Null),
-        "calls_warm_variants": warm_distinct.len(),
-        "phases_median_ms": phase_medians,
-        "cpu_ms": cpu.to_json(runs),
-        "what_if_tags_with_verify": what_if,
-        "directions": directions,
-        "cli": cli,
-    })
-}
+    /// A manual failover to the standby, checked.
+    async fn failover(&mut self) -> Timed {
+        let event = json!({"action": "failover", "group": GROUP});
+        self.calls.clear();
+        let t0 = Instant::now();
+        let result = self.handler.handle(event, testkit::deadline()).await;
+        let elapsed = t0.elapsed();
+        let calls = self.calls.take();
+        check_failover(result, self.seed.tables.len(), self.standby());
+        self.on_b = !self.on_b;
+        Timed { t0, elapsed, calls }
+    }
 
-/// The handler records the move (CreateTags) and then re-reads the written tables
-/// (DescribeRouteTables), one after the other. Both need only the list of written
-/// tables: this times the pair sequentially and joined, with the same client and
-/// table count, to size what running them together would save. The probe tag has
-/// its own key, so the anti-flap record is untouched.
-async fn tag_verify_what_if(client: &Client, tables: &[String], runs: usize) -> Value {
-    let tag = || {
+    /// The floor: read the group, write one route (to where it already points,
+    /// so nothing changes), sequentially, with the handler's own EC2 client.
+    async fn floor(&self) -> Duration {
+        let client = self.handler.aws().ec2();
+        let tag = self.handler.config().tags.group();
+        let started = Instant::now();
         client
-            .create_tags()
-            .set_resources(Some(tables.to_vec()))
-            .tags(
-                aws_sdk_ec2::types::Tag::builder()
-                    .key("vip-failover-bench:probe")
-                    .value("1")
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name(format!("tag:{tag}"))
+                    .values(GROUP)
                     .build(),
             )
             .send()
-    };
-    let verify = || {
+            .await
+            .expect("floor: DescribeInstances");
         client
-            .describe_route_tables()
-            .set_route_table_ids(Some(tables.to_vec()))
+            .replace_route()
+            .route_table_id(&self.seed.tables[0])
+            .destination_cidr_block(VIP)
+            .network_interface_id(&self.holder().eni_id)
             .send()
-    };
-    let mut sequential = Vec::new();
-    let mut joined = Vec::new();
-    for _ in 0..runs {
-        let t = Instant::now();
-        tag().await.expect("probe CreateTags");
-        verify().await.expect("probe DescribeRouteTables");
-        sequential.push(ms(t.elapsed()));
-        let t = Instant::now();
-        let (a, b) = tokio::join!(tag(), verify());
-        a.expect("probe CreateTags");
-        b.expect("probe DescribeRouteTables");
-        joined.push(ms(t.elapsed()));
+            .await
+            .expect("floor: ReplaceRoute");
+        started.elapsed()
     }
-    json!({"sequential_ms": stats(&sequential), "joined_ms": stats(&joined)})
 }
 
-/// One failover, a floor and a status on a throwaway 1-table topology (untimed).
+/// One failover, a floor and a status on a throwaway 1-table seed (untimed).
 async fn warm_up_emulator(emulator: &Emulator) {
-    emulator.reset();
-    let (client, _) = emulator.client();
-    let topo = seed_n(&client, 1).await;
-    let config = testkit::patient();
-    let tag_key = config.tags.group();
-    let cloudwatch = testkit::cloudwatch::client_for(&emulator.url());
-    let handler = Handler::new(Aws::new(client.clone(), cloudwatch, &config), config);
-    check_failover(
-        handler.handle(failover_event(), testkit::deadline()).await,
-        1,
-        &topo.b,
-    );
-    floor(&client, &tag_key, &topo.tables[0], &topo.b.eni_id).await;
-    handler
-        .handle(
-            json!({"action": "status", "group": GROUP}),
-            testkit::deadline(),
-        )
+    let (seed, _) = seeded(emulator, 1).await;
+    let mut rig = Rig::new(seed, &emulator.url(), emulator);
+    rig.failover().await;
+    rig.floor().await;
+    let status = json!({"action": "status", "group": GROUP});
+    rig.handler
+        .handle(status, testkit::deadline())
         .await
         .expect("status");
 }
 
-fn phase_medians(runs: &[Value]) -> Value {
-    let mut out = serde_json::Map::new();
-    let keys = [
-        "describe_instances",
-        "read_round",
-        "route_writes",
-        "create_tags",
-        "verify",
-        "in_calls",
-        "between_calls",
-        "total",
-    ];
-    for key in keys {
-        let samples: Vec<f64> = runs.iter().filter_map(|r| r[key].as_f64()).collect();
-        out.insert(
-            key.to_string(),
-            if samples.is_empty() {
-                Value::Null
-            } else {
-                json!(median(&samples))
-            },
-        );
+// ---------------------------------------------------------------------------
+// 1, 2: failovers against the floor, on the emulator or behind a fixed latency.
+
+/// What the timed runs measured, one entry per run.
+#[derive(Default)]
+struct Sample {
+    failover: Vec<f64>,
+    floor: Vec<f64>,
+    phases: Vec<Value>,
+    calls: Vec<Value>,
+    cpu_ours: Vec<f64>,
+    cpu_moto: Vec<f64>,
+}
+
+/// `runs` times: a floor, then a failover the other way.
+async fn timed_runs(rig: &mut Rig, runs: usize) -> Sample {
+    let mut s = Sample::default();
+    for _ in 0..runs {
+        s.floor.push(ms(rig.floor().await));
+        let before = Cpu::now(rig.moto);
+        let run = rig.failover().await;
+        let (ours, moto) = Cpu::now(rig.moto).since(before);
+        s.failover.push(ms(run.elapsed));
+        s.phases.push(run.phases());
+        s.calls.push(call_summary(&run.calls));
+        s.cpu_ours.push(ours);
+        s.cpu_moto.extend(moto);
     }
-    let mut per_call = serde_json::Map::new();
-    if let Some(first) = runs.first() {
-        if let Some(actions) = first["per_call"].as_object() {
-            for action in actions.keys() {
-                let samples: Vec<f64> = runs
-                    .iter()
-                    .filter_map(|r| r["per_call"][action]["mean_ms"].as_f64())
-                    .collect();
-                per_call.insert(
-                    action.clone(),
-                    json!({"count": first["per_call"][action]["count"], "mean_ms": median(&samples)}),
-                );
+    s
+}
+
+impl Sample {
+    fn to_json(&self) -> Value {
+        let mut variants: Vec<&Value> = Vec::new();
+        for c in &self.calls {
+            if !variants.contains(&c) {
+                variants.push(c);
             }
         }
-    }
-    out.insert("per_call".into(), Value::Object(per_call));
-    Value::Object(out)
-}
-
-/// CPU time of this process (ns, summed over its threads: precise) and of the
-/// emulator (ms, from /proc/PID/stat clock ticks: ±10 ms per reading, so only
-/// sums over many runs are meaningful).
-#[derive(Debug, Clone, Copy)]
-struct CpuSample {
-    ours_ns: u64,
-    moto_ms: Option<f64>,
-}
-
-fn cpu_now(moto: Option<u32>) -> CpuSample {
-    CpuSample {
-        ours_ns: threads_cpu_ns("/proc/self/task").unwrap_or(0),
-        moto_ms: moto.and_then(process_cpu_ms),
-    }
-}
-
-/// CPU time of a process's live threads, from their schedstat (ns).
-fn threads_cpu_ns(task_dir: &str) -> Option<u64> {
-    let mut total = 0;
-    for task in std::fs::read_dir(task_dir).ok()?.flatten() {
-        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-        total += stat
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-    }
-    Some(total)
-}
-
-fn process_cpu_ns(pid: u32) -> Option<u64> {
-    threads_cpu_ns(&format!("/proc/{pid}/task"))
-}
-
-/// utime + stime of a process (all its threads, dead ones included), in ms.
-fn process_cpu_ms(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // After the command: state is field 3, utime field 14, stime field 15.
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) * 1000.0 / CLOCK_TICKS_PER_SECOND)
-}
-
-/// USER_HZ, 100 on Linux.
-const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
-
-#[derive(Debug, Default)]
-struct CpuTotals {
-    floor_ours_ns: u64,
-    floor_moto_ms: f64,
-    failover_ours_ns: u64,
-    failover_moto_ms: f64,
-    moto_seen: bool,
-}
-
-impl CpuTotals {
-    fn add_floor(&mut self, before: CpuSample, after: CpuSample) {
-        self.floor_ours_ns += after.ours_ns.saturating_sub(before.ours_ns);
-        if let (Some(a), Some(b)) = (before.moto_ms, after.moto_ms) {
-            self.floor_moto_ms += b - a;
-            self.moto_seen = true;
-        }
-    }
-
-    fn add_failover(&mut self, before: CpuSample, after: CpuSample) {
-        self.failover_ours_ns += after.ours_ns.saturating_sub(before.ours_ns);
-        if let (Some(a), Some(b)) = (before.moto_ms, after.moto_ms) {
-            self.failover_moto_ms += b - a;
-        }
-    }
-
-    /// Means per run, in ms.
-    fn to_json(&self, runs: usize) -> Value {
-        let per = |x: f64| x / runs.max(1) as f64;
         json!({
-            "failover_ours": per(self.failover_ours_ns as f64 / 1e6),
-            "failover_emulator": self.moto_seen.then(|| per(self.failover_moto_ms)),
-            "floor_ours": per(self.floor_ours_ns as f64 / 1e6),
-            "floor_emulator": self.moto_seen.then(|| per(self.floor_moto_ms)),
+            "runs": self.failover.len(),
+            "failover_ms": stats(&self.failover),
+            "floor_ms": stats(&self.floor),
+            "ratio_to_floor": median(&self.failover) / median(&self.floor),
+            "calls": variants.first(),
+            "calls_variants": variants.len(),
+            "phases_median_ms": phase_medians(&self.phases),
+            "cpu_ms": {"ours": mean(&self.cpu_ours), "emulator": mean(&self.cpu_moto)},
         })
     }
 }
 
-/// The same move with the `aws` CLI, table by table, alternating direction.
-async fn cli_baseline<'a>(
-    client: &Client,
-    endpoint: &str,
-    topo: &'a Topo,
-    holder: &mut &'a Server,
-    standby: &mut &'a Server,
+async fn plain_size(emulator: &Emulator, n: usize, settings: &Settings) -> Value {
+    let (seed, direct) = seeded(emulator, n).await;
+    let mut rig = Rig::new(seed, &emulator.url(), emulator);
+    // A fresh handler's first invocation (a cold container: no member list, no
+    // VPC CIDRs, no open connection), then one untimed warm-up.
+    let first = rig.failover().await;
+    let warm_up = rig.failover().await.elapsed.as_secs_f64();
+    let budget_runs = (settings.size_budget / (warm_up + 0.05)) as usize;
+    let runs = settings.runs.min(budget_runs.max(3));
+    let sample = timed_runs(&mut rig, runs).await;
+    note(&format!(
+        "plain, {n} tables: failover median {:.1} ms over {runs} runs, floor {:.1} ms",
+        median(&sample.failover),
+        median(&sample.floor)
+    ));
+    let mut out = sample.to_json();
+    out["tables"] = json!(n);
+    out["first_invocation"] = json!({
+        "ms": ms(first.elapsed),
+        "calls": call_summary(&first.calls),
+        "phases_ms": first.phases(),
+    });
+    out["cli"] = if settings.cli_sizes.contains(&n) {
+        cli_baseline(&direct, &emulator.url(), &mut rig, settings).await
+    } else {
+        Value::Null
+    };
+    out
+}
+
+async fn latency_size(
+    emulator: &Emulator,
+    latency: Duration,
+    n: usize,
     settings: &Settings,
 ) -> Value {
-    let script = Path::new(CRATE_DIR).join("scripts/cli_baseline.sh");
+    let (seed, _) = seeded(emulator, n).await;
+    let rules = Rules {
+        latency: Some(latency),
+        ..Rules::default()
+    };
+    let proxy = FaultProxy::start(&emulator.addr(), rules).await;
+    let mut rig = Rig::new(seed, &proxy.url(), emulator);
+    // Untimed: the member list and the VPC CIDRs are cached, as in a warm container.
+    rig.failover().await;
+    let sample = timed_runs(&mut rig, settings.latency_runs).await;
+    note(&format!(
+        "latency {} ms, {n} tables: failover median {:.1} ms, floor {:.1} ms",
+        latency.as_millis(),
+        median(&sample.failover),
+        median(&sample.floor)
+    ));
+    let mut out = sample.to_json();
+    out["latency_ms"] = json!(latency.as_millis() as u64);
+    out["tables"] = json!(n);
+    out
+}
+
+/// The same move with the `aws` CLI, table by table.
+async fn cli_baseline(
+    client: &Client,
+    endpoint: &str,
+    rig: &mut Rig,
+    settings: &Settings,
+) -> Value {
     if settings.cli_runs == 0 {
         return json!({"skipped": "BENCH_CLI_RUNS=0"});
     }
@@ -740,81 +721,342 @@ async fn cli_baseline<'a>(
         return json!({"skipped": format!("{} not found", settings.aws_cli.display())});
     }
     // One untimed call: the interpreter and botocore's data files in the page cache.
-    let _ = Command::new(&settings.aws_cli)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    let _ = Command::new(&settings.aws_cli).arg("--version").output();
+    let script = Path::new(CRATE_DIR).join("scripts/cli_baseline.sh");
+    let tables = &rig.seed.tables;
     let mut times = Vec::new();
     for _ in 0..settings.cli_runs {
-        let to = *standby;
+        let to = rig.standby().eni_id.clone();
         let started = Instant::now();
         let output = tokio::task::block_in_place(|| {
             Command::new("bash")
                 .arg(&script)
-                .arg(endpoint)
-                .arg(VIP)
-                .arg(&to.eni_id)
-                .args(&topo.tables)
+                .args([endpoint, VIP, &to])
+                .args(tables)
+                .envs(emulator_env(endpoint))
                 .env("AWS_CLI", &settings.aws_cli)
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", "test")
-                .env("AWS_DEFAULT_REGION", "us-east-1")
-                .env("AWS_EC2_METADATA_DISABLED", "true")
-                .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-                .env(
-                    "AWS_SHARED_CREDENTIALS_FILE",
-                    "/nonexistent/aws-credentials",
-                )
                 .env("AWS_PAGER", "")
                 .stdin(Stdio::null())
                 .output()
                 .expect("run scripts/cli_baseline.sh")
         });
-        let elapsed = started.elapsed();
-        assert!(
-            output.status.success(),
-            "cli baseline failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let targets = topology::targets_of(client, &topo.vpc_id, VIP)
+        times.push(ms(started.elapsed()));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "cli baseline failed: {stderr}");
+        let targets = topology::targets_of(client, &rig.seed.vpc_id, VIP)
             .await
             .expect("read VIP targets");
-        let moved = topo
-            .tables
+        let moved = tables
             .iter()
-            .filter(|t| targets.get(*t) == Some(&to.eni_id))
+            .filter(|t| targets.get(*t) == Some(&to))
             .count();
-        assert_eq!(moved, topo.tables.len(), "CLI baseline left tables behind");
-        times.push(ms(elapsed));
-        std::mem::swap(holder, standby);
+        assert_eq!(moved, tables.len(), "the CLI baseline left tables behind");
+        rig.on_b = !rig.on_b;
     }
     note(&format!(
-        "{} tables: aws CLI median {:.0} ms over {} runs",
-        topo.tables.len(),
-        median(&times),
-        times.len()
+        "{} tables: aws CLI median {:.0} ms",
+        tables.len(),
+        median(&times)
+    ));
+    json!({"wall_ms": stats(&times), "cli_processes_per_run": 2 * tables.len()})
+}
+
+// ---------------------------------------------------------------------------
+// 3: scale under EC2's documented throttling.
+
+async fn throttled(emulator: &Emulator, settings: &Settings) -> Value {
+    let bucket = TokenBuckets::documented().actions["ReplaceRoute"];
+    let mut sizes = Vec::new();
+    for &n in &settings.throttle_sizes {
+        sizes.push(throttled_size(emulator, n, bucket, settings).await);
+    }
+    // Within the burst the limit is about zero: compare with one table instead.
+    let base = sizes
+        .iter()
+        .find(|s| s["tables"] == 1)
+        .map(|s| s["seconds"].clone());
+    for s in &mut sizes {
+        if let (Some(t), Some(b)) = (s["seconds"].as_f64(), base.as_ref().and_then(Value::as_f64)) {
+            s["ratio_to_1_table"] = json!(t / b);
+        }
+    }
+    json!({
+        "replace_route_bucket": {"capacity": bucket.capacity, "refill_per_second": bucket.refill_per_second},
+        "deadline_s": settings.throttle_deadline.as_secs(),
+        "reference": {
+            "name": "F5 Cloud Failover Extension, AWS (published)",
+            "routes": 500,
+            "seconds": 90,
+            "source": "https://github.com/F5Networks/f5-cloud-failover-extension/blob/master/docs/userguide/performance-sizing.rst",
+        },
+        "sizes": sizes,
+    })
+}
+
+async fn throttled_size(
+    emulator: &Emulator,
+    n: usize,
+    bucket: Bucket,
+    settings: &Settings,
+) -> Value {
+    let (seed, direct) = seeded(emulator, n).await;
+    let (a, b) = (&seed.server_a, &seed.server_b);
+    topology::stop(&direct, &a.instance_id)
+        .await
+        .expect("stop serverA");
+    let rules = Rules {
+        buckets: Some(TokenBuckets::documented()),
+        ..Rules::default()
+    };
+    let proxy = FaultProxy::start(&emulator.addr(), rules).await;
+    let (handler, calls) = testkit::handler_for(&proxy.url(), testkit::patient());
+    let event = events::state_change(&a.instance_id, "stopped", None);
+    let t0 = Instant::now();
+    let invocations = invoke_until_done(&handler, &event, settings.throttle_deadline, n).await;
+    let elapsed = t0.elapsed();
+    let calls = calls.take();
+    let targets = topology::targets_of(&direct, &seed.vpc_id, VIP)
+        .await
+        .expect("read VIP targets");
+    let moved = targets.values().filter(|t| **t == b.eni_id).count();
+    let stats = proxy.stats();
+    let accepted = stats
+        .get("ReplaceRoute")
+        .map(|s| &s.accepted_at[..])
+        .unwrap_or_default();
+    let write_span = match (accepted.first(), accepted.last()) {
+        (Some(first), Some(last)) => Some(last.duration_since(*first).as_secs_f64()),
+        _ => None,
+    };
+    let throttled: BTreeMap<&str, usize> = stats
+        .iter()
+        .filter(|(_, s)| s.throttled > 0)
+        .map(|(a, s)| (a.as_str(), s.throttled))
+        .collect();
+    let past_burst = n.saturating_sub(bucket.capacity as usize);
+    let limit = past_burst as f64 / f64::from(bucket.refill_per_second);
+    let seconds = elapsed.as_secs_f64();
+    note(&format!(
+        "throttled, {n} tables: {seconds:.1} s (limit {limit:.0} s), {} invocations, {moved} moved, {} throttled",
+        invocations.len(),
+        proxy.throttled()
     ));
     json!({
-        "wall_ms": stats(&times),
-        "cli_calls_per_run": 2 * topo.tables.len(),
+        "tables": n,
+        "seconds": seconds,
+        "limit_seconds": limit,
+        "share_of_limit_speed": (limit > 0.0).then(|| limit / seconds),
+        "write_span_seconds": write_span,
+        "invocations": invocations,
+        "tables_moved": moved,
+        "throttled_total": proxy.throttled(),
+        "throttled_by_action": throttled,
+        "route_writes_per_second": writes_per_second(&calls),
+        "calls": call_summary(&calls),
+        "phases_ms": phases(t0, elapsed, &calls),
+    })
+}
+
+/// Route write attempts in each second from the first one sent: answered
+/// without throttling, and throttled (503).
+fn writes_per_second(calls: &[Call]) -> Vec<[usize; 2]> {
+    let writes: Vec<&Call> = calls.iter().filter(|c| is_route_write(&c.action)).collect();
+    let Some(first) = writes.iter().map(|c| c.sent).min() else {
+        return Vec::new();
+    };
+    let mut seconds: Vec<[usize; 2]> = Vec::new();
+    for call in writes {
+        let second = call.sent.duration_since(first).as_secs() as usize;
+        if seconds.len() <= second {
+            seconds.resize(second + 1, [0, 0]);
+        }
+        seconds[second][usize::from(call.status == Some(503))] += 1;
+    }
+    seconds
+}
+
+/// Handles `event` until the failover is done, each time with a fresh deadline
+/// `budget` away; at most [`MAX_INVOCATIONS`] times. One entry per invocation.
+async fn invoke_until_done(
+    handler: &Handler,
+    event: &Value,
+    budget: Duration,
+    n: usize,
+) -> Vec<Value> {
+    let mut invocations = Vec::new();
+    while invocations.len() < MAX_INVOCATIONS {
+        let started = Instant::now();
+        let result = handler
+            .handle(event.clone(), handler.deadline_after(budget))
+            .await;
+        let seconds = started.elapsed().as_secs_f64();
+        let (report, done) = match &result {
+            Ok(Response::Group(report)) => (report, true),
+            Err(e @ vip_failover::Error::DeadlineReached { .. }) => {
+                (e.report().expect("report"), false)
+            }
+            other => panic!("throttled failover of {n} tables: {other:?}"),
+        };
+        invocations.push(json!({
+            "seconds": seconds,
+            "written": report.written_routes(),
+            "pending": report.pending_routes().len(),
+            "action": report.action,
+        }));
+        if done {
+            break;
+        }
+    }
+    invocations
+}
+
+// ---------------------------------------------------------------------------
+// 4: churn of events for instances in no group, then the real failover.
+
+/// `n` valid instance ids (`i-` and 17 hex digits), none of them the emulator's.
+fn random_instance_ids(n: usize) -> Vec<String> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            // xorshift64: deterministic, no extra crate.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            format!("i-0{x:016x}")
+        })
+        .collect()
+}
+
+async fn churn(emulator: &Emulator, ttl: Duration, settings: &Settings) -> Value {
+    emulator.reset();
+    let (direct, _) = emulator.client();
+    let seed = topology::seed_two_az(&direct).await.expect("seed");
+    let active = &seed.server_a;
+    topology::stop(&direct, &active.instance_id)
+        .await
+        .expect("stop serverA");
+    let rules = Rules {
+        buckets: Some(TokenBuckets::documented()),
+        ..Rules::default()
+    };
+    let proxy = FaultProxy::start(&emulator.addr(), rules).await;
+    let config = Config {
+        membership_ttl: ttl,
+        ..testkit::patient()
+    };
+    let (handler, calls) = testkit::handler_for(&proxy.url(), config);
+    let t0 = Instant::now();
+    for (i, id) in random_instance_ids(settings.churn_events)
+        .iter()
+        .enumerate()
+    {
+        let event = events::state_change(id, CHURN_STATES[i % CHURN_STATES.len()], None);
+        match handler.handle(event, testkit::deadline()).await {
+            Ok(Response::Ignored { .. }) => {}
+            other => panic!("a churn event for {id} was not ignored: {other:?}"),
+        }
+    }
+    let churn_time = t0.elapsed();
+    let churn_calls = calls.take();
+    let event = events::state_change(&active.instance_id, "stopped", None);
+    let t1 = Instant::now();
+    let result = handler.handle(event, testkit::deadline()).await;
+    let failover_time = t1.elapsed();
+    check_failover(result, seed.tables.len(), &seed.server_b);
+    note(&format!(
+        "churn, member list TTL {} s: {} events in {:.0} ms with {} calls, failover served after {:.0} ms",
+        ttl.as_secs(),
+        settings.churn_events,
+        ms(churn_time),
+        churn_calls.len(),
+        ms(t0.elapsed())
+    ));
+    json!({
+        "membership_ttl_s": ttl.as_secs(),
+        "events": settings.churn_events,
+        "churn_ms": ms(churn_time),
+        "churn_calls": call_summary(&churn_calls),
+        "failover_ms": ms(failover_time),
+        "failover_calls": call_summary(&calls.take()),
+        "served_after_ms": ms(churn_time + failover_time),
+        "throttled_total": proxy.throttled(),
     })
 }
 
 // ---------------------------------------------------------------------------
-// 4: cold start under the kit's local Lambda.
+// 5: cold start under the kit's local Lambda.
 
-/// `VmHWM` (peak resident set) and `VmRSS` of a process, in kB.
-fn memory_of(pid: u32) -> (Option<u64>, Option<u64>) {
+/// `VmHWM` (peak resident set) and `VmRSS` of a process, in MiB.
+fn memory_of(pid: u32) -> (Option<f64>, Option<f64>) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
             .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
     };
     (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// One start of the function, from spawn to its idle poll after one event.
+struct Start {
+    to_poll: f64,
+    to_response: f64,
+    hwm_mib: Option<f64>,
+    rss_mib: Option<f64>,
+    cpu_ms: Option<f64>,
+}
+
+/// Spawns the function with `event` queued and follows it until it waits for
+/// the next event; its response must name `expect`.
+fn start_once(lambda: &LocalLambda, event: &str, expect: &str) -> Start {
+    lambda.skip_events();
+    lambda.enqueue(event);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pid = lambda.spawn();
+    let (mut spawned, mut polled, mut responded) = (None, None, None);
+    let fail = |why: String| -> ! {
+        lambda.kill();
+        panic!("{why}\n{}", lambda.log_text())
+    };
+    loop {
+        let Some(next) = lambda.next_event(deadline) else {
+            fail("the function did not talk to the runtime API in time".into())
+        };
+        match next {
+            RuntimeEvent::Spawned { at, .. } => spawned = Some(at),
+            RuntimeEvent::Next {
+                at,
+                request_id: Some(_),
+            } => polled = Some(at),
+            RuntimeEvent::Response { at, body, .. } => {
+                if !body.contains(expect) {
+                    fail(format!("unexpected status response: {body}"));
+                }
+                responded = Some(at);
+            }
+            // Waiting for the next event: read its memory and CPU now.
+            RuntimeEvent::Next {
+                request_id: None, ..
+            } => break,
+            RuntimeEvent::Error { body, .. } | RuntimeEvent::InitError { body, .. } => {
+                fail(format!("the function reported an error: {body}"))
+            }
+        }
+    }
+    let (hwm_mib, rss_mib) = memory_of(pid);
+    let cpu_ms = threads_cpu_ns(&format!("/proc/{pid}/task")).map(|ns| ns as f64 / 1e6);
+    lambda.kill();
+    let spawned = spawned.expect("spawn");
+    Start {
+        to_poll: ms(polled.expect("poll") - spawned),
+        to_response: ms(responded.expect("response") - spawned),
+        hwm_mib,
+        rss_mib,
+        cpu_ms,
+    }
 }
 
 async fn cold_start(emulator: &Emulator, settings: &Settings) -> Value {
@@ -822,235 +1064,188 @@ async fn cold_start(emulator: &Emulator, settings: &Settings) -> Value {
     let (client, _) = emulator.client();
     let seed = topology::seed_two_az(&client).await.expect("seed");
     let log = std::env::temp_dir().join(format!("vip-failover-bench-{}.log", std::process::id()));
-    let _ = std::fs::remove_file(&log);
     let lambda = LocalLambda::start(
         Function::new("vip-failover", FUNCTION_BIN)
             .envs(emulator_env(&emulator.url()))
             .log(&log),
     );
-    let event = json!({"action": "status", "group": GROUP});
-    let binary_bytes = std::fs::metadata(FUNCTION_BIN).map(|m| m.len()).ok();
-
-    let mut to_poll = Vec::new();
-    let mut to_response = Vec::new();
-    let mut handling = Vec::new();
-    let mut hwm = Vec::new();
-    let mut rss = Vec::new();
-    let mut cpu = Vec::new();
+    let event = json!({"action": "status", "group": GROUP}).to_string();
     // One untimed start first (the binary into the page cache), then the timed ones.
-    for trial in 0..=settings.cold_runs {
-        lambda.skip_events();
-        lambda.enqueue(&event.to_string());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let pid = lambda.spawn();
-        let (mut spawned, mut polled, mut responded) = (None, None, None);
-        let (memory, cpu_ns) = loop {
-            let next = tokio::task::block_in_place(|| lambda.next_event(deadline));
-            let Some(next) = next else {
-                lambda.kill();
-                panic!(
-                    "the function did not talk to the runtime API in time\n{}",
-                    lambda.log_text()
-                );
-            };
-            match next {
-                RuntimeEvent::Spawned { at, .. } => spawned = Some(at),
-                RuntimeEvent::Next {
-                    at,
-                    request_id: Some(_),
-                } => polled = Some(at),
-                RuntimeEvent::Response { at, body, .. } => {
-                    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                    assert!(
-                        body.contains(&seed.server_a.instance_id) && v["group"] == GROUP,
-                        "unexpected status response: {body}"
-                    );
-                    responded = Some(at);
-                }
-                RuntimeEvent::Next {
-                    request_id: None, ..
-                } => {
-                    // Waiting for the next event: read its memory and CPU now.
-                    break (memory_of(pid), process_cpu_ns(pid));
-                }
-                RuntimeEvent::Error { body, .. } | RuntimeEvent::InitError { body, .. } => {
-                    lambda.kill();
-                    panic!(
-                        "the function reported an error: {body}\n{}",
-                        lambda.log_text()
-                    );
-                }
-            }
-        };
-        lambda.kill();
-        let (spawned, polled, responded) = (
-            spawned.expect("spawn"),
-            polled.expect("poll"),
-            responded.expect("response"),
-        );
-        if trial == 0 {
-            continue;
-        }
-        to_poll.push(ms(polled - spawned));
-        to_response.push(ms(responded - spawned));
-        handling.push(ms(responded - polled));
-        if let (Some(h), Some(r)) = memory {
-            hwm.push(h as f64 / 1024.0);
-            rss.push(r as f64 / 1024.0);
-        }
-        if let Some(ns) = cpu_ns {
-            cpu.push(ns as f64 / 1e6);
-        }
-    }
+    let starts: Vec<Start> = (0..=settings.cold_runs)
+        .map(|_| {
+            tokio::task::block_in_place(|| start_once(&lambda, &event, &seed.server_a.instance_id))
+        })
+        .skip(1)
+        .collect();
     drop(lambda);
     let _ = std::fs::remove_file(&log);
-    note(&format!(
-        "cold start: median {:.1} ms to the response ({:.1} ms to the first poll), peak RSS {:.1} MiB",
-        median(&to_response),
-        median(&to_poll),
-        median(&hwm)
-    ));
-    json!({
+    let of = |pick: &dyn Fn(&Start) -> Option<f64>| {
+        stats(&starts.iter().filter_map(pick).collect::<Vec<_>>())
+    };
+    let out = json!({
         "event": event,
         "tables": seed.tables.len(),
-        "runs": to_response.len(),
+        "runs": starts.len(),
         "binary": FUNCTION_BIN,
-        "binary_bytes": binary_bytes,
-        "spawn_to_response_ms": stats(&to_response),
-        "spawn_to_first_poll_ms": stats(&to_poll),
-        "first_poll_to_response_ms": stats(&handling),
-        "peak_rss_mib": stats(&hwm),
-        "rss_after_response_mib": stats(&rss),
-        "cpu_to_first_response_ms": stats(&cpu),
-    })
+        "binary_bytes": std::fs::metadata(FUNCTION_BIN).map(|m| m.len()).ok(),
+        "spawn_to_first_poll_ms": of(&|s| Some(s.to_poll)),
+        "spawn_to_response_ms": of(&|s| Some(s.to_response)),
+        "first_poll_to_response_ms": of(&|s| Some(s.to_response - s.to_poll)),
+        "peak_rss_mib": of(&|s| s.hwm_mib),
+        "rss_after_response_mib": of(&|s| s.rss_mib),
+        "cpu_to_idle_ms": of(&|s| s.cpu_ms),
+    });
+    note(&format!(
+        "cold start: median {:.1} ms to the response, peak RSS {:.1} MiB",
+        out["spawn_to_response_ms"]["median"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        out["peak_rss_mib"]["median"].as_f64().unwrap_or(f64::NAN)
+    ));
+    out
 }
 
 // ---------------------------------------------------------------------------
-// For reference only: one `status` through `cargo lambda watch`.
+// Targets, evaluated on the results: what each one asks, what was measured, met.
 
-fn stop_group(child: &mut Child) {
-    // The watcher runs in its own process group with the function it spawns.
-    let _ = Command::new("kill")
-        .args(["-TERM", "--", &format!("-{}", child.id())])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+#[derive(Default)]
+struct Targets(Vec<Value>);
+
+impl Targets {
+    fn add(&mut self, target: String, measured: String, met: bool) {
+        self.0
+            .push(json!({"target": target, "measured": measured, "met": met}));
     }
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{}", child.id())])
-        .status();
-    let _ = child.wait();
+
+    /// `at` within `bound` times `base`, both medians in ms.
+    fn ratio(&mut self, target: String, at: f64, base: f64, bound: f64) {
+        let measured = format!("{at:.1} ms vs {base:.1} ms: {:.2}×", at / base);
+        self.add(target, measured, at <= bound * base);
+    }
 }
 
-async fn watch_reference(emulator: &Emulator, settings: &Settings) -> Value {
-    use std::os::unix::process::CommandExt;
-    if !settings.watch {
-        return json!({"skipped": "not run (BENCH_WATCH=1 runs it)"});
+/// The result at `tables` (and `latency`) in a list of results.
+fn find(list: &Value, tables: usize, latency: Option<u64>) -> Option<&Value> {
+    let same = |s: &&Value| s["tables"] == tables && latency.is_none_or(|l| s["latency_ms"] == l);
+    list.as_array()?.iter().find(same)
+}
+
+fn med(v: &Value, key: &str) -> f64 {
+    v[key]["median"].as_f64().unwrap_or(f64::NAN)
+}
+
+fn targets(r: &Value, settings: &Settings) -> Vec<Value> {
+    let mut t = Targets::default();
+    if r["plain"].is_array() {
+        plain_targets(&mut t, &r["plain"]);
     }
-    emulator.reset();
-    let (client, _) = emulator.client();
-    topology::seed_two_az(&client).await.expect("seed");
-    let port = testkit::free_port();
-    // Logs outside the crate, or the watcher restarts the function in a loop.
-    let log = std::env::temp_dir().join(format!("vip-failover-bench-watch-{}.log", port));
-    let log_file = std::fs::File::create(&log).expect("watch log");
-    let aws_env = [
-        ("AWS_ENDPOINT_URL", emulator.url()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
-        ("AWS_EC2_METADATA_DISABLED", "true".into()),
-    ];
-    // cargo-lambda lives in .venv/bin (`make tools`).
-    let path = format!(
-        "{}/.venv/bin:{}",
-        CRATE_DIR,
-        std::env::var("PATH").unwrap_or_default()
+    for &l in &settings.latencies_ms {
+        let largest = settings
+            .latency_sizes
+            .iter()
+            .copied()
+            .filter(|&n| n > 1)
+            .max();
+        let Some(one) = find(&r["latency"], 1, Some(l)) else {
+            continue;
+        };
+        let (f1, floor) = (med(one, "failover_ms"), med(one, "floor_ms"));
+        let name = format!("latency {l} ms, 1 table: failover ≤ 2× the floor");
+        t.ratio(name, f1, floor, 2.0);
+        if let Some(big) = largest.and_then(|n| find(&r["latency"], n, Some(l))) {
+            let name = format!(
+                "latency {l} ms, {} tables ≤ 1.5× the 1-table time",
+                big["tables"]
+            );
+            t.ratio(name, med(big, "failover_ms"), f1, 1.5);
+        }
+    }
+    for s in r["throttled"]["sizes"].as_array().into_iter().flatten() {
+        let seconds = s["seconds"].as_f64().unwrap_or(f64::NAN);
+        let limit = s["limit_seconds"].as_f64().unwrap_or(0.0);
+        if limit > 0.0 {
+            let name = format!(
+                "throttled, {} tables: ≥ 90 % of the limit's speed",
+                s["tables"]
+            );
+            let measured = format!(
+                "{seconds:.1} s vs {limit:.0} s: {:.0} %",
+                100.0 * limit / seconds
+            );
+            t.add(name, measured, seconds <= limit / 0.9);
+        }
+    }
+    let cached = r["churn"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["membership_ttl_s"] != 0);
+    if let Some(c) = cached {
+        let calls = c["churn_calls"]["total"].as_u64().unwrap_or(u64::MAX);
+        let name = format!(
+            "churn: {} events for instances in no group cost ≤ 1 call",
+            c["events"]
+        );
+        let plural = if calls == 1 { "" } else { "s" };
+        t.add(name, format!("{calls} call{plural}"), calls <= 1);
+    }
+    if r["cold_start"].is_object() {
+        start_targets(&mut t, &r["cold_start"], settings.zip.as_deref());
+    }
+    t.0
+}
+
+fn plain_targets(t: &mut Targets, plain: &Value) {
+    if let Some(one) = find(plain, 1, None) {
+        let f1 = med(one, "failover_ms");
+        t.ratio(
+            "plain, 1 table: failover ≤ 2× the floor".into(),
+            f1,
+            med(one, "floor_ms"),
+            2.0,
+        );
+        if let Some(hundred) = find(plain, 100, None) {
+            let name = "plain, 100 tables ≤ 5× the 1-table time".into();
+            t.ratio(name, med(hundred, "failover_ms"), f1, 5.0);
+        }
+    }
+    let (mut ok, mut measured) = (true, Vec::new());
+    for p in plain.as_array().into_iter().flatten() {
+        let n = p["tables"].as_u64().unwrap_or(0);
+        let reads = p["calls"]["ec2_reads"].as_u64().unwrap_or(u64::MAX);
+        let writes = p["calls"]["ec2_writes"].as_u64().unwrap_or(u64::MAX);
+        ok &= reads <= 4 && writes <= n + 1;
+        measured.push(format!("{n}: {reads} + {writes}"));
+    }
+    let name = "warm failover (by tables): EC2 reads ≤ 4, EC2 writes ≤ tables + 1".into();
+    t.add(name, measured.join("; "), ok);
+    let ten = find(plain, 10, None);
+    if let Some(cli) = ten.map(|p| &p["cli"]).filter(|c| c["wall_ms"].is_object()) {
+        let (ours, theirs) = (
+            med(ten.unwrap_or(&Value::Null), "failover_ms"),
+            med(cli, "wall_ms"),
+        );
+        let measured = format!("{theirs:.0} ms vs {ours:.1} ms: {:.0}×", theirs / ours);
+        t.add(
+            "10 tables: ≥ 10× faster than the aws CLI".into(),
+            measured,
+            theirs >= 10.0 * ours,
+        );
+    }
+}
+
+fn start_targets(t: &mut Targets, cold: &Value, zip: Option<&Path>) {
+    let start = med(cold, "spawn_to_response_ms");
+    let name = "cold start < 50 ms (spawn to the response of `status`)".into();
+    t.add(name, format!("{start:.1} ms"), start < 50.0);
+    let rss_mb = med(cold, "peak_rss_mib") * 1.048_576;
+    t.add(
+        "peak RSS < 40 MB".into(),
+        format!("{rss_mb:.1} MB"),
+        rss_mb < 40.0,
     );
-    let started = Instant::now();
-    let mut watcher = match Command::new("cargo")
-        .env("PATH", &path)
-        .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
-        .args(["--invoke-port", &port.to_string()])
-        .current_dir(CRATE_DIR)
-        .envs(aws_env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log_file.try_clone().expect("log")))
-        .stderr(Stdio::from(log_file))
-        .process_group(0)
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => return json!({"skipped": format!("cannot start cargo lambda watch: {e}")}),
-    };
-    let invoke = || -> Result<f64, String> {
-        let t = Instant::now();
-        let out = Command::new("timeout")
-            .env("PATH", &path)
-            .arg("240")
-            .args(["cargo", "lambda", "invoke", "--invoke-address", "127.0.0.1"])
-            .args(["--invoke-port", &port.to_string()])
-            .args(["--data-file", "events/status.json", "vip-failover"])
-            .current_dir(CRATE_DIR)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| e.to_string())?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        if out.status.success() && stdout.contains(GROUP) {
-            Ok(ms(t.elapsed()))
-        } else {
-            Err(format!(
-                "invoke failed: {}{}",
-                stdout,
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    };
-    let result = tokio::task::block_in_place(|| {
-        let ready_deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = watcher.try_wait() {
-                return Err(format!("cargo lambda watch exited: {status}"));
-            }
-            if Instant::now() > ready_deadline {
-                return Err("the watcher did not listen within 60 s".to_string());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let listening = ms(started.elapsed());
-        let first = invoke()?;
-        let mut warm = Vec::new();
-        for _ in 0..3 {
-            warm.push(invoke()?);
-        }
-        Ok(json!({
-            "watch_listening_ms": listening,
-            "first_invoke_ms": first,
-            "warm_invoke_ms": stats(&warm),
-        }))
-    });
-    stop_group(&mut watcher);
-    let value = match result {
-        Ok(v) => v,
-        Err(e) => {
-            let tail: String = std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .lines()
-                .rev()
-                .take(15)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n");
-            json!({"failed": e, "log_tail": tail})
-        }
-    };
-    let _ = std::fs::remove_file(&log);
-    note(&format!("cargo lambda watch reference: {value}"));
-    value
+    if let Some(bytes) = zip.and_then(|z| std::fs::metadata(z).ok()).map(|m| m.len()) {
+        let measured = format!("{:.2} MB", bytes as f64 / 1e6);
+        t.add("Lambda zip < 5 MB".into(), measured, bytes < 5_000_000);
+    }
 }

@@ -186,17 +186,20 @@ impl Handler {
     ) -> Result<Response, Error> {
         let instance_id = trigger.instance_id().unwrap_or_default().to_string();
         let source = trigger.source();
-        let group = if self.membership.surely_unknown(&instance_id) {
-            None
+        // A member list read just now is passed on; a cached one is read again
+        // in the run's first round, beside the rest.
+        let (group, read_now) = if self.membership.surely_unknown(&instance_id) {
+            (None, None)
         } else {
-            let listing = match self.membership.fresh() {
-                Some(listing) => listing,
-                None => self.list(deadline.end()).await?,
+            let (listing, read_now) = match self.membership.fresh() {
+                Some(listing) => (listing, false),
+                None => (self.list(deadline.end()).await?, true),
             };
             let record = listing.iter().find(|i| i.id == instance_id);
-            record
+            let group = record
                 .and_then(|r| group::group_of(r, &self.config.tags))
-                .map(str::to_string)
+                .map(str::to_string);
+            (group, read_now.then_some(listing))
         };
         let Some(group) = group else {
             info!(instance_id, "instance belongs to no failover group");
@@ -207,7 +210,7 @@ impl Handler {
             return Ok(Response::ignored(reason, &source));
         };
         let run = Run::of(trigger, &group, started, deadline);
-        self.run(&run, None).await.map(Response::Group)
+        self.run(&run, read_now).await.map(Response::Group)
     }
 
     /// Every named group (every group, when none is named), concurrently, each

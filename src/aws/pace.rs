@@ -92,22 +92,34 @@ impl RateLimits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooLate;
 
+/// One operation's bucket, kept as a schedule rather than a token count (the
+/// generic cell rate algorithm): `next` is when the bucket would be exactly
+/// empty, each call moves it one interval later, and a call may go as soon as
+/// `next` lies no more than a full burst ahead. A call that has to wait is given
+/// its slot at once, so a slowdown only stretches the slots handed out after it,
+/// never the ones already promised.
 #[derive(Debug)]
 struct Bucket {
     limit: Limit,
     /// Current refill rate: the limit's, or less after throttling.
     rate: f64,
-    /// May go below zero: waiting callers have reserved future tokens.
-    tokens: f64,
-    at: Instant,
+    next: Instant,
     slowed_at: Option<Instant>,
 }
 
 impl Bucket {
-    fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.limit.burst);
-        self.at = now;
+    fn interval(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.rate)
+    }
+
+    /// How far ahead of now `next` may lie while a call may still go at once.
+    fn burst(&self) -> Duration {
+        Duration::from_secs_f64((self.limit.burst - 1.0).max(0.0) / self.limit.per_second)
+    }
+
+    /// When a call arriving `now` may go.
+    fn slot(&self, now: Instant) -> Instant {
+        now.max(self.next.checked_sub(self.burst()).unwrap_or(now))
     }
 }
 
@@ -118,7 +130,7 @@ pub struct Pacer {
 }
 
 /// Share of the rate kept on a throttle, and the floor it never goes below.
-const SLOW_DOWN: f64 = 0.8;
+const SLOW_DOWN: f64 = 0.9;
 const SLOWEST: f64 = 0.25;
 /// Share of the limit's rate regained on each success.
 const SPEED_UP: f64 = 0.02;
@@ -133,8 +145,7 @@ impl Pacer {
                 let bucket = Bucket {
                     limit,
                     rate: limit.per_second,
-                    tokens: limit.burst,
-                    at: now,
+                    next: now,
                     slowed_at: None,
                 };
                 (op, bucket)
@@ -148,29 +159,26 @@ impl Pacer {
     /// Waits for a token of `op`'s bucket. Refuses at once, without reserving,
     /// when the token would come after `until`.
     pub async fn acquire(&self, op: Op, until: Instant) -> Result<(), TooLate> {
-        let wait = {
+        let slot = {
             let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
             let bucket = buckets.get_mut(&op).expect("a bucket per operation");
             let now = Instant::now();
-            bucket.refill(now);
-            let wait = Duration::from_secs_f64(((1.0 - bucket.tokens) / bucket.rate).max(0.0));
-            if now + wait > until {
+            let slot = bucket.slot(now);
+            if slot > until {
                 return Err(TooLate);
             }
-            bucket.tokens -= 1.0;
-            wait
+            bucket.next = bucket.next.max(now) + bucket.interval();
+            slot
         };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
+        tokio::time::sleep_until(slot).await;
         Ok(())
     }
 
-    /// AWS said the account's bucket is empty: so is ours, and the rate drops (at
-    /// most once a second, since calls in flight learn it together).
+    /// AWS said the account's bucket is empty: so is ours (no call goes before
+    /// one more interval has passed), and the rate drops, at most once a second,
+    /// since calls in flight learn it together.
     pub fn throttled(&self, op: Op) {
         self.with(op, |bucket, now| {
-            bucket.tokens = bucket.tokens.min(0.0);
             if bucket
                 .slowed_at
                 .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
@@ -178,6 +186,8 @@ impl Pacer {
                 bucket.rate = (bucket.rate * SLOW_DOWN).max(bucket.limit.per_second * SLOWEST);
                 bucket.slowed_at = Some(now);
             }
+            let empty = now + bucket.burst() + bucket.interval();
+            bucket.next = bucket.next.max(empty);
         });
     }
 
@@ -198,9 +208,7 @@ impl Pacer {
     fn with(&self, op: Op, change: impl FnOnce(&mut Bucket, Instant)) {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(bucket) = buckets.get_mut(&op) {
-            let now = Instant::now();
-            bucket.refill(now);
-            change(bucket, now);
+            change(bucket, Instant::now());
         }
     }
 }
@@ -251,14 +259,47 @@ mod tests {
         for _ in 0..16 {
             pacer.throttled(Op::ReplaceRoute);
         }
-        assert!((pacer.rate(Op::ReplaceRoute) - 4.0).abs() < 1e-9);
+        assert!((pacer.rate(Op::ReplaceRoute) - 4.5).abs() < 1e-9);
         let start = Instant::now();
         pacer.acquire(Op::ReplaceRoute, far()).await.unwrap();
-        assert!((start.elapsed().as_secs_f64() - 0.25).abs() < 0.01);
+        assert!((start.elapsed().as_secs_f64() - 1.0 / 4.5).abs() < 0.01);
         for _ in 0..20 {
             pacer.succeeded(Op::ReplaceRoute);
         }
         assert!((pacer.rate(Op::ReplaceRoute) - 5.0).abs() < 1e-9);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn given_slots_already_promised_when_a_throttle_slows_the_bucket_then_they_keep_their_times(
+    ) {
+        let pacer =
+            std::sync::Arc::new(Pacer::new(&RateLimits::parse("ReplaceRoute=1/5").unwrap()));
+        let start = Instant::now();
+        let waiters: Vec<_> = (0..5)
+            .map(|_| {
+                let pacer = pacer.clone();
+                tokio::spawn(async move {
+                    pacer.acquire(Op::ReplaceRoute, far()).await.unwrap();
+                    start.elapsed().as_secs_f64()
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        pacer.throttled(Op::ReplaceRoute);
+        let mut went = Vec::new();
+        for waiter in waiters {
+            went.push(waiter.await.unwrap());
+        }
+        for (i, at) in went.iter().enumerate() {
+            assert!(
+                (at - 0.2 * i as f64).abs() < 0.01,
+                "slot {i} went at {at} s"
+            );
+        }
+        // The next call comes right after the promised ones, at the slower pace.
+        pacer.acquire(Op::ReplaceRoute, far()).await.unwrap();
+        let at = start.elapsed().as_secs_f64();
+        assert!((at - 1.0).abs() < 0.01, "the next call went at {at} s");
     }
 
     #[test]

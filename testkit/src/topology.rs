@@ -195,14 +195,44 @@ pub async fn route_to_gateway(client: &Client, table: &str, cidr: &str, igw: &st
     Ok(())
 }
 
-/// The two-AZ seed scenario.
-pub async fn seed_two_az(client: &Client) -> Result<Seed> {
+/// The seed's VPC, internet gateway and two members, without route tables.
+async fn seed_members(client: &Client) -> Result<Seed> {
     let vpc_id = create_vpc(client, VPC_CIDR).await?;
     let subnet_a = create_subnet(client, &vpc_id, "10.0.1.0/24", "us-east-1a").await?;
     let subnet_b = create_subnet(client, &vpc_id, "10.0.2.0/24", "us-east-1b").await?;
     let igw_id = create_igw(client, &vpc_id).await?;
     let server_a = launch(client, &subnet_a, "serverA", &member_tags("10")).await?;
     let server_b = launch(client, &subnet_b, "serverB", &member_tags("20")).await?;
+    Ok(Seed {
+        vpc_id,
+        subnets: vec![subnet_a, subnet_b],
+        igw_id,
+        server_a,
+        server_b,
+        tables: Vec::new(),
+    })
+}
+
+/// The seed's VPC and members with exactly `total` client route tables (none
+/// associated with a subnet, no unrelated routes), each routing the VIP to
+/// serverA's ENI: any size from one table up, for the bench.
+pub async fn seed_with_tables(client: &Client, total: usize) -> Result<Seed> {
+    let mut seed = seed_members(client).await?;
+    with_tables(client, &mut seed, total).await?;
+    Ok(seed)
+}
+
+/// The two-AZ seed scenario.
+pub async fn seed_two_az(client: &Client) -> Result<Seed> {
+    let Seed {
+        vpc_id,
+        subnets,
+        igw_id,
+        server_a,
+        server_b,
+        ..
+    } = seed_members(client).await?;
+    let (subnet_a, subnet_b) = (subnets[0].clone(), subnets[1].clone());
 
     let mut tables = Vec::new();
     for (name, subnet) in [
