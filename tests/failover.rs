@@ -5,16 +5,8 @@
 use serde_json::json;
 use testkit::events::{alarm, state_change};
 use testkit::topology::{self, GROUP, VIP};
-use testkit::world::given_the_two_az_seed;
+use testkit::world::{given_the_two_az_seed, group_report};
 use testkit::Emulator;
-use vip_failover::report::{Report, Response};
-
-fn group_report(response: Response) -> Report {
-    match response {
-        Response::Group(report) => report,
-        other => panic!("expected a group report, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn given_the_seed_when_server_a_fails_then_every_route_table_points_at_server_b() {
@@ -22,16 +14,7 @@ async fn given_the_seed_when_server_a_fails_then_every_route_table_points_at_ser
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
     assert_eq!(world.vip_targets().await, vec![a.eni_id.clone(); 3]);
 
-    let report = group_report(
-        world
-            .handler
-            .handle(
-                world.alarm(&a.instance_id, "ALARM").await,
-                testkit::deadline(),
-            )
-            .await
-            .expect("failover succeeds"),
-    );
+    let report = world.failed_over_to_b().await;
 
     assert_eq!(world.vip_targets().await, vec![b.eni_id.clone(); 3]);
     assert_eq!(report.group, GROUP);
@@ -64,14 +47,7 @@ async fn given_unrelated_routes_when_failing_over_then_only_vip_routes_change() 
         .await
         .unwrap();
 
-    world
-        .handler
-        .handle(
-            world.alarm(&world.seed.server_a.instance_id, "ALARM").await,
-            testkit::deadline(),
-        )
-        .await
-        .expect("failover succeeds");
+    world.failed_over_to_b().await;
 
     let after = topology::dump_routes(&world.client, &world.seed.vpc_id)
         .await
@@ -104,33 +80,16 @@ async fn given_unrelated_routes_when_failing_over_then_only_vip_routes_change() 
 #[tokio::test]
 async fn given_an_already_failed_over_group_when_server_a_fails_again_then_nothing_is_written() {
     let world = given_the_two_az_seed().await;
-    let event = world.alarm(&world.seed.server_a.instance_id, "ALARM").await;
-    world
-        .handler
-        .handle(event.clone(), testkit::deadline())
-        .await
-        .expect("first failover");
+    let event = world.alarm_on_a().await;
+    world.handle(event.clone()).await.expect("first failover");
     world.calls.clear();
 
-    let report = group_report(
-        world
-            .handler
-            .handle(event, testkit::deadline())
-            .await
-            .expect("second run"),
-    );
+    let report = group_report(world.handle(event).await.expect("second run"));
 
     assert_eq!(serde_json::to_value(report.action).unwrap(), "no_change");
     assert!(!report.changed);
-    assert!(
-        world.calls.writes().is_empty(),
-        "{:?}",
-        world.calls.actions()
-    );
-    assert_eq!(
-        world.vip_targets().await,
-        vec![world.seed.server_b.eni_id.clone(); 3]
-    );
+    let b = &world.seed.server_b;
+    world.assert_stays_on(b, &world.calls).await;
 }
 
 #[tokio::test]
@@ -138,29 +97,17 @@ async fn given_a_healthy_active_when_the_standby_fails_then_no_route_changes_and
     let world = given_the_two_az_seed().await;
     let standby = &world.seed.server_b.instance_id;
 
-    let report = group_report(
-        world
-            .handler
-            .handle(world.alarm(standby, "ALARM").await, testkit::deadline())
-            .await
-            .expect("handled"),
-    );
+    let event = world.alarm(standby, "ALARM").await;
+    let report = group_report(world.handle(event).await.expect("handled"));
 
     assert_eq!(serde_json::to_value(report.action).unwrap(), "no_change");
-    assert!(
-        world.calls.writes().is_empty(),
-        "{:?}",
-        world.calls.actions()
-    );
+    world.calls.assert_no_writes();
     assert!(
         report.warnings.iter().any(|w| w.contains(standby.as_str())),
         "degraded standby not reported: {:?}",
         report.warnings
     );
-    assert_eq!(
-        world.vip_targets().await,
-        vec![world.seed.server_a.eni_id.clone(); 3]
-    );
+    assert_eq!(world.vip_targets().await, world.on_a());
 }
 
 #[tokio::test]
@@ -173,11 +120,7 @@ async fn given_a_stopped_standby_when_the_active_fails_then_nothing_moves_and_an
     world.calls.clear();
 
     let error = world
-        .handler
-        .handle(
-            world.alarm(&world.seed.server_a.instance_id, "ALARM").await,
-            testkit::deadline(),
-        )
+        .handle(world.alarm_on_a().await)
         .await
         .expect_err("no healthy target");
 
@@ -189,15 +132,7 @@ async fn given_a_stopped_standby_when_the_active_fails_then_nothing_moves_and_an
         "{message}"
     );
     assert!(message.contains("stopped"), "{message}");
-    assert!(
-        world.calls.writes().is_empty(),
-        "{:?}",
-        world.calls.actions()
-    );
-    assert_eq!(
-        world.vip_targets().await,
-        vec![world.seed.server_a.eni_id.clone(); 3]
-    );
+    world.assert_nothing_written().await;
 }
 
 #[tokio::test]
@@ -215,19 +150,11 @@ async fn given_three_members_when_the_active_fails_then_the_lowest_priority_heal
     .await
     .unwrap();
 
-    let report = group_report(
-        world
-            .handler
-            .handle(
-                world.alarm(&world.seed.server_a.instance_id, "ALARM").await,
-                testkit::deadline(),
-            )
-            .await
-            .expect("failover"),
-    );
+    let event = world.alarm_on_a().await;
+    let report = group_report(world.handle(event).await.expect("failover"));
 
     assert_eq!(report.to.unwrap().instance_id, server_c.instance_id);
-    assert_eq!(world.vip_targets().await, vec![server_c.eni_id.clone(); 3]);
+    assert_eq!(world.vip_targets().await, world.on(&server_c));
 }
 
 #[tokio::test]
@@ -242,16 +169,7 @@ async fn given_a_tagged_table_without_the_route_when_failing_over_then_the_route
     .await
     .unwrap();
 
-    let report = group_report(
-        world
-            .handler
-            .handle(
-                world.alarm(&world.seed.server_a.instance_id, "ALARM").await,
-                testkit::deadline(),
-            )
-            .await
-            .expect("failover"),
-    );
+    let report = world.failed_over_to_b().await;
 
     let targets = topology::targets_of(&world.client, &world.seed.vpc_id, VIP)
         .await
@@ -286,13 +204,7 @@ async fn given_a_manual_failover_to_a_named_target_when_dry_run_then_the_plan_is
     let event =
         json!({"action": "failover", "group": GROUP, "target": b.instance_id, "dry_run": true});
 
-    let report = group_report(
-        world
-            .handler
-            .handle(event, testkit::deadline())
-            .await
-            .expect("dry run"),
-    );
+    let report = group_report(world.handle(event).await.expect("dry run"));
 
     assert!(report.dry_run);
     assert_eq!(report.to.unwrap().instance_id, b.instance_id);
@@ -300,15 +212,7 @@ async fn given_a_manual_failover_to_a_named_target_when_dry_run_then_the_plan_is
         .route_tables
         .iter()
         .all(|r| serde_json::to_value(r.result).unwrap() == "would_replace"));
-    assert!(
-        world.calls.writes().is_empty(),
-        "{:?}",
-        world.calls.actions()
-    );
-    assert_eq!(
-        world.vip_targets().await,
-        vec![world.seed.server_a.eni_id.clone(); 3]
-    );
+    world.assert_nothing_written().await;
 }
 
 #[tokio::test]
@@ -316,24 +220,10 @@ async fn given_a_manual_failover_when_run_twice_then_the_vip_moves_away_and_back
     let world = given_the_two_az_seed().await;
     let event = json!({"action": "failover", "group": GROUP});
 
-    world
-        .handler
-        .handle(event.clone(), testkit::deadline())
-        .await
-        .expect("to B");
-    assert_eq!(
-        world.vip_targets().await,
-        vec![world.seed.server_b.eni_id.clone(); 3]
-    );
-    world
-        .handler
-        .handle(event, testkit::deadline())
-        .await
-        .expect("back to A");
-    assert_eq!(
-        world.vip_targets().await,
-        vec![world.seed.server_a.eni_id.clone(); 3]
-    );
+    world.handle(event.clone()).await.expect("to B");
+    assert_eq!(world.vip_targets().await, world.on_b());
+    world.handle(event).await.expect("back to A");
+    assert_eq!(world.vip_targets().await, world.on_a());
     // A warm function reads the VPC's CIDRs once, not on every failover.
     assert_eq!(
         world.calls.count("DescribeVpcs"),
@@ -389,34 +279,14 @@ async fn given_a_failover_then_the_move_is_recorded_on_every_table_before_the_fi
     let world = given_the_two_az_seed().await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
 
-    world
-        .handler
-        .handle(
-            world.alarm(&a.instance_id, "ALARM").await,
-            testkit::deadline(),
-        )
-        .await
-        .expect("failover");
+    world.failed_over_to_b().await;
 
     assert_eq!(world.calls.count("CreateTags"), 1);
     let actions = world.calls.actions();
     let recorded = actions.iter().position(|a| a == "CreateTags").unwrap();
     let first_write = actions.iter().position(|a| a == "ReplaceRoute").unwrap();
     assert!(recorded < first_write, "{actions:?}");
-    let tables = world
-        .client
-        .describe_route_tables()
-        .set_route_table_ids(Some(world.seed.tables.clone()))
-        .send()
-        .await
-        .unwrap();
-    for table in tables.route_tables() {
-        let record = table
-            .tags()
-            .iter()
-            .find(|t| t.key() == Some("vip-failover:last-move:web"))
-            .and_then(|t| t.value())
-            .expect("last-move tag");
+    for record in world.move_records().await {
         assert!(
             record.ends_with(&format!(" {}>{}", a.instance_id, b.instance_id)),
             "{record}"
@@ -429,48 +299,20 @@ async fn given_a_fresh_move_when_the_new_holders_alarm_flaps_then_the_hold_down_
 ) {
     let world = given_the_two_az_seed().await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
-    world
-        .handler
-        .handle(
-            world.alarm(&a.instance_id, "ALARM").await,
-            testkit::deadline(),
-        )
-        .await
-        .expect("failover");
-    world.alarm(&a.instance_id, "OK").await;
-    world.calls.clear();
+    world.failed_over_to_b_and_a_recovered().await;
 
     // serverB's health alarm fires seconds later, but EC2 says it is fine.
-    let held = world
-        .handler
-        .handle(
-            world.alarm(&b.instance_id, "ALARM").await,
-            testkit::deadline(),
-        )
-        .await
-        .expect_err("held, and said so");
+    let event = world.alarm(&b.instance_id, "ALARM").await;
+    let held = world.handle(event).await.expect_err("held, and said so");
 
     assert_eq!(held.diagnostic_type(), "HeldDown.Retryable");
     assert!(held.to_string().contains("hold-down"), "{held}");
-    assert!(
-        world.calls.writes().is_empty(),
-        "{:?}",
-        world.calls.actions()
-    );
-    assert_eq!(world.vip_targets().await, vec![b.eni_id.clone(); 3]);
+    world.assert_stays_on(b, &world.calls).await;
 
     // When serverB really fails (stopped), the hold-down does not apply.
     topology::stop(&world.client, &b.instance_id).await.unwrap();
-    let moved = group_report(
-        world
-            .handler
-            .handle(
-                state_change(&b.instance_id, "stopped", None),
-                testkit::deadline(),
-            )
-            .await
-            .expect("moved"),
-    );
+    let stopped = state_change(&b.instance_id, "stopped", None);
+    let moved = group_report(world.handle(stopped).await.expect("moved"));
     assert_eq!(serde_json::to_value(moved.action).unwrap(), "failed_over");
     assert_eq!(world.vip_targets().await, vec![a.eni_id.clone(); 3]);
 }
@@ -478,21 +320,13 @@ async fn given_a_fresh_move_when_the_new_holders_alarm_flaps_then_the_hold_down_
 #[tokio::test]
 async fn given_a_target_with_source_dest_check_enabled_then_it_is_reported_or_fixed_when_asked() {
     let world = given_the_two_az_seed().await;
-    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+    let b = &world.seed.server_b;
     topology::set_source_dest_check(&world.client, &b.eni_id, true)
         .await
         .unwrap();
 
-    let warned = group_report(
-        world
-            .handler
-            .handle(
-                json!({"action": "failover", "group": GROUP, "dry_run": true}),
-                testkit::deadline(),
-            )
-            .await
-            .unwrap(),
-    );
+    let dry_run = json!({"action": "failover", "group": GROUP, "dry_run": true});
+    let warned = group_report(world.handle(dry_run).await.unwrap());
     assert!(warned
         .warnings
         .iter()
@@ -504,15 +338,8 @@ async fn given_a_target_with_source_dest_check_enabled_then_it_is_reported_or_fi
         ..testkit::patient()
     };
     let (fixing, calls) = world.emulator.handler_with(config);
-    let fixed = group_report(
-        fixing
-            .handle(
-                world.alarm(&a.instance_id, "ALARM").await,
-                testkit::deadline(),
-            )
-            .await
-            .unwrap(),
-    );
+    let event = world.alarm_on_a().await;
+    let fixed = group_report(fixing.handle(event, testkit::deadline()).await.unwrap());
 
     assert!(
         fixed

@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use testkit::events::{self, alarm, state_change};
-use testkit::fault_proxy::{Fault, FaultProxy, Rules};
-use testkit::topology::{self, Seed, VIP};
-use testkit::{handler_for, patient, Emulator};
+use testkit::fault_proxy::{Fault, Rules};
+use testkit::patient;
+use testkit::topology;
+use testkit::world::{given_a_group_with_tables, run};
 use vip_failover::error::Error;
 use vip_failover::Config;
 
@@ -23,77 +24,29 @@ fn impatient() -> Config {
     }
 }
 
-struct World {
-    emulator: Emulator,
-    client: aws_sdk_ec2::Client,
-    seed: Seed,
-}
-
-async fn given_a_group_with_tables(total: usize) -> World {
-    let emulator = Emulator::start();
-    let (client, _) = emulator.client();
-    let mut seed = topology::seed_two_az(&client).await.expect("seed");
-    topology::with_tables(&client, &mut seed, total)
-        .await
-        .expect("tables");
-    World {
-        emulator,
-        client,
-        seed,
-    }
-}
-
-impl World {
-    async fn proxy(&self, rules: Rules) -> FaultProxy {
-        FaultProxy::start(&self.emulator.addr(), rules).await
-    }
-
-    /// `instance`'s status alarm goes to `state`; the event its action delivers.
-    async fn alarm(&self, instance: &str, state: &str) -> serde_json::Value {
-        testkit::cloudwatch::set_status_alarm(&self.emulator.cloudwatch(), instance, state)
-            .await
-            .expect("set the alarm");
-        alarm(instance, state)
-    }
-
-    /// Distinct ENIs the VIP routes point at, and how many tables hold one.
-    async fn vip_targets(&self) -> (BTreeSet<String>, usize) {
-        let targets = topology::targets_of(&self.client, &self.seed.vpc_id, VIP)
-            .await
-            .unwrap();
-        (targets.values().cloned().collect(), targets.len())
-    }
-}
-
 #[tokio::test]
 async fn given_30_percent_faults_when_20_tables_fail_over_then_every_table_moves() {
     let world = given_a_group_with_tables(TABLES).await;
-    let proxy = world
-        .proxy(Rules {
-            share: 0.3,
-            kinds: vec![
-                Fault::Throttle,
-                Fault::ServerError,
-                Fault::Slow(Duration::from_millis(1500)),
-                Fault::Drop,
-            ],
-            max_consecutive: 3,
-            seed: 7,
-            ..Rules::default()
-        })
-        .await;
-    let (handler, _) = handler_for(&proxy.url(), impatient());
+    let rules = Rules {
+        share: 0.3,
+        kinds: vec![
+            Fault::Throttle,
+            Fault::ServerError,
+            Fault::Slow(Duration::from_millis(1500)),
+            Fault::Drop,
+        ],
+        max_consecutive: 3,
+        seed: 7,
+        ..Rules::default()
+    };
+    let (proxy, handler, _) = world.through_proxy(rules, impatient()).await;
 
-    handler
-        .handle(
-            world.alarm(&world.seed.server_a.instance_id, "ALARM").await,
-            testkit::deadline(),
-        )
+    run(&handler, world.alarm_on_a().await)
         .await
         .expect("failover completes");
 
     let b = world.seed.server_b.eni_id.clone();
-    assert_eq!(world.vip_targets().await, (BTreeSet::from([b]), TABLES));
+    assert_eq!(world.vip_spread().await, (BTreeSet::from([b]), TABLES));
     let seen = proxy.seen();
     let faulted = seen.iter().filter(|s| s.fault.is_some()).count();
     let share = faulted as f64 / seen.len() as f64;
@@ -127,12 +80,10 @@ async fn given_tables_failing_beyond_the_retry_budget_then_the_error_lists_exact
             .collect(),
         ..Rules::default()
     };
-    let proxy = world.proxy(rules).await;
-    let (handler, _) = handler_for(&proxy.url(), impatient());
-    let event = world.alarm(&world.seed.server_a.instance_id, "ALARM").await;
+    let (proxy, handler, _) = world.through_proxy(rules, impatient()).await;
+    let event = world.alarm_on_a().await;
 
-    let error = handler
-        .handle(event.clone(), testkit::deadline())
+    let error = run(&handler, event.clone())
         .await
         .expect_err("partial failure");
 
@@ -149,18 +100,15 @@ async fn given_tables_failing_beyond_the_retry_budget_then_the_error_lists_exact
     assert_eq!(error.error_type(), "PartialFailure");
     let (a, b) = (&world.seed.server_a.eni_id, &world.seed.server_b.eni_id);
     assert_eq!(
-        world.vip_targets().await,
+        world.vip_spread().await,
         (BTreeSet::from([a.clone(), b.clone()]), TABLES)
     );
 
     // EC2 recovers; Lambda's async retry delivers the same event again.
     proxy.set_rules(Rules::default());
-    handler
-        .handle(event, testkit::deadline())
-        .await
-        .expect("the re-run converges");
+    run(&handler, event).await.expect("the re-run converges");
     assert_eq!(
-        world.vip_targets().await,
+        world.vip_spread().await,
         (BTreeSet::from([b.clone()]), TABLES)
     );
 }
@@ -176,26 +124,18 @@ async fn given_a_partial_failure_when_the_schedule_reconciles_then_every_table_i
         ]],
         ..Rules::default()
     };
-    let proxy = world.proxy(rules).await;
-    let (handler, _) = handler_for(&proxy.url(), impatient());
-    handler
-        .handle(
-            world.alarm(&world.seed.server_a.instance_id, "ALARM").await,
-            testkit::deadline(),
-        )
+    let (proxy, handler, _) = world.through_proxy(rules, impatient()).await;
+    run(&handler, world.alarm_on_a().await)
         .await
         .expect_err("one table failed");
     proxy.set_rules(Rules::default());
 
     let schedule = events::scheduled();
-    handler
-        .handle(schedule, testkit::deadline())
-        .await
-        .expect("reconcile");
+    run(&handler, schedule).await.expect("reconcile");
 
     // The interrupted move is finished, not reverted to the preferred serverA.
     let b = world.seed.server_b.eni_id.clone();
-    assert_eq!(world.vip_targets().await, (BTreeSet::from([b]), TABLES));
+    assert_eq!(world.vip_spread().await, (BTreeSet::from([b]), TABLES));
 }
 
 #[tokio::test]
@@ -205,8 +145,7 @@ async fn given_20_concurrent_invocations_for_one_failure_then_every_write_goes_t
     topology::stop(&world.client, &world.seed.server_a.instance_id)
         .await
         .unwrap();
-    let proxy = world.proxy(Rules::default()).await;
-    let (handler, _) = handler_for(&proxy.url(), patient());
+    let (proxy, handler, _) = world.through_proxy(Rules::default(), patient()).await;
     let a = world.seed.server_a.instance_id.clone();
 
     let runs: Vec<_> = (0..20)
@@ -217,7 +156,7 @@ async fn given_20_concurrent_invocations_for_one_failure_then_every_write_goes_t
             } else {
                 state_change(&a, "stopping", None)
             };
-            tokio::spawn(async move { handler.handle(event, testkit::deadline()).await })
+            tokio::spawn(async move { run(&handler, event).await })
         })
         .collect();
     for run in runs {
@@ -225,7 +164,7 @@ async fn given_20_concurrent_invocations_for_one_failure_then_every_write_goes_t
     }
 
     let b = world.seed.server_b.eni_id.clone();
-    assert_eq!(world.vip_targets().await, (BTreeSet::from([b.clone()]), 3));
+    assert_eq!(world.vip_spread().await, (BTreeSet::from([b.clone()]), 3));
     let route_writes: Vec<_> = proxy
         .seen()
         .into_iter()

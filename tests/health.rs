@@ -13,11 +13,10 @@ use std::time::Duration;
 use aws_sdk_ec2::types::Tag;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
-use testkit::cloudwatch::set_status_alarm;
 use testkit::events::{alarm, scheduled, state_change};
 use testkit::fault_proxy::{FaultProxy, Rewrite, Rules};
 use testkit::topology::{self, GROUP, VIP};
-use testkit::world::{given_the_two_az_seed, World};
+use testkit::world::{given_the_two_az_seed, group_report, run, World};
 use testkit::CallLog;
 use vip_failover::error::Error;
 use vip_failover::handler::Handler;
@@ -33,12 +32,10 @@ const LAST_MOVE: &str = "vip-failover:last-move:web";
 // Helpers: givens, whens and how the answers are read.
 // ---------------------------------------------------------------------------
 
-/// A handler whose EC2 and CloudWatch calls go through a fault proxy in front
-/// of the world's emulator.
+/// A patient handler whose EC2 and CloudWatch calls go through a fault proxy
+/// in front of the world's emulator.
 async fn through_proxy(world: &World, rules: Rules) -> (FaultProxy, Handler, CallLog) {
-    let proxy = FaultProxy::start(&world.emulator.addr(), rules).await;
-    let (handler, calls) = testkit::handler_for(&proxy.url(), testkit::patient());
-    (proxy, handler, calls)
+    world.through_proxy(rules, testkit::patient()).await
 }
 
 fn rewrites(rewrites: Vec<Rewrite>) -> Rules {
@@ -48,11 +45,34 @@ fn rewrites(rewrites: Vec<Rewrite>) -> Rules {
     }
 }
 
-/// `instance`'s status alarm goes to `state` in CloudWatch, without any event.
-async fn set_level(world: &World, instance: &str, state: &str) {
-    set_status_alarm(&world.emulator.cloudwatch(), instance, state)
+/// `instance`'s instance and system checks are still initializing.
+fn initializing(instance: &str) -> Rules {
+    rewrites(vec![Rewrite::instance_status(
+        instance,
+        "initializing",
+        "initializing",
+        None,
+    )])
+}
+
+/// `handler` runs `event`, which must succeed (`what` it is) with a group report.
+async fn handled(handler: &Handler, event: Value, what: &str) -> Report {
+    group_report(run(handler, event).await.expect(what))
+}
+
+/// serverA's alarm fires and the world's handler refuses to move the VIP, for
+/// now: a retryable refusal.
+async fn failover_refused(world: &World, what: &str) -> Error {
+    let refused = world
+        .handle(world.alarm_on_a().await)
         .await
-        .expect("set the alarm level");
+        .expect_err(what);
+    assert_eq!(
+        refused.diagnostic_type(),
+        "FailoverRefused.Retryable",
+        "{refused}"
+    );
+    refused
 }
 
 async fn tag(world: &World, resource: &str, key: &str, value: &str) {
@@ -90,13 +110,6 @@ async fn vip_on_b_by_hand(world: &World) {
     assert_eq!(world.vip_targets().await, world.on_b());
 }
 
-fn group_report(response: Response) -> Report {
-    match response {
-        Response::Group(report) => report,
-        other => panic!("expected a group report, got {other:?}"),
-    }
-}
-
 /// The one group report of a reconcile.
 fn reconciled(response: Response) -> Report {
     match response {
@@ -120,6 +133,13 @@ fn action(report: &Report) -> String {
         .to_string()
 }
 
+/// The report says `action`, with `holder` the member the VIP is to be on.
+#[track_caller]
+fn assert_decided(report: &Report, action_taken: &str, holder: &str) {
+    assert_eq!(action(report), action_taken, "{report:#?}");
+    assert_eq!(target(report), holder);
+}
+
 fn target(report: &Report) -> String {
     report
         .to
@@ -138,23 +158,13 @@ fn assert_warns(warnings: &[String], needles: &[&str]) {
     );
 }
 
-fn assert_nothing_written(calls: &CallLog) {
-    assert!(calls.writes().is_empty(), "{:?}", calls.actions());
-}
-
 async fn reconcile(handler: &Handler) -> Result<Response, Error> {
-    handler.handle(scheduled(), testkit::deadline()).await
+    run(handler, scheduled()).await
 }
 
 async fn status(handler: &Handler) -> Value {
-    let response = handler
-        .handle(
-            json!({"action": "status", "group": GROUP}),
-            testkit::deadline(),
-        )
-        .await
-        .expect("status");
-    to_json(&response)
+    let status = json!({"action": "status", "group": GROUP});
+    to_json(&run(handler, status).await.expect("status"))
 }
 
 fn ids(list: &Value) -> Vec<String> {
@@ -165,23 +175,10 @@ fn ids(list: &Value) -> Vec<String> {
         .collect()
 }
 
-/// When the move recorded on the seed's tables happened (the tag's time).
+/// When the move recorded on the seed's tables happened (the record's time).
 async fn recorded_move_at(world: &World) -> DateTime<Utc> {
-    let out = world
-        .client
-        .describe_route_tables()
-        .route_table_ids(&world.seed.tables[0])
-        .send()
-        .await
-        .expect("read the table");
-    let value = out.route_tables()[0]
-        .tags()
-        .iter()
-        .find(|t| t.key() == Some(LAST_MOVE))
-        .and_then(|t| t.value())
-        .expect("a move record")
-        .to_string();
-    let at = value.split(' ').next().unwrap();
+    let record = world.move_records().await.remove(0);
+    let at = record.split(' ').next().unwrap();
     DateTime::parse_from_rfc3339(at)
         .expect("an RFC 3339 time")
         .with_timezone(&Utc)
@@ -235,41 +232,25 @@ async fn given_a_fresh_move_to_b_when_bs_alarm_fires_inside_the_hold_down_then_i
         ..testkit::patient()
     });
     at_the_start_of_a_second().await;
-    let moved = group_report(
-        handler
-            .handle(
-                world.alarm(&a.instance_id, "ALARM").await,
-                testkit::deadline(),
-            )
-            .await
-            .expect("A fails over to B"),
-    );
+    let moved = handled(&handler, world.alarm_on_a().await, "A fails over to B").await;
     assert_eq!(action(&moved), "failed_over");
     assert_eq!(world.vip_targets().await, world.on_b());
-    set_level(&world, &a.instance_id, "OK").await;
+    world.set_level(&a.instance_id, "OK").await;
     calls.clear();
 
-    let held = handler
-        .handle(
-            world.alarm(&b.instance_id, "ALARM").await,
-            testkit::deadline(),
-        )
-        .await
-        .expect_err("held down");
+    let b_fails = world.alarm(&b.instance_id, "ALARM").await;
+    let held = run(&handler, b_fails).await.expect_err("held down");
 
     assert_eq!(held.diagnostic_type(), "HeldDown.Retryable", "{held}");
-    assert_nothing_written(&calls);
-    assert_eq!(world.vip_targets().await, world.on_b());
+    world.assert_stays_on(b, &calls).await;
 
     let hold_down_ends = recorded_move_at(&world).await + hold_down;
     sleep_until(hold_down_ends + chrono::Duration::milliseconds(100)).await;
     calls.clear();
     let after = reconciled(reconcile(&handler).await.expect("reconcile"));
 
-    assert_eq!(action(&after), "failed_over", "{after:#?}");
-    assert_eq!(target(&after), a.instance_id);
-    assert_eq!(world.vip_targets().await, world.on_a());
-    assert_eq!(calls.route_writes(), vec!["ReplaceRoute"; 3]);
+    assert_decided(&after, "failed_over", &a.instance_id);
+    world.assert_moved_to(a, &calls).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -283,27 +264,14 @@ async fn given_a_fresh_move_to_b_when_bs_alarm_fires_inside_the_hold_down_then_i
 async fn given_the_only_standby_stopped_for_patching_when_the_actives_alarm_fires_then_it_is_refused_and_the_schedule_moves_the_vip_once_the_standby_runs(
 ) {
     let world = given_the_two_az_seed().await;
-    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+    let b = &world.seed.server_b;
     topology::stop(&world.client, &b.instance_id).await.unwrap();
     world.calls.clear();
 
-    let refused = world
-        .handler
-        .handle(
-            world.alarm(&a.instance_id, "ALARM").await,
-            testkit::deadline(),
-        )
-        .await
-        .expect_err("no healthy standby");
+    let refused = failover_refused(&world, "no healthy standby").await;
 
-    assert_eq!(
-        refused.diagnostic_type(),
-        "FailoverRefused.Retryable",
-        "{refused}"
-    );
     assert!(refused.to_string().contains(&b.instance_id), "{refused}");
-    assert_nothing_written(&world.calls);
-    assert_eq!(world.vip_targets().await, world.on_a());
+    world.assert_nothing_written().await;
 
     world
         .client
@@ -315,10 +283,8 @@ async fn given_the_only_standby_stopped_for_patching_when_the_actives_alarm_fire
     world.calls.clear();
     let after = reconciled(reconcile(&world.handler).await.expect("reconcile"));
 
-    assert_eq!(action(&after), "failed_over", "{after:#?}");
-    assert_eq!(target(&after), b.instance_id);
-    assert_eq!(world.vip_targets().await, world.on_b());
-    assert_eq!(world.calls.route_writes(), vec!["ReplaceRoute"; 3]);
+    assert_decided(&after, "failed_over", &b.instance_id);
+    world.assert_moved_to(b, &world.calls).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -334,24 +300,21 @@ async fn given_preemption_and_the_vip_on_b_when_a_runs_with_its_alarm_in_alarm_t
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
     with_preemption(&world).await;
     vip_on_b_by_hand(&world).await;
-    set_level(&world, &a.instance_id, "ALARM").await;
-    set_level(&world, &b.instance_id, "OK").await;
+    world.set_level(&a.instance_id, "ALARM").await;
+    world.set_level(&b.instance_id, "OK").await;
     world.calls.clear();
 
     let kept = reconciled(reconcile(&world.handler).await.expect("reconcile"));
 
-    assert_eq!(action(&kept), "no_change", "{kept:#?}");
-    assert_eq!(target(&kept), b.instance_id);
+    assert_decided(&kept, "no_change", &b.instance_id);
     assert_warns(&kept.warnings, &[&a.instance_id, "ALARM"]);
-    assert_nothing_written(&world.calls);
-    assert_eq!(world.vip_targets().await, world.on_b());
+    world.assert_stays_on(b, &world.calls).await;
 
-    set_level(&world, &a.instance_id, "OK").await;
+    world.set_level(&a.instance_id, "OK").await;
     let back = reconciled(reconcile(&world.handler).await.expect("reconcile"));
 
-    assert_eq!(action(&back), "failed_over", "{back:#?}");
+    assert_decided(&back, "failed_over", &a.instance_id);
     assert!(back.reason.contains("preemption"), "{}", back.reason);
-    assert_eq!(target(&back), a.instance_id);
     assert_eq!(world.vip_targets().await, world.on_a());
 }
 
@@ -366,11 +329,8 @@ async fn given_the_holder_terminated_without_vpc_or_eni_when_its_state_change_ar
 ) {
     let world = given_the_two_az_seed().await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
-    let (_proxy, handler, calls) = through_proxy(
-        &world,
-        rewrites(vec![Rewrite::terminated_instance(&a.instance_id)]),
-    )
-    .await;
+    let terminated = rewrites(vec![Rewrite::terminated_instance(&a.instance_id)]);
+    let (_proxy, handler, calls) = through_proxy(&world, terminated).await;
 
     let before = status(&handler).await;
     assert_eq!(ids(&before["members"]), [b.instance_id.as_str()]);
@@ -378,18 +338,10 @@ async fn given_the_holder_terminated_without_vpc_or_eni_when_its_state_change_ar
     assert_eq!(before["active"], Value::Null, "{before:#}");
     assert_eq!(before["reconcile"], "failed_over", "{before:#}");
 
-    let moved = group_report(
-        handler
-            .handle(
-                state_change(&a.instance_id, "terminated", None),
-                testkit::deadline(),
-            )
-            .await
-            .expect("the event moves the VIP"),
-    );
+    let terminated = state_change(&a.instance_id, "terminated", None);
+    let moved = handled(&handler, terminated, "the event moves the VIP").await;
 
-    assert_eq!(action(&moved), "failed_over", "{moved:#?}");
-    assert_eq!(target(&moved), b.instance_id);
+    assert_decided(&moved, "failed_over", &b.instance_id);
     assert_warns(&moved.warnings, &[&a.instance_id, "cannot be a member"]);
     assert_eq!(world.vip_targets().await, world.on_b());
 
@@ -397,7 +349,7 @@ async fn given_the_holder_terminated_without_vpc_or_eni_when_its_state_change_ar
     let after = reconciled(reconcile(&handler).await.expect("reconcile"));
     assert_eq!(action(&after), "no_change", "{after:#?}");
     assert_warns(&after.warnings, &[&a.instance_id, "cannot be a member"]);
-    assert_nothing_written(&calls);
+    calls.assert_no_writes();
 
     let now = status(&handler).await;
     assert_eq!(now["active"], b.instance_id.as_str(), "{now:#}");
@@ -441,27 +393,14 @@ async fn given_a_standby_whose_eni_tag_names_an_unattached_eni_when_the_active_f
     assert_warns(&kept.warnings, &[&b.instance_id, "cannot be a member"]);
     world.calls.clear();
 
-    let refused = world
-        .handler
-        .handle(
-            world.alarm(&a.instance_id, "ALARM").await,
-            testkit::deadline(),
-        )
-        .await
-        .expect_err("no usable standby");
+    let refused = failover_refused(&world, "no usable standby").await;
 
-    assert_eq!(
-        refused.diagnostic_type(),
-        "FailoverRefused.Retryable",
-        "{refused}"
-    );
     let message = refused.to_string();
     assert!(
         message.contains(&b.instance_id) && message.contains("not attached"),
         "{message}"
     );
-    assert_nothing_written(&world.calls);
-    assert_eq!(world.vip_targets().await, world.on_a());
+    world.assert_nothing_written().await;
 }
 
 // ---------------------------------------------------------------------------
@@ -475,34 +414,22 @@ async fn given_a_standby_whose_eni_tag_names_an_unattached_eni_when_the_active_f
 async fn given_events_out_of_order_when_they_arrive_then_the_alarm_level_decides_not_the_event() {
     let world = given_the_two_az_seed().await;
     let a = &world.seed.server_a.instance_id;
-    set_level(&world, a, "OK").await;
+    world.set_level(a, "OK").await;
     world.calls.clear();
 
-    let stale_alarm = group_report(
-        world
-            .handler
-            .handle(alarm(a, "ALARM"), testkit::deadline())
-            .await
-            .expect("an ALARM event while the level is OK"),
-    );
+    let while_ok = "an ALARM event while the level is OK";
+    let stale_alarm = handled(&world.handler, alarm(a, "ALARM"), while_ok).await;
 
     assert_eq!(action(&stale_alarm), "no_change", "{stale_alarm:#?}");
-    assert_nothing_written(&world.calls);
-    assert_eq!(world.vip_targets().await, world.on_a());
+    world.assert_nothing_written().await;
 
-    set_level(&world, a, "ALARM").await;
-    let stale_ok = group_report(
-        world
-            .handler
-            .handle(alarm(a, "OK"), testkit::deadline())
-            .await
-            .expect("an OK event while the level is ALARM"),
-    );
+    world.set_level(a, "ALARM").await;
+    let while_in_alarm = "an OK event while the level is ALARM";
+    let stale_ok = handled(&world.handler, alarm(a, "OK"), while_in_alarm).await;
 
-    assert_eq!(action(&stale_ok), "failed_over", "{stale_ok:#?}");
-    assert_eq!(target(&stale_ok), world.seed.server_b.instance_id);
-    assert_eq!(world.vip_targets().await, world.on_b());
-    assert_eq!(world.calls.route_writes(), vec!["ReplaceRoute"; 3]);
+    let b = &world.seed.server_b;
+    assert_decided(&stale_ok, "failed_over", &b.instance_id);
+    world.assert_moved_to(b, &world.calls).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -517,7 +444,7 @@ async fn given_checks_still_initializing_then_a_healthy_member_outranks_priority
 ) {
     // Three members: A(10) fails, B(20) is initializing, C(30) is healthy.
     let world = given_the_two_az_seed().await;
-    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+    let b = &world.seed.server_b;
     let c = topology::launch(
         &world.client,
         &world.seed.subnets[0],
@@ -526,56 +453,28 @@ async fn given_checks_still_initializing_then_a_healthy_member_outranks_priority
     )
     .await
     .unwrap();
-    let (_proxy, handler, _) = through_proxy(
-        &world,
-        rewrites(vec![Rewrite::instance_status(
-            &b.instance_id,
-            "initializing",
-            "initializing",
-            None,
-        )]),
-    )
-    .await;
+    let (_proxy, handler, _) = through_proxy(&world, initializing(&b.instance_id)).await;
 
-    let moved = group_report(
-        handler
-            .handle(
-                world.alarm(&a.instance_id, "ALARM").await,
-                testkit::deadline(),
-            )
-            .await
-            .expect("A fails over"),
-    );
+    let moved = handled(&handler, world.alarm_on_a().await, "A fails over").await;
 
     assert_eq!(target(&moved), c.instance_id, "{moved:#?}");
     assert_warns(
         &moved.warnings,
         &[&b.instance_id, "unknown", "initializing"],
     );
-    assert_eq!(world.vip_targets().await, vec![c.eni_id.clone(); 3]);
+    assert_eq!(world.vip_targets().await, world.on(&c));
 
     // Two members with preemption: B holds, the primary A is initializing.
     let world = given_the_two_az_seed().await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
     with_preemption(&world).await;
     vip_on_b_by_hand(&world).await;
-    let (proxy, handler, calls) = through_proxy(
-        &world,
-        rewrites(vec![Rewrite::instance_status(
-            &a.instance_id,
-            "initializing",
-            "initializing",
-            None,
-        )]),
-    )
-    .await;
+    let (proxy, handler, calls) = through_proxy(&world, initializing(&a.instance_id)).await;
 
     let kept = reconciled(reconcile(&handler).await.expect("reconcile"));
 
-    assert_eq!(action(&kept), "no_change", "{kept:#?}");
-    assert_eq!(target(&kept), b.instance_id);
-    assert_nothing_written(&calls);
-    assert_eq!(world.vip_targets().await, world.on_b());
+    assert_decided(&kept, "no_change", &b.instance_id);
+    world.assert_stays_on(b, &calls).await;
 
     // Once A's checks pass, preemption does take the VIP back.
     proxy.set_rules(Rules::default());
@@ -595,27 +494,17 @@ async fn given_the_holders_attached_ebs_check_impaired_when_the_schedule_fires_t
 ) {
     let world = given_the_two_az_seed().await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
-    let (_proxy, handler, calls) = through_proxy(
-        &world,
-        rewrites(vec![Rewrite::instance_status(
-            &a.instance_id,
-            "ok",
-            "ok",
-            Some("impaired"),
-        )]),
-    )
-    .await;
+    let impaired_ebs = Rewrite::instance_status(&a.instance_id, "ok", "ok", Some("impaired"));
+    let (_proxy, handler, calls) = through_proxy(&world, rewrites(vec![impaired_ebs])).await;
 
     let moved = reconciled(reconcile(&handler).await.expect("reconcile"));
 
-    assert_eq!(action(&moved), "failed_over", "{moved:#?}");
-    assert_eq!(target(&moved), b.instance_id);
+    assert_decided(&moved, "failed_over", &b.instance_id);
     assert_warns(
         &moved.warnings,
         &[&a.instance_id, "attached EBS", "impaired"],
     );
-    assert_eq!(world.vip_targets().await, world.on_b());
-    assert_eq!(calls.route_writes(), vec!["ReplaceRoute"; 3]);
+    world.assert_moved_to(b, &calls).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -636,8 +525,7 @@ async fn given_b_holds_the_vip_when_one_route_is_blackholed_then_a_reconcile_kee
 
     let repaired = reconciled(reconcile(&handler).await.expect("reconcile"));
 
-    assert_eq!(action(&repaired), "repaired", "{repaired:#?}");
-    assert_eq!(target(&repaired), b.instance_id);
+    assert_decided(&repaired, "repaired", &b.instance_id);
     assert_eq!(calls.writes(), ["ReplaceRoute"]);
     let replaced: Vec<String> = proxy
         .seen()
@@ -694,16 +582,11 @@ async fn given_a_second_group_claiming_the_vip_when_the_schedule_fires_then_neit
             "{message}"
         );
     }
-    assert_nothing_written(&world.calls);
-    assert_eq!(world.vip_targets().await, world.on_a());
+    world.assert_nothing_written().await;
 
     let check = to_json(
         &world
-            .handler
-            .handle(
-                json!({"action": "check", "group": GROUP}),
-                testkit::deadline(),
-            )
+            .handle(json!({"action": "check", "group": GROUP}))
             .await
             .expect("check"),
     );
@@ -721,7 +604,7 @@ async fn given_a_second_group_claiming_the_vip_when_the_schedule_fires_then_neit
         detail.contains("evil") && detail.contains(&evil.instance_id) && detail.contains(VIP),
         "{detail}"
     );
-    assert_nothing_written(&world.calls);
+    world.calls.assert_no_writes();
 }
 
 // ---------------------------------------------------------------------------
@@ -735,37 +618,18 @@ async fn given_a_forged_move_record_dated_2099_when_bs_alarm_fires_then_the_vip_
 ) {
     let world = given_the_two_az_seed().await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
-    world
-        .handler
-        .handle(
-            world.alarm(&a.instance_id, "ALARM").await,
-            testkit::deadline(),
-        )
-        .await
-        .expect("A fails over to B");
-    set_level(&world, &a.instance_id, "OK").await;
+    world.failed_over_to_b_and_a_recovered().await;
     let forged = format!("2099-01-01T00:00:00Z {}>{}", a.instance_id, b.instance_id);
     for table in &world.seed.tables {
         tag(&world, table, LAST_MOVE, &forged).await;
     }
-    world.calls.clear();
 
-    let moved = group_report(
-        world
-            .handler
-            .handle(
-                world.alarm(&b.instance_id, "ALARM").await,
-                testkit::deadline(),
-            )
-            .await
-            .expect("not held by a forged record"),
-    );
+    let b_fails = world.alarm(&b.instance_id, "ALARM").await;
+    let moved = handled(&world.handler, b_fails, "not held by a forged record").await;
 
-    assert_eq!(action(&moved), "failed_over", "{moved:#?}");
-    assert_eq!(target(&moved), a.instance_id);
+    assert_decided(&moved, "failed_over", &a.instance_id);
     assert_warns(&moved.warnings, &["2099-01-01", "dated in the future"]);
-    assert_eq!(world.vip_targets().await, world.on_a());
-    assert_eq!(world.calls.route_writes(), vec!["ReplaceRoute"; 3]);
+    world.assert_moved_to(a, &world.calls).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -785,49 +649,22 @@ async fn given_a_late_stopped_event_then_nothing_moves_and_given_a_stopping_even
     // A late delivery: A was launched after this event was sent.
     let an_hour_ago =
         (Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
-    let late = group_report(
-        world
-            .handler
-            .handle(
-                state_change(&a.instance_id, "stopped", Some(&an_hour_ago)),
-                testkit::deadline(),
-            )
-            .await
-            .expect("a late delivery"),
-    );
+    let late_stop = state_change(&a.instance_id, "stopped", Some(&an_hour_ago));
+    let late = handled(&world.handler, late_stop, "a late delivery").await;
 
     assert_eq!(action(&late), "no_change", "{late:#?}");
-    assert_nothing_written(&world.calls);
-    assert_eq!(world.vip_targets().await, world.on_a());
+    world.assert_nothing_written().await;
 
-    world
-        .handler
-        .handle(
-            world.alarm(&a.instance_id, "ALARM").await,
-            testkit::deadline(),
-        )
-        .await
-        .expect("A fails over to B");
-    set_level(&world, &a.instance_id, "OK").await;
-    world.calls.clear();
+    world.failed_over_to_b_and_a_recovered().await;
 
     // B is not stopped in the emulator: DescribeInstances still says running.
-    let moved = group_report(
-        world
-            .handler
-            .handle(
-                state_change(&b.instance_id, "stopping", None),
-                testkit::deadline(),
-            )
-            .await
-            .expect("the event is authoritative, hold-down or not"),
-    );
+    let stopping = state_change(&b.instance_id, "stopping", None);
+    let authoritative = "the event is authoritative, hold-down or not";
+    let moved = handled(&world.handler, stopping, authoritative).await;
 
-    assert_eq!(action(&moved), "failed_over", "{moved:#?}");
-    assert_eq!(target(&moved), a.instance_id);
+    assert_decided(&moved, "failed_over", &a.instance_id);
     assert_warns(&moved.warnings, &[&b.instance_id, "stopping"]);
-    assert_eq!(world.vip_targets().await, world.on_a());
-    assert_eq!(world.calls.route_writes(), vec!["ReplaceRoute"; 3]);
+    world.assert_moved_to(a, &world.calls).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -855,34 +692,17 @@ async fn given_a_member_tagged_web_with_a_trailing_space_then_status_reconcile_f
     assert_eq!(scheduled.group, GROUP);
     assert_eq!(action(&scheduled), "no_change");
 
-    let manual = group_report(
-        world
-            .handler
-            .handle(
-                json!({"action": "failover", "group": GROUP}),
-                testkit::deadline(),
-            )
-            .await
-            .expect("manual failover"),
-    );
+    let failover = json!({"action": "failover", "group": GROUP});
+    let manual = handled(&world.handler, failover, "manual failover").await;
     assert_eq!(target(&manual), b.instance_id, "{manual:#?}");
     assert_eq!(world.vip_targets().await, world.on_b());
 
     // An event about the `web ` member itself finds its group.
     topology::stop(&world.client, &b.instance_id).await.unwrap();
-    let automatic = group_report(
-        world
-            .handler
-            .handle(
-                state_change(&b.instance_id, "stopped", None),
-                testkit::deadline(),
-            )
-            .await
-            .expect("automatic failover"),
-    );
+    let stopped = state_change(&b.instance_id, "stopped", None);
+    let automatic = handled(&world.handler, stopped, "automatic failover").await;
     assert_eq!(automatic.group, GROUP);
-    assert_eq!(action(&automatic), "failed_over", "{automatic:#?}");
-    assert_eq!(target(&automatic), a.instance_id);
+    assert_decided(&automatic, "failed_over", &a.instance_id);
     assert_eq!(world.vip_targets().await, world.on_a());
 }
 
@@ -898,41 +718,28 @@ async fn given_cloudwatch_unreadable_when_the_schedule_fires_then_nothing_moves_
 ) {
     let world = given_the_two_az_seed().await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
-    let (_proxy, handler, calls) = through_proxy(
-        &world,
-        Rules {
-            always_fail: vec![vec!["Action=DescribeAlarms".to_string()]],
-            ..Rules::default()
-        },
-    )
-    .await;
+    let unreadable = Rules {
+        always_fail: vec![vec!["Action=DescribeAlarms".to_string()]],
+        ..Rules::default()
+    };
+    let (_proxy, handler, calls) = through_proxy(&world, unreadable).await;
 
     let kept = reconciled(reconcile(&handler).await.expect("reconcile"));
 
-    assert_eq!(action(&kept), "no_change", "{kept:#?}");
-    assert_eq!(target(&kept), a.instance_id);
+    assert_decided(&kept, "no_change", &a.instance_id);
     for member in [a, b] {
         assert_warns(
             &kept.warnings,
             &[&member.instance_id, "unknown", "alarm levels unread"],
         );
     }
-    assert_nothing_written(&calls);
-    assert_eq!(world.vip_targets().await, world.on_a());
+    world.assert_stays_on(a, &calls).await;
 
     topology::stop(&world.client, &a.instance_id).await.unwrap();
-    let moved = group_report(
-        handler
-            .handle(
-                state_change(&a.instance_id, "stopped", None),
-                testkit::deadline(),
-            )
-            .await
-            .expect("EC2's verdict needs no alarm"),
-    );
+    let stopped = state_change(&a.instance_id, "stopped", None);
+    let moved = handled(&handler, stopped, "EC2's verdict needs no alarm").await;
 
-    assert_eq!(action(&moved), "failed_over", "{moved:#?}");
-    assert_eq!(target(&moved), b.instance_id);
+    assert_decided(&moved, "failed_over", &b.instance_id);
     assert_warns(&moved.warnings, &[&b.instance_id, "health is unknown"]);
     assert_eq!(world.vip_targets().await, world.on_b());
 }

@@ -5,53 +5,24 @@
 //! deadline or is finished by the next one, always towards the same member, even
 //! when a run is killed or its move record is throttled.
 
-use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
 use testkit::events::state_change;
 use testkit::fault_proxy::{FaultProxy, Rules, TokenBuckets};
-use testkit::topology::{self, Seed, VIP};
-use testkit::{handler_for, patient, Emulator};
-use vip_failover::report::Response;
+use testkit::topology;
+use testkit::world::{given_a_group_with_tables, group_report, World};
+use vip_failover::handler::Handler;
 
-struct World {
-    emulator: Emulator,
-    client: aws_sdk_ec2::Client,
-    seed: Seed,
-}
-
-/// The two-AZ seed with `total` client route tables, all on serverA.
-async fn given_a_group_with_tables(total: usize) -> World {
-    let emulator = Emulator::start();
-    let (client, _) = emulator.client();
-    let mut seed = topology::seed_two_az(&client).await.expect("seed");
-    topology::with_tables(&client, &mut seed, total)
+/// `total` tables on serverA, serverA stopped, and a patient handler whose calls
+/// go through a proxy applying `rules`.
+async fn given_a_stopped_active(total: usize, rules: Rules) -> (World, FaultProxy, Handler) {
+    let world = given_a_group_with_tables(total).await;
+    topology::stop(&world.client, &world.seed.server_a.instance_id)
         .await
-        .expect("tables");
-    World {
-        emulator,
-        client,
-        seed,
-    }
-}
-
-impl World {
-    async fn proxy(&self, rules: Rules) -> FaultProxy {
-        FaultProxy::start(&self.emulator.addr(), rules).await
-    }
-
-    /// Distinct ENIs the VIP routes point at, and how many tables hold one.
-    async fn vip_targets(&self) -> (BTreeSet<String>, usize) {
-        let targets = topology::targets_of(&self.client, &self.seed.vpc_id, VIP)
-            .await
-            .unwrap();
-        (targets.values().cloned().collect(), targets.len())
-    }
-
-    fn all_on(&self, eni: &str) -> (BTreeSet<String>, usize) {
-        (BTreeSet::from([eni.to_string()]), self.seed.tables.len())
-    }
+        .unwrap();
+    let (proxy, handler, _) = world.through_proxy(rules, testkit::patient()).await;
+    (world, proxy, handler)
 }
 
 fn throttled_like_ec2() -> Rules {
@@ -81,11 +52,8 @@ fn every_write_went_to(proxy: &FaultProxy, eni: &str) {
 #[tokio::test]
 async fn given_250_tables_under_ec2s_throttling_when_the_active_stops_then_one_invocation_moves_them_all(
 ) {
-    let world = given_a_group_with_tables(250).await;
+    let (world, proxy, handler) = given_a_stopped_active(250, throttled_like_ec2()).await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
-    topology::stop(&world.client, &a.instance_id).await.unwrap();
-    let proxy = world.proxy(throttled_like_ec2()).await;
-    let (handler, _) = handler_for(&proxy.url(), patient());
 
     // 200 writes past the burst need 40 s at 5 per second; the deadline leaves
     // room for the reads, the record, the verify and the reserve.
@@ -95,11 +63,9 @@ async fn given_250_tables_under_ec2s_throttling_when_the_active_stops_then_one_i
         .await
         .expect("one invocation is enough");
 
-    let Response::Group(report) = response else {
-        panic!("{response:?}")
-    };
+    let report = group_report(response);
     assert_eq!(report.written_routes(), 250);
-    assert_eq!(world.vip_targets().await, world.all_on(&b.eni_id));
+    assert_eq!(world.vip_spread().await, world.all_on(&b.eni_id));
     every_write_went_to(&proxy, &b.eni_id);
     // Paced, not flooding: EC2 refused only a few writes, not hundreds.
     let throttled = proxy.stats()["ReplaceRoute"].throttled;
@@ -109,11 +75,8 @@ async fn given_250_tables_under_ec2s_throttling_when_the_active_stops_then_one_i
 #[tokio::test]
 async fn given_500_tables_and_a_deadline_too_short_for_them_then_the_run_reports_what_is_pending_and_the_retry_finishes_it(
 ) {
-    let world = given_a_group_with_tables(500).await;
+    let (world, proxy, handler) = given_a_stopped_active(500, throttled_like_ec2()).await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
-    topology::stop(&world.client, &a.instance_id).await.unwrap();
-    let proxy = world.proxy(throttled_like_ec2()).await;
-    let (handler, _) = handler_for(&proxy.url(), patient());
     let event = state_change(&a.instance_id, "stopped", None);
 
     let first = handler
@@ -143,11 +106,9 @@ async fn given_500_tables_and_a_deadline_too_short_for_them_then_the_run_reports
         .handle(event, handler.deadline_after(Duration::from_secs(120)))
         .await
         .expect("the retry finishes the move");
-    let Response::Group(report) = second else {
-        panic!("{second:?}")
-    };
+    let report = group_report(second);
     assert_eq!(report.written_routes(), pending);
-    assert_eq!(world.vip_targets().await, world.all_on(&b.eni_id));
+    assert_eq!(world.vip_spread().await, world.all_on(&b.eni_id));
     every_write_went_to(&proxy, &b.eni_id);
 }
 
@@ -190,7 +151,7 @@ async fn given_a_switchover_killed_a_third_of_the_way_then_the_next_run_finishes
     }
     cli.start_kill().expect("SIGKILL");
     cli.wait().await.unwrap();
-    let (split, _) = world.vip_targets().await;
+    let (split, _) = world.vip_spread().await;
     assert_eq!(split.len(), 2, "killed mid-move: {split:?}");
 
     // serverA is healthy and still holds most tables; only the move record,
@@ -201,23 +162,19 @@ async fn given_a_switchover_killed_a_third_of_the_way_then_the_next_run_finishes
         .await
         .expect("reconcile");
 
-    assert_eq!(world.vip_targets().await, world.all_on(&b.eni_id));
+    assert_eq!(world.vip_spread().await, world.all_on(&b.eni_id));
     every_write_went_to(&proxy, &b.eni_id);
 }
 
 #[tokio::test]
 async fn given_a_move_record_throttled_until_the_deadline_then_nothing_is_written_and_a_reconcile_finishes_the_move(
 ) {
-    let world = given_a_group_with_tables(20).await;
+    let rules = Rules {
+        always_throttle: vec![vec!["Action=CreateTags".to_string()]],
+        ..Rules::default()
+    };
+    let (world, proxy, handler) = given_a_stopped_active(20, rules).await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
-    topology::stop(&world.client, &a.instance_id).await.unwrap();
-    let proxy = world
-        .proxy(Rules {
-            always_throttle: vec![vec!["Action=CreateTags".to_string()]],
-            ..Rules::default()
-        })
-        .await;
-    let (handler, _) = handler_for(&proxy.url(), patient());
 
     let error = handler
         .handle(
@@ -234,7 +191,7 @@ async fn given_a_move_record_throttled_until_the_deadline_then_nothing_is_writte
         .warnings
         .iter()
         .any(|w| w.contains("could not be recorded")));
-    assert_eq!(world.vip_targets().await, world.all_on(&a.eni_id));
+    assert_eq!(world.vip_spread().await, world.all_on(&a.eni_id));
     let route_writes = proxy
         .seen()
         .iter()
@@ -250,21 +207,17 @@ async fn given_a_move_record_throttled_until_the_deadline_then_nothing_is_writte
         .handle(testkit::events::scheduled(), testkit::deadline())
         .await
         .expect("reconcile");
-    assert_eq!(world.vip_targets().await, world.all_on(&b.eni_id));
+    assert_eq!(world.vip_spread().await, world.all_on(&b.eni_id));
 }
 
 #[tokio::test]
 async fn given_a_move_record_refused_outright_then_the_move_goes_ahead_and_says_it_is_unrecorded() {
-    let world = given_a_group_with_tables(20).await;
+    let rules = Rules {
+        always_fail: vec![vec!["Action=CreateTags".to_string()]],
+        ..Rules::default()
+    };
+    let (world, _proxy, handler) = given_a_stopped_active(20, rules).await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
-    topology::stop(&world.client, &a.instance_id).await.unwrap();
-    let proxy = world
-        .proxy(Rules {
-            always_fail: vec![vec!["Action=CreateTags".to_string()]],
-            ..Rules::default()
-        })
-        .await;
-    let (handler, _) = handler_for(&proxy.url(), patient());
 
     let response = handler
         .handle(
@@ -274,9 +227,7 @@ async fn given_a_move_record_refused_outright_then_the_move_goes_ahead_and_says_
         .await
         .expect("a failover does not wait for its bookkeeping");
 
-    let Response::Group(report) = response else {
-        panic!("{response:?}")
-    };
+    let report = group_report(response);
     assert!(
         report
             .warnings
@@ -285,5 +236,5 @@ async fn given_a_move_record_refused_outright_then_the_move_goes_ahead_and_says_
         "{:?}",
         report.warnings
     );
-    assert_eq!(world.vip_targets().await, world.all_on(&b.eni_id));
+    assert_eq!(world.vip_spread().await, world.all_on(&b.eni_id));
 }

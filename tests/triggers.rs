@@ -47,10 +47,7 @@ async fn as_levels(world: &World, event: Value) -> Value {
 
 /// Sends a sample from `events/` and returns the answer as JSON.
 async fn ask(world: &World, name: &str) -> serde_json::Value {
-    let response = world
-        .handler
-        .handle(sample_event(world, name), testkit::deadline())
-        .await;
+    let response = world.handle(sample_event(world, name)).await;
     serde_json::to_value(response.expect(name)).expect("serializable")
 }
 
@@ -75,11 +72,7 @@ async fn given_the_seed_when_each_failure_sample_arrives_then_the_vip_moves_to_s
         let world = given_the_two_az_seed().await;
 
         let event = as_levels(&world, sample_event(&world, sample)).await;
-        let response = world
-            .handler
-            .handle(event, testkit::deadline())
-            .await
-            .expect(sample);
+        let response = world.handle(event).await.expect(sample);
 
         assert_eq!(action_of(&response), "failed_over", "{sample}");
         assert_eq!(world.vip_targets().await, world.on_b(), "{sample}");
@@ -102,18 +95,12 @@ async fn given_the_seed_when_samples_that_need_no_move_arrive_then_nothing_is_wr
         ("failover-dry-run.json", "failed_over"),
     ] {
         let response = world
-            .handler
-            .handle(sample_event(&world, sample), testkit::deadline())
+            .handle(sample_event(&world, sample))
             .await
             .expect(sample);
         assert_eq!(action_of(&response), action, "{sample}");
     }
-    assert!(
-        world.calls.writes().is_empty(),
-        "{:?}",
-        world.calls.actions()
-    );
-    assert_eq!(world.vip_targets().await, world.on_a());
+    world.assert_nothing_written().await;
 }
 
 #[tokio::test]
@@ -148,7 +135,7 @@ async fn given_the_seed_when_status_and_check_are_asked_then_they_describe_the_g
         text.contains(&world.seed.server_b.eni_id) && text.contains("source/dest check enabled"),
         "{text}"
     );
-    assert!(world.calls.writes().is_empty());
+    world.calls.assert_no_writes();
 }
 
 #[tokio::test]
@@ -184,11 +171,7 @@ async fn given_a_table_tagged_for_the_group_in_another_vpc_when_checking_then_it
             && detail.contains(&world.seed.vpc_id),
         "{detail}"
     );
-    assert!(
-        world.calls.writes().is_empty(),
-        "{:?}",
-        world.calls.actions()
-    );
+    world.calls.assert_no_writes();
 }
 
 #[tokio::test]
@@ -207,11 +190,7 @@ async fn given_a_half_moved_vip_when_the_schedule_fires_then_every_table_converg
     world.calls.clear();
 
     let response = world
-        .handler
-        .handle(
-            sample_event(&world, "eventbridge-scheduled.json"),
-            testkit::deadline(),
-        )
+        .handle(sample_event(&world, "eventbridge-scheduled.json"))
         .await
         .unwrap();
 
@@ -232,11 +211,7 @@ async fn given_a_stopped_active_when_the_schedule_fires_then_the_vip_moves_to_th
         .unwrap();
 
     world
-        .handler
-        .handle(
-            sample_event(&world, "eventbridge-scheduled.json"),
-            testkit::deadline(),
-        )
+        .handle(sample_event(&world, "eventbridge-scheduled.json"))
         .await
         .unwrap();
 
@@ -250,30 +225,19 @@ async fn given_the_seed_when_an_eventbridge_alarm_state_change_arrives_then_its_
     let event = |state| alarm_state_change("web-serverA-status", &a, state);
 
     let recovered = world
-        .handler
-        .handle(as_levels(&world, event("OK")).await, testkit::deadline())
+        .handle(as_levels(&world, event("OK")).await)
         .await
         .expect("OK");
     assert_eq!(action_of(&recovered), "no_change");
-    assert_eq!(world.vip_targets().await, world.on_a());
-    assert!(
-        world.calls.writes().is_empty(),
-        "{:?}",
-        world.calls.actions()
-    );
+    world.assert_nothing_written().await;
 
     // A late or re-delivered ALARM, while the alarm is OK now: nothing moves.
-    let stale = world
-        .handler
-        .handle(event("ALARM"), testkit::deadline())
-        .await
-        .expect("stale ALARM");
+    let stale = world.handle(event("ALARM")).await.expect("stale ALARM");
     assert_eq!(action_of(&stale), "no_change");
     assert_eq!(world.vip_targets().await, world.on_a());
 
     let failed = world
-        .handler
-        .handle(as_levels(&world, event("ALARM")).await, testkit::deadline())
+        .handle(as_levels(&world, event("ALARM")).await)
         .await
         .expect("ALARM");
     assert_eq!(action_of(&failed), "failed_over");
@@ -292,8 +256,7 @@ async fn given_an_instance_in_no_group_when_it_stops_then_one_read_and_no_write(
     world.calls.clear();
 
     let response = world
-        .handler
-        .handle(serde_json::from_str(&event).unwrap(), testkit::deadline())
+        .handle(serde_json::from_str(&event).unwrap())
         .await
         .unwrap();
 
@@ -309,21 +272,13 @@ async fn given_churn_of_instances_in_no_group_when_their_events_queue_then_they_
     let a = &world.seed.server_a.instance_id;
     // A first event reads the member list; the warm container keeps it.
     let first = state_change("i-00000000000000001", "terminated", None);
-    world
-        .handler
-        .handle(first, testkit::deadline())
-        .await
-        .unwrap();
+    world.handle(first).await.unwrap();
     world.calls.clear();
 
     for i in 2..=50 {
         let stranger = format!("i-{i:017x}");
         let response = world
-            .handler
-            .handle(
-                state_change(&stranger, "terminated", None),
-                testkit::deadline(),
-            )
+            .handle(state_change(&stranger, "terminated", None))
             .await
             .unwrap();
         assert_eq!(action_of(&response), "ignored");
@@ -336,8 +291,7 @@ async fn given_churn_of_instances_in_no_group_when_their_events_queue_then_they_
 
     topology::stop(&world.client, a).await.unwrap();
     let response = world
-        .handler
-        .handle(state_change(a, "stopped", None), testkit::deadline())
+        .handle(state_change(a, "stopped", None))
         .await
         .unwrap();
     assert_eq!(action_of(&response), "failed_over");
@@ -482,11 +436,7 @@ async fn given_bad_input_when_it_arrives_then_a_typed_error_explains_it_and_ec2_
     let cases = bad_events();
     assert!(cases.len() >= 25);
     for (name, event) in cases {
-        let error = world
-            .handler
-            .handle(event, testkit::deadline())
-            .await
-            .expect_err(name);
+        let error = world.handle(event).await.expect_err(name);
         assert_eq!(error.error_type(), "InvalidEvent", "{name}: {error}");
         assert!(!error.retryable(), "{name}");
         let diagnostic = lambda_runtime::Diagnostic::from(error);
@@ -511,8 +461,7 @@ async fn given_valid_events_for_unknown_things_when_they_arrive_then_the_error_n
     let world = given_the_two_az_seed().await;
     let unknown_group = json!({"action": "failover", "group": "payments"});
     let error = world
-        .handler
-        .handle(unknown_group, testkit::deadline())
+        .handle(unknown_group)
         .await
         .expect_err("unknown group");
     assert_eq!(error.error_type(), "UnknownGroup");
@@ -524,8 +473,7 @@ async fn given_valid_events_for_unknown_things_when_they_arrive_then_the_error_n
     let stranger_target =
         json!({"action": "failover", "group": "web", "target": "i-0123456789abcdef0"});
     let error = world
-        .handler
-        .handle(stranger_target, testkit::deadline())
+        .handle(stranger_target)
         .await
         .expect_err("not a member");
     assert!(error.to_string().contains("i-0123456789abcdef0"), "{error}");
@@ -534,10 +482,5 @@ async fn given_valid_events_for_unknown_things_when_they_arrive_then_the_error_n
         "{error}"
     );
 
-    assert!(
-        world.calls.writes().is_empty(),
-        "{:?}",
-        world.calls.actions()
-    );
-    assert_eq!(world.vip_targets().await, world.on_a());
+    world.assert_nothing_written().await;
 }

@@ -19,6 +19,15 @@ fn to(group: &Group, target: &str) -> Plan {
     decide(group, &intent, &Policy::immediate())
 }
 
+/// An operator's failover with no target named: away from the holder.
+fn away(group: &Group) -> Plan {
+    decide(
+        group,
+        &Intent::Failover { target: None },
+        &Policy::immediate(),
+    )
+}
+
 fn targets(plan: &Plan) -> Vec<(String, String)> {
     plan.writes
         .iter()
@@ -28,6 +37,18 @@ fn targets(plan: &Plan) -> Vec<(String, String)> {
 
 fn chosen(plan: &Plan) -> &str {
     plan.to.as_ref().map_or("-", |m| m.instance_id.as_str())
+}
+
+/// The plan carries a warning that contains every one of `needles`.
+#[track_caller]
+fn assert_warns(plan: &Plan, needles: &[&str]) {
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| needles.iter().all(|n| w.contains(n))),
+        "{:?}",
+        plan.warnings
+    );
 }
 
 fn alarmed(
@@ -40,6 +61,16 @@ fn alarmed(
 }
 
 use crate::world::{InstanceRecord, RouteTableRecord};
+
+/// The pair of the seed, both healthy: i-a (priority 10) and i-b (20).
+fn pair() -> [InstanceRecord; 2] {
+    [member("i-a", 10), member("i-b", 20)]
+}
+
+/// The healthy pair, with i-a's alarm in `state` now.
+fn pair_with_a_alarm(tables: &[RouteTableRecord], state: AlarmState) -> Group {
+    alarmed(&pair(), tables, "i-a", state)
+}
 
 #[test]
 fn given_a_pair_when_the_active_fails_its_checks_then_every_table_moves_to_the_standby() {
@@ -71,34 +102,18 @@ fn given_a_pair_when_the_active_fails_its_checks_then_every_table_moves_to_the_s
 
 #[test]
 fn given_a_pair_when_the_active_alarm_is_in_alarm_now_then_the_vip_moves() {
-    let group = alarmed(
-        &[member("i-a", 10), member("i-b", 20)],
-        &tables_pointing_at("i-a", 2),
-        "i-a",
-        AlarmState::Alarm,
-    );
+    let group = pair_with_a_alarm(&tables_pointing_at("i-a", 2), AlarmState::Alarm);
 
     let plan = auto(&group);
 
     assert_eq!(plan.action, Action::FailedOver);
     assert_eq!(chosen(&plan), "i-b");
-    assert!(
-        plan.warnings
-            .iter()
-            .any(|w| w.contains("i-a failed") && w.contains("ALARM")),
-        "{:?}",
-        plan.warnings
-    );
+    assert_warns(&plan, &["i-a failed", "ALARM"]);
 }
 
 #[test]
 fn given_an_alarm_that_is_ok_now_then_nothing_moves_whatever_event_brought_us_here() {
-    let group = alarmed(
-        &[member("i-a", 10), member("i-b", 20)],
-        &tables_pointing_at("i-a", 2),
-        "i-a",
-        AlarmState::Ok,
-    );
+    let group = pair_with_a_alarm(&tables_pointing_at("i-a", 2), AlarmState::Ok);
 
     let plan = auto(&group);
 
@@ -119,11 +134,7 @@ fn given_a_healthy_active_when_the_standby_fails_then_nothing_is_written_and_it_
     assert_eq!(plan.action, Action::NoChange);
     assert!(plan.writes.is_empty());
     assert_eq!(chosen(&plan), "i-a");
-    assert!(
-        plan.warnings.iter().any(|w| w.contains("i-b")),
-        "{:?}",
-        plan.warnings
-    );
+    assert_warns(&plan, &["i-b"]);
 }
 
 #[test]
@@ -197,9 +208,8 @@ fn given_one_stray_table_when_reconciling_then_the_holder_by_majority_keeps_the_
     tables[0].routes[1].blackhole = true;
     tables[1].routes[1].target = RouteTarget::Other("pcx-1".to_string());
     tables[2].routes[1].target = to_eni_of("i-a");
-    let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables);
 
-    let plan = auto(&group);
+    let plan = auto(&web_group(&pair(), &tables));
 
     assert_eq!(plan.action, Action::Repaired);
     assert_eq!(plan.from.as_ref().unwrap().instance_id, "i-b");
@@ -230,9 +240,8 @@ fn given_routes_split_evenly_then_the_preferred_member_holds_and_the_rest_conver
 fn given_every_route_blackholed_then_there_is_no_holder_and_the_best_member_takes_the_vip() {
     let mut tables = tables_pointing_at("i-gone", 1);
     tables[0].routes[1].blackhole = true;
-    let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables);
 
-    let plan = auto(&group);
+    let plan = auto(&web_group(&pair(), &tables));
 
     assert_eq!(plan.action, Action::FailedOver);
     assert!(plan.from.is_none());
@@ -244,9 +253,8 @@ fn given_every_route_blackholed_then_there_is_no_holder_and_the_best_member_take
 fn given_a_route_to_the_instance_id_then_it_is_rewritten_to_target_the_eni() {
     let mut tables = tables_pointing_at("i-a", 1);
     tables[0].routes[1].target = RouteTarget::Instance("i-a".to_string());
-    let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables);
 
-    let plan = auto(&group);
+    let plan = auto(&web_group(&pair(), &tables));
 
     assert_eq!(plan.from.as_ref().unwrap().instance_id, "i-a");
     assert_eq!(targets(&plan), vec![("rtb-1".to_string(), eni_of("i-a"))]);
@@ -254,22 +262,15 @@ fn given_a_route_to_the_instance_id_then_it_is_rewritten_to_target_the_eni() {
 
 #[test]
 fn given_an_already_failed_over_group_when_the_old_active_is_still_down_then_nothing_changes() {
-    let group = web_group(
-        &[stopped(member("i-a", 10)), member("i-b", 20)],
-        &tables_pointing_at("i-b", 3),
-    );
-    let plan = auto(&group);
+    let members = [stopped(member("i-a", 10)), member("i-b", 20)];
+    let plan = auto(&web_group(&members, &tables_pointing_at("i-b", 3)));
     assert_eq!(plan.action, Action::NoChange);
     assert!(plan.writes.is_empty());
 }
 
 #[test]
 fn given_a_recovered_primary_without_preemption_then_the_vip_stays_on_the_standby() {
-    let group = web_group(
-        &[member("i-a", 10), member("i-b", 20)],
-        &tables_pointing_at("i-b", 2),
-    );
-    let plan = auto(&group);
+    let plan = auto(&web_group(&pair(), &tables_pointing_at("i-b", 2)));
     assert_eq!(plan.action, Action::NoChange);
     assert_eq!(chosen(&plan), "i-b");
 }
@@ -281,12 +282,15 @@ fn preempting(a: InstanceRecord, b: InstanceRecord) -> [InstanceRecord; 2] {
     ]
 }
 
+/// The healthy pair, both tagged for preemption.
+fn preempting_pair() -> [InstanceRecord; 2] {
+    let [a, b] = pair();
+    preempting(a, b)
+}
+
 #[test]
 fn given_a_recovered_primary_with_preemption_then_it_takes_the_vip_back() {
-    let group = web_group(
-        &preempting(member("i-a", 10), member("i-b", 20)),
-        &tables_pointing_at("i-b", 2),
-    );
+    let group = web_group(&preempting_pair(), &tables_pointing_at("i-b", 2));
 
     let plan = auto(&group);
 
@@ -298,7 +302,7 @@ fn given_a_recovered_primary_with_preemption_then_it_takes_the_vip_back() {
 #[test]
 fn given_preemption_when_the_primary_alarm_is_still_in_alarm_then_the_vip_stays() {
     let group = alarmed(
-        &preempting(member("i-a", 10), member("i-b", 20)),
+        &preempting_pair(),
         &tables_pointing_at("i-b", 2),
         "i-a",
         AlarmState::Alarm,
@@ -342,13 +346,7 @@ fn given_only_members_of_unknown_health_then_the_preferred_one_is_chosen_with_a_
     let plan = auto(&group);
 
     assert_eq!(chosen(&plan), "i-b");
-    assert!(
-        plan.warnings
-            .iter()
-            .any(|w| w.contains("health is unknown") && w.contains("initializing")),
-        "{:?}",
-        plan.warnings
-    );
+    assert_warns(&plan, &["health is unknown", "initializing"]);
 }
 
 #[test]
@@ -360,7 +358,7 @@ fn given_a_tagged_table_without_the_route_then_it_is_created_and_untagged_ones_a
         vec![route("10.1.0.0/16", to_eni_of("i-a"))],
     ));
 
-    let repaired = auto(&web_group(&[member("i-a", 10), member("i-b", 20)], &tables));
+    let repaired = auto(&web_group(&pair(), &tables));
     assert_eq!(repaired.action, Action::Repaired);
     assert_eq!(
         targets(&repaired),
@@ -391,7 +389,7 @@ fn given_any_decision_then_only_vip_destinations_are_ever_written() {
         .routes
         .push(route("10.99.0.0/16", to_eni_of("i-b")));
     for group in [
-        web_group(&[member("i-a", 10), member("i-b", 20)], &tables),
+        web_group(&pair(), &tables),
         web_group(&[stopped(member("i-a", 10)), member("i-b", 20)], &tables),
     ] {
         for intent in [
@@ -439,25 +437,13 @@ fn given_a_manual_failover_then_it_moves_to_the_named_target_or_refuses_with_a_t
         stranger.reason
     );
     assert_eq!(to(&group, "i-a").action, Action::NoChange);
-    let away = decide(
-        &group,
-        &Intent::Failover { target: None },
-        &Policy::immediate(),
-    );
-    assert_eq!(chosen(&away), "i-b");
+    assert_eq!(chosen(&away(&group)), "i-b");
 }
 
 #[test]
 fn given_an_operator_asking_to_move_away_with_no_other_usable_member_then_it_is_refused() {
-    let group = web_group(
-        &[member("i-a", 10), stopped(member("i-b", 20))],
-        &tables_pointing_at("i-a", 1),
-    );
-    let plan = decide(
-        &group,
-        &Intent::Failover { target: None },
-        &Policy::immediate(),
-    );
+    let members = [member("i-a", 10), stopped(member("i-b", 20))];
+    let plan = away(&web_group(&members, &tables_pointing_at("i-a", 1)));
     assert!(matches!(plan.refusal, Some(Refusal::NoOtherMember { .. })));
 }
 
@@ -482,10 +468,7 @@ fn given_a_target_with_source_dest_check_enabled_then_a_warning_says_how_to_fix_
     let plan = auto(&group);
 
     assert_eq!(plan.action, Action::FailedOver);
-    assert!(plan
-        .warnings
-        .iter()
-        .any(|w| w.contains("source/dest check") && w.contains(&eni_of("i-b"))));
+    assert_warns(&plan, &["source/dest check", &eni_of("i-b")]);
 }
 
 #[test]
@@ -516,6 +499,11 @@ fn policy_at(secs: i64) -> Policy {
     }
 }
 
+/// The automatic decision at `secs` on the tests' clock, with a 60 s hold-down.
+fn auto_at(group: &Group, secs: i64) -> Plan {
+    decide(group, &Intent::Automatic, &policy_at(secs))
+}
+
 /// Every table carries the record `value`.
 fn recorded(mut tables: Vec<RouteTableRecord>, value: &str) -> Vec<RouteTableRecord> {
     for t in &mut tables {
@@ -534,21 +522,25 @@ fn moved_to_b_at(secs: i64) -> String {
     .to_tag_value()
 }
 
+/// The healthy pair, the VIP on i-b in `tables`, and i-b's alarm in ALARM now.
+fn b_holds_and_alarms(tables: &[RouteTableRecord]) -> Group {
+    alarmed(&pair(), tables, "i-b", AlarmState::Alarm)
+}
+
 mod hold_down {
     use super::*;
+
+    /// Two tables moved from i-a to i-b at 1,000 s, and recorded so.
+    fn moved_to_b_at_1000() -> Vec<RouteTableRecord> {
+        recorded(tables_pointing_at("i-b", 2), &moved_to_b_at(1_000))
+    }
 
     #[test]
     fn given_a_recent_move_when_the_new_holder_alarm_fires_then_it_is_held_and_the_run_fails_retryably(
     ) {
-        let tables = recorded(tables_pointing_at("i-b", 2), &moved_to_b_at(1_000));
-        let group = alarmed(
-            &[member("i-a", 10), member("i-b", 20)],
-            &tables,
-            "i-b",
-            AlarmState::Alarm,
-        );
+        let group = b_holds_and_alarms(&moved_to_b_at_1000());
 
-        let plan = decide(&group, &Intent::Automatic, &policy_at(1_030));
+        let plan = auto_at(&group, 1_030);
 
         assert_eq!(plan.action, Action::Refused);
         assert!(plan.writes.is_empty());
@@ -567,10 +559,10 @@ mod hold_down {
 
     #[test]
     fn given_a_recent_move_when_the_new_holder_is_stopped_then_it_moves_anyway() {
-        let tables = recorded(tables_pointing_at("i-b", 2), &moved_to_b_at(1_000));
-        let group = web_group(&[member("i-a", 10), stopped(member("i-b", 20))], &tables);
+        let members = [member("i-a", 10), stopped(member("i-b", 20))];
+        let group = web_group(&members, &moved_to_b_at_1000());
 
-        let plan = decide(&group, &Intent::Automatic, &policy_at(1_030));
+        let plan = auto_at(&group, 1_030);
 
         assert_eq!(plan.action, Action::FailedOver);
         assert_eq!(chosen(&plan), "i-a");
@@ -578,21 +570,13 @@ mod hold_down {
 
     #[test]
     fn given_the_hold_down_has_passed_then_automatic_moves_resume() {
-        let tables = recorded(tables_pointing_at("i-b", 2), &moved_to_b_at(1_000));
-        let group = alarmed(
-            &[member("i-a", 10), member("i-b", 20)],
-            &tables,
-            "i-b",
-            AlarmState::Alarm,
-        );
-        let plan = decide(&group, &Intent::Automatic, &policy_at(1_061));
-        assert_eq!(plan.action, Action::FailedOver);
+        let group = b_holds_and_alarms(&moved_to_b_at_1000());
+        assert_eq!(auto_at(&group, 1_061).action, Action::FailedOver);
     }
 
     #[test]
     fn given_a_recent_move_when_an_operator_asks_then_the_hold_down_does_not_apply() {
-        let tables = recorded(tables_pointing_at("i-b", 2), &moved_to_b_at(1_000));
-        let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables);
+        let group = web_group(&pair(), &moved_to_b_at_1000());
         let plan = decide(
             &group,
             &Intent::Failover { target: None },
@@ -604,64 +588,32 @@ mod hold_down {
 
     #[test]
     fn given_a_recent_move_with_preemption_then_the_recovered_primary_waits() {
-        let tables = recorded(tables_pointing_at("i-b", 2), &moved_to_b_at(1_000));
-        let group = web_group(&preempting(member("i-a", 10), member("i-b", 20)), &tables);
+        let group = web_group(&preempting_pair(), &moved_to_b_at_1000());
 
-        let held = decide(&group, &Intent::Automatic, &policy_at(1_010));
+        let held = auto_at(&group, 1_010);
         assert_eq!(held.action, Action::NoChange);
-        assert!(
-            held.warnings.iter().any(|w| w.contains("hold-down")),
-            "{:?}",
-            held.warnings
-        );
-        assert_eq!(
-            decide(&group, &Intent::Automatic, &policy_at(1_100)).action,
-            Action::FailedOver
-        );
+        assert_warns(&held, &["hold-down"]);
+        assert_eq!(auto_at(&group, 1_100).action, Action::FailedOver);
     }
 
     #[test]
     fn given_a_record_dated_years_ahead_then_it_is_ignored_and_holds_nothing() {
         let forged = moved_to_b_at(1_000 + 3 * 365 * 86_400);
-        let tables = recorded(tables_pointing_at("i-b", 2), &forged);
-        let group = alarmed(
-            &[member("i-a", 10), member("i-b", 20)],
-            &tables,
-            "i-b",
-            AlarmState::Alarm,
-        );
+        let group = b_holds_and_alarms(&recorded(tables_pointing_at("i-b", 2), &forged));
 
-        let plan = decide(&group, &Intent::Automatic, &policy_at(1_030));
+        let plan = auto_at(&group, 1_030);
 
         assert_eq!(plan.action, Action::FailedOver);
-        assert!(
-            plan.warnings.iter().any(|w| w.contains("in the future")),
-            "{:?}",
-            plan.warnings
-        );
+        assert_warns(&plan, &["in the future"]);
     }
 
     #[test]
     fn given_a_record_a_little_ahead_from_a_skewed_clock_then_the_hold_down_ends_a_hold_after_it() {
         let tables = recorded(tables_pointing_at("i-b", 2), &moved_to_b_at(1_200));
-        let group = alarmed(
-            &[member("i-a", 10), member("i-b", 20)],
-            &tables,
-            "i-b",
-            AlarmState::Alarm,
-        );
-        assert_eq!(
-            decide(&group, &Intent::Automatic, &policy_at(1_000)).action,
-            Action::Refused
-        );
-        assert_eq!(
-            decide(&group, &Intent::Automatic, &policy_at(1_259)).action,
-            Action::Refused
-        );
-        assert_eq!(
-            decide(&group, &Intent::Automatic, &policy_at(1_261)).action,
-            Action::FailedOver
-        );
+        let group = b_holds_and_alarms(&tables);
+        assert_eq!(auto_at(&group, 1_000).action, Action::Refused);
+        assert_eq!(auto_at(&group, 1_259).action, Action::Refused);
+        assert_eq!(auto_at(&group, 1_261).action, Action::FailedOver);
     }
 
     #[test]
@@ -671,21 +623,11 @@ mod hold_down {
             "vip-failover:last-move:web".to_string(),
             moved_to_b_at(1_000),
         );
-        let group = alarmed(
-            &[member("i-a", 10), member("i-b", 20)],
-            &tables,
-            "i-b",
-            AlarmState::Alarm,
-        );
 
-        let plan = decide(&group, &Intent::Automatic, &policy_at(1_030));
+        let plan = auto_at(&b_holds_and_alarms(&tables), 1_030);
 
         assert_eq!(plan.action, Action::FailedOver);
-        assert!(
-            plan.warnings.iter().any(|w| w.contains("1 of 3 tables")),
-            "{:?}",
-            plan.warnings
-        );
+        assert_warns(&plan, &["1 of 3 tables"]);
     }
 
     #[test]
@@ -720,10 +662,7 @@ mod interrupted {
 
     #[test]
     fn given_a_move_interrupted_a_third_of_the_way_then_it_is_finished_not_reverted() {
-        let unrecorded = web_group(
-            &[member("i-a", 10), member("i-b", 20)],
-            &one_of_three_moved(),
-        );
+        let unrecorded = web_group(&pair(), &one_of_three_moved());
         assert_eq!(
             chosen(&auto(&unrecorded)),
             "i-a",
@@ -731,8 +670,7 @@ mod interrupted {
         );
 
         let tables = recorded(one_of_three_moved(), &moved_to_b_at(1_000));
-        let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables);
-        let plan = decide(&group, &Intent::Automatic, &policy_at(5_000));
+        let plan = auto_at(&web_group(&pair(), &tables), 5_000);
 
         assert_eq!(plan.action, Action::FailedOver);
         assert_eq!(chosen(&plan), "i-b");
@@ -746,7 +684,7 @@ mod interrupted {
         let tables = recorded(one_of_three_moved(), &moved_to_b_at(1_000));
         let group = web_group(&[member("i-a", 10), stopped(member("i-b", 20))], &tables);
 
-        let plan = decide(&group, &Intent::Automatic, &policy_at(5_000));
+        let plan = auto_at(&group, 5_000);
 
         assert_eq!(chosen(&plan), "i-a");
         assert_eq!(plan.action, Action::Repaired);
@@ -755,10 +693,7 @@ mod interrupted {
     #[test]
     fn given_a_finished_move_then_its_record_changes_nothing() {
         let tables = recorded(tables_pointing_at("i-b", 3), &moved_to_b_at(1_000));
-        let group = web_group(&[member("i-a", 10), member("i-b", 20)], &tables);
-        assert_eq!(
-            decide(&group, &Intent::Automatic, &policy_at(5_000)).action,
-            Action::NoChange
-        );
+        let group = web_group(&pair(), &tables);
+        assert_eq!(auto_at(&group, 5_000).action, Action::NoChange);
     }
 }

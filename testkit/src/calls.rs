@@ -109,6 +109,12 @@ impl CallLog {
             .collect()
     }
 
+    /// Asserts that no call so far was a write (the message lists every call).
+    #[track_caller]
+    pub fn assert_no_writes(&self) {
+        assert!(self.writes().is_empty(), "{:?}", self.actions());
+    }
+
     pub fn count(&self, action: &str) -> usize {
         self.0
             .lock()

@@ -6,7 +6,8 @@
 //! - [`CallLog`]: every EC2 call a client sends, with when it left and when its
 //!   answer was read, so tests assert "nothing was written" from the wire and the
 //!   bench splits a failover into phases;
-//! - [`topology`] and [`world`]: the README's two-AZ seed and variations of it;
+//! - [`topology`] and [`world`]: the README's two-AZ seed and variations of it,
+//!   and the givens, whens and thens the scenarios share;
 //! - [`cloudwatch`]: metric alarms on instances, and their states;
 //! - [`events`]: events as AWS delivers them;
 //! - [`fault_proxy`]: an HTTP proxy in front of the emulator that injects faults,
