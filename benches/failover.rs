@@ -793,6 +793,26 @@ async fn throttled(emulator: &Emulator, settings: &Settings) -> Value {
     })
 }
 
+/// `active` stopped in the emulator, and a handler whose calls go through a proxy
+/// throttling as EC2 documents it.
+async fn stopped_behind_throttling(
+    emulator: &Emulator,
+    direct: &Client,
+    active: &Server,
+    config: Config,
+) -> (FaultProxy, Handler, CallLog) {
+    topology::stop(direct, &active.instance_id)
+        .await
+        .expect("stop the active member");
+    let rules = Rules {
+        buckets: Some(TokenBuckets::documented()),
+        ..Rules::default()
+    };
+    let proxy = FaultProxy::start(&emulator.addr(), rules).await;
+    let (handler, calls) = testkit::handler_for(&proxy.url(), config);
+    (proxy, handler, calls)
+}
+
 async fn throttled_size(
     emulator: &Emulator,
     n: usize,
@@ -801,15 +821,8 @@ async fn throttled_size(
 ) -> Value {
     let (seed, direct) = seeded(emulator, n).await;
     let (a, b) = (&seed.server_a, &seed.server_b);
-    topology::stop(&direct, &a.instance_id)
-        .await
-        .expect("stop serverA");
-    let rules = Rules {
-        buckets: Some(TokenBuckets::documented()),
-        ..Rules::default()
-    };
-    let proxy = FaultProxy::start(&emulator.addr(), rules).await;
-    let (handler, calls) = testkit::handler_for(&proxy.url(), testkit::patient());
+    let (proxy, handler, calls) =
+        stopped_behind_throttling(emulator, &direct, a, testkit::patient()).await;
     let event = events::state_change(&a.instance_id, "stopped", None);
     let t0 = Instant::now();
     let invocations = invoke_until_done(&handler, &event, settings.throttle_deadline, n).await;
@@ -932,19 +945,12 @@ async fn churn(emulator: &Emulator, ttl: Duration, settings: &Settings) -> Value
     let (direct, _) = emulator.client();
     let seed = topology::seed_two_az(&direct).await.expect("seed");
     let active = &seed.server_a;
-    topology::stop(&direct, &active.instance_id)
-        .await
-        .expect("stop serverA");
-    let rules = Rules {
-        buckets: Some(TokenBuckets::documented()),
-        ..Rules::default()
-    };
-    let proxy = FaultProxy::start(&emulator.addr(), rules).await;
     let config = Config {
         membership_ttl: ttl,
         ..testkit::patient()
     };
-    let (handler, calls) = testkit::handler_for(&proxy.url(), config);
+    let (proxy, handler, calls) =
+        stopped_behind_throttling(emulator, &direct, active, config).await;
     let t0 = Instant::now();
     for (i, id) in random_instance_ids(settings.churn_events)
         .iter()

@@ -368,3 +368,25 @@ async fn given_a_target_with_source_dest_check_enabled_then_it_is_reported_or_fi
         .unwrap();
     assert_eq!(eni.network_interfaces()[0].source_dest_check(), Some(false));
 }
+
+#[tokio::test]
+async fn given_a_cold_container_when_a_members_state_change_arrives_then_the_members_are_listed_once(
+) {
+    let world = given_the_two_az_seed().await;
+    let a = &world.seed.server_a.instance_id;
+    topology::stop(&world.client, a).await.unwrap();
+    world.calls.clear();
+
+    world
+        .handle(state_change(a, "stopped", None))
+        .await
+        .expect("failover");
+
+    assert_eq!(
+        world.calls.count("DescribeInstances"),
+        1,
+        "{:?}",
+        world.calls.actions()
+    );
+    assert_eq!(world.vip_targets().await, world.on_b());
+}

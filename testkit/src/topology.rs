@@ -224,51 +224,39 @@ pub async fn seed_with_tables(client: &Client, total: usize) -> Result<Seed> {
 
 /// The two-AZ seed scenario.
 pub async fn seed_two_az(client: &Client) -> Result<Seed> {
-    let Seed {
-        vpc_id,
-        subnets,
-        igw_id,
-        server_a,
-        server_b,
-        ..
-    } = seed_members(client).await?;
-    let (subnet_a, subnet_b) = (subnets[0].clone(), subnets[1].clone());
-
-    let mut tables = Vec::new();
+    let mut seed = seed_members(client).await?;
+    let (a, b) = (seed.server_a.eni_id.clone(), seed.server_b.eni_id.clone());
     for (name, subnet) in [
-        ("clients-a", Some(subnet_a.as_str())),
-        ("clients-b", Some(subnet_b.as_str())),
+        ("clients-a", Some(seed.subnets[0].as_str())),
+        ("clients-b", Some(seed.subnets[1].as_str())),
         ("clients-extra", None),
     ] {
-        let table = create_table(client, &vpc_id, &[("Name", name)], subnet).await?;
-        route_to_gateway(client, &table, "0.0.0.0/0", &igw_id).await?;
-        route_to_eni(client, &table, VIP, &server_a.eni_id).await?;
-        tables.push(table);
+        let table = create_table(client, &seed.vpc_id, &[("Name", name)], subnet).await?;
+        route_to_gateway(client, &table, "0.0.0.0/0", &seed.igw_id).await?;
+        route_to_eni(client, &table, VIP, &a).await?;
+        seed.tables.push(table);
     }
     // Unrelated routes through the members' ENIs: a failover must not touch them.
-    route_to_eni(client, &tables[2], "172.16.0.0/12", &server_a.eni_id).await?;
-    route_to_eni(client, &tables[2], "10.99.0.0/16", &server_b.eni_id).await?;
-
-    Ok(Seed {
-        vpc_id,
-        subnets: vec![subnet_a, subnet_b],
-        igw_id,
-        server_a,
-        server_b,
-        tables,
-    })
+    route_to_eni(client, &seed.tables[2], "172.16.0.0/12", &a).await?;
+    route_to_eni(client, &seed.tables[2], "10.99.0.0/16", &b).await?;
+    Ok(seed)
 }
 
-/// Every route of every table of the VPC, as comparable text (`dest -> target
-/// [state]`), for before/after comparisons.
-pub async fn dump_routes(client: &Client, vpc: &str) -> Result<BTreeMap<String, Vec<String>>> {
+/// Every route table of the VPC.
+async fn tables_of(client: &Client, vpc: &str) -> Result<Vec<aws_sdk_ec2::types::RouteTable>> {
     let out = client
         .describe_route_tables()
         .filters(Filter::builder().name("vpc-id").values(vpc).build())
         .send()
         .await?;
+    Ok(out.route_tables().to_vec())
+}
+
+/// Every route of every table of the VPC, as comparable text (`dest -> target
+/// [state]`), for before/after comparisons.
+pub async fn dump_routes(client: &Client, vpc: &str) -> Result<BTreeMap<String, Vec<String>>> {
     let mut dump = BTreeMap::new();
-    for table in out.route_tables() {
+    for table in tables_of(client, vpc).await? {
         let mut routes: Vec<String> = table.routes().iter().map(|r| format!("{r:?}")).collect();
         routes.sort();
         dump.insert(
@@ -285,13 +273,8 @@ pub async fn targets_of(
     vpc: &str,
     cidr: &str,
 ) -> Result<BTreeMap<String, String>> {
-    let out = client
-        .describe_route_tables()
-        .filters(Filter::builder().name("vpc-id").values(vpc).build())
-        .send()
-        .await?;
     let mut targets = BTreeMap::new();
-    for table in out.route_tables() {
+    for table in tables_of(client, vpc).await? {
         for route in table.routes() {
             if route.destination_cidr_block() == Some(cidr) {
                 let target = route
