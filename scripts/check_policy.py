@@ -97,11 +97,19 @@ def substitute(text: str, variables: dict[str, str]) -> str:
     return re.sub(r"\$\{([^}]*)\}", value, text)
 
 
+def sub_value(value: Any) -> str:
+    """A Fn::Sub variable: a string, or the string branch of a Fn::If (the
+    template's optional parameters default to empty, so their conditions take the
+    branch that needs no value)."""
+    strings = [b for b in if_branches(value) if isinstance(b, str)]
+    return strings[-1] if strings else str(value)
+
+
 def resolve_document(doc: Any, variables: dict[str, str]) -> Any:
     """A policy document as a dict: inline, a JSON string, or a Fn::Sub of one."""
     if isinstance(doc, dict) and list(doc) == ["Fn::Sub"]:
         text, extra = doc["Fn::Sub"] if isinstance(doc["Fn::Sub"], list) else (doc["Fn::Sub"], {})
-        return json.loads(substitute(text, {**variables, **{k: str(v) for k, v in extra.items()}}))
+        return json.loads(substitute(text, {**variables, **{k: sub_value(v) for k, v in extra.items()}}))
     return json.loads(doc) if isinstance(doc, str) else doc
 
 

@@ -105,13 +105,25 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// The prefix is spliced into tag keys, where EC2 keeps spaces and reserves
+    /// `aws:`: refused rather than trimmed, so the function reads exactly the keys
+    /// the template's IAM conditions name.
     fn tags(&self) -> Result<TagContract, ConfigEnvError> {
-        match (self.0)("TAG_PREFIX") {
-            None => Ok(TagContract::default()),
-            Some(p) if p.trim().is_empty() => {
-                Err(self.invalid("TAG_PREFIX", p, "a non-empty prefix such as vip-failover:"))
-            }
-            Some(p) => Ok(TagContract::new(p.trim())),
+        let Some(prefix) = (self.0)("TAG_PREFIX") else {
+            return Ok(TagContract::default());
+        };
+        let problem = if prefix.trim().is_empty() {
+            Some("a non-empty prefix such as vip-failover:")
+        } else if prefix.trim() != prefix {
+            Some("a prefix without a space at either end")
+        } else if prefix.to_ascii_lowercase().starts_with("aws:") {
+            Some("a prefix not starting with aws:, which AWS reserves for its own tags")
+        } else {
+            None
+        };
+        match problem {
+            Some(expected) => Err(self.invalid("TAG_PREFIX", prefix, expected)),
+            None => Ok(TagContract::new(prefix)),
         }
     }
 
@@ -238,7 +250,10 @@ mod tests {
         assert!(err.to_string().contains("EC2_MAX_ATTEMPTS"), "{err}");
         let err = config_from(&[("EC2_RATE_LIMITS", "ReplaceRoutes=1/1")]).unwrap_err();
         assert!(err.to_string().contains("ReplaceRoutes"), "{err}");
-        assert!(config_from(&[("TAG_PREFIX", " ")]).is_err());
+        for prefix in [" ", " acme:", "acme: ", "aws:vip-", "AWS:vip-"] {
+            let err = config_from(&[("TAG_PREFIX", prefix)]).unwrap_err();
+            assert!(err.to_string().contains("TAG_PREFIX"), "{err}");
+        }
         assert!(config_from(&[("FIX_SOURCE_DEST_CHECK", "yes")]).is_err());
         assert!(config_from(&[("HOLD_DOWN_SECONDS", "-1")]).is_err());
         assert!(config_from(&[("WRITE_CONCURRENCY", "0")]).is_err());

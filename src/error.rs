@@ -57,6 +57,13 @@ pub enum ConfigError {
     },
     #[error("group {group} has no usable member: {detail}")]
     NoUsableMember { group: String, detail: String },
+    #[error("group name {group:?} is too long: the function's tag key {key} would have {len} characters, and EC2 allows {max}; shorten the group name (or the TAG_PREFIX)")]
+    GroupNameTooLong {
+        group: String,
+        key: String,
+        len: usize,
+        max: usize,
+    },
 }
 
 /// Why one tagged instance cannot be a member. The group still acts; the
@@ -153,15 +160,45 @@ pub enum Error {
     /// says which.
     #[error("group {}: {} of {} VIP routes were not updated: {}; the others were; a retry or the next reconcile finishes the job", report.group, report.failed_routes().len(), report.route_tables.len(), report.failed_routes().join("; "))]
     PartialFailure { report: Box<Report> },
-    /// The invocation's deadline came before every write could start.
-    #[error("group {}: the deadline came with {} VIP routes still to write ({} written); the move is recorded, so a retry or the next reconcile finishes it towards the same member", report.group, report.pending_routes().len(), report.written_routes())]
-    DeadlineReached { report: Box<Report> },
-    /// Some groups of a reconcile failed; each with its own error.
-    #[error("{} of {total} groups failed: {}", failures.len(), failures.iter().map(|(g, e)| format!("{g}: {}.{}: {e}", e.error_type(), retry_word(e.retryable()))).collect::<Vec<_>>().join(" | "))]
-    Groups {
-        total: usize,
-        failures: Vec<(String, Error)>,
+    /// A move over several routes was not started: its record could not be
+    /// written first.
+    #[error("group {}: the move to {} could not be recorded before its first route write ({error}); nothing was written; a retry records it and moves", report.group, report.to.as_ref().map_or("-", |t| t.instance_id.as_str()))]
+    MoveNotRecorded {
+        error: AwsError,
+        report: Box<Report>,
     },
+    /// The invocation's deadline came before every write could start.
+    #[error("group {}: the deadline came with {} VIP routes still to write ({} written); a retry or the next reconcile writes them, and a move recorded before its writes is finished towards the same member", report.group, report.pending_routes().len(), report.written_routes())]
+    DeadlineReached { report: Box<Report> },
+    /// Some groups of a reconcile failed, each with its own error; the others'
+    /// reports are kept (a group may have moved while another failed).
+    #[error("{} of {} groups failed: {}{}", failures.len(), failures.len() + done.len(), failures.iter().map(|(g, e)| format!("{g}: {}: {e}", e.diagnostic_type())).collect::<Vec<_>>().join(" | "), done_summary(done))]
+    Groups {
+        failures: Vec<(String, Error)>,
+        done: Vec<Report>,
+    },
+}
+
+/// ` | done: web failed_over (3 routes written), db no_change`.
+fn done_summary(done: &[Report]) -> String {
+    if done.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = done
+        .iter()
+        .map(|r| {
+            let action = serde_json::to_value(r.action)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            format!(
+                "{} {action} ({} routes written)",
+                r.group,
+                r.written_routes()
+            )
+        })
+        .collect();
+    format!(" | done: {}", each.join(", "))
 }
 
 fn retry_word(retryable: bool) -> &'static str {
@@ -190,6 +227,7 @@ impl Error {
             Self::Aws(_) => "Ec2ApiError",
             Self::PartialFailure { .. } => "PartialFailure",
             Self::DeadlineReached { .. } => "DeadlineReached",
+            Self::MoveNotRecorded { .. } => "MoveNotRecorded",
             Self::Groups { .. } => "ReconcileIncomplete",
         }
     }
@@ -202,6 +240,7 @@ impl Error {
             Self::Refused { refusal, .. } => refusal.retryable(),
             Self::Aws(e) => e.retryable,
             Self::PartialFailure { .. } | Self::DeadlineReached { .. } => true,
+            Self::MoveNotRecorded { error, .. } => error.retryable,
             Self::Groups { failures, .. } => failures.iter().any(|(_, e)| e.retryable()),
         }
     }
@@ -212,6 +251,7 @@ impl Error {
         match self {
             Self::PartialFailure { report }
             | Self::DeadlineReached { report }
+            | Self::MoveNotRecorded { report, .. }
             | Self::Refused { report, .. } => Some(report),
             _ => None,
         }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, MemberError};
 use crate::health::{self, Health, ReportedDown, Signals};
-use crate::tags::{split_list, TagContract, DEFAULT_PRIORITY};
+use crate::tags::{split_list, TagContract, DEFAULT_PRIORITY, MAX_TAG_KEY_CHARS};
 use crate::world::{
     AlarmRecord, InstanceRecord, InstanceState, RouteRecord, RouteTableRecord, RouteTarget,
     StatusChecks,
@@ -90,6 +90,9 @@ pub struct Group {
     /// Tagged instances that cannot be members; failed by definition.
     pub unresolved: Vec<Unresolved>,
     pub tables: Vec<GroupTable>,
+    /// Every instance id tagged for the group and every ENI attached to one,
+    /// usable or not: what a VIP route may point at and still be the group's.
+    pub owned: BTreeSet<String>,
 }
 
 /// A move as recorded on the group's route tables before its first route write
@@ -149,6 +152,23 @@ impl Group {
             .chain(self.unresolved.iter().map(|u| u.instance_id.as_str()))
             .collect();
         ids.join(", ")
+    }
+
+    /// Whether a VIP route is the group's to move in a table not tagged for it:
+    /// it points at one of the group's instances or ENIs, or at nothing any more.
+    pub fn may_move(&self, route: &RouteRecord) -> bool {
+        route.blackhole || self.owned.contains(route.target.id())
+    }
+
+    /// The tables that are the group's own: tagged for it, or holding a VIP
+    /// route that is the group's. Its move records live there, and only there.
+    pub fn own_tables(&self) -> impl Iterator<Item = &GroupTable> {
+        self.tables.iter().filter(|t| {
+            t.tagged
+                || t.routes
+                    .iter()
+                    .any(|r| r.current.as_ref().is_some_and(|c| self.may_move(c)))
+        })
     }
 
     /// Every VIP route of the group, with its table.
@@ -213,6 +233,7 @@ pub fn vpc_of(
     instances: &[InstanceRecord],
     tags: &TagContract,
 ) -> Result<String, ConfigError> {
+    writable_name(name, tags)?;
     let members: Vec<&InstanceRecord> = instances
         .iter()
         .filter(|i| is_member(i, name, tags))
@@ -223,12 +244,7 @@ pub fn vpc_of(
             tag_key: tags.group(),
         });
     }
-    let gone = |i: &&&InstanceRecord| {
-        matches!(
-            i.state,
-            InstanceState::Terminated | InstanceState::ShuttingDown
-        )
-    };
+    let gone = |i: &&&InstanceRecord| i.state.is_gone();
     let live: Vec<&&InstanceRecord> = members
         .iter()
         .filter(|i| !gone(i) && i.vpc_id.is_some())
@@ -258,6 +274,22 @@ pub fn vpc_of(
         }),
         None => Ok(first_vpc),
     }
+}
+
+/// Every tag key the function writes for the group (its move record) must fit
+/// EC2's 127 characters, or every move would fail at its first call.
+fn writable_name(name: &str, tags: &TagContract) -> Result<(), ConfigError> {
+    let key = tags.last_move(name.trim());
+    let len = key.chars().count();
+    if len <= MAX_TAG_KEY_CHARS {
+        return Ok(());
+    }
+    Err(ConfigError::GroupNameTooLong {
+        group: name.trim().to_string(),
+        key,
+        len,
+        max: MAX_TAG_KEY_CHARS,
+    })
 }
 
 /// A member that resolved, with the tag values still to be agreed on.
@@ -297,6 +329,12 @@ pub fn build(
     let mut members: Vec<Member> = candidates.into_iter().map(|c| c.member).collect();
     members.sort_by(|a, b| (a.priority, &a.instance_id).cmp(&(b.priority, &b.instance_id)));
     let tables = group_tables(name, &vpc_id, &vips, snapshot.tables, tags);
+    let owned = snapshot
+        .instances
+        .iter()
+        .filter(|i| is_member(i, name, tags))
+        .flat_map(|i| std::iter::once(i.id.clone()).chain(i.enis.iter().map(|e| e.id.clone())))
+        .collect();
     Ok(Group {
         name: name.to_string(),
         vpc_id,
@@ -305,6 +343,7 @@ pub fn build(
         members,
         unresolved,
         tables,
+        owned,
     })
 }
 
@@ -563,12 +602,7 @@ fn uncontested(
     instances: &[InstanceRecord],
     tags: &TagContract,
 ) -> Result<(), ConfigError> {
-    let gone = |i: &InstanceRecord| {
-        matches!(
-            i.state,
-            InstanceState::Terminated | InstanceState::ShuttingDown
-        )
-    };
+    let gone = |i: &InstanceRecord| i.state.is_gone();
     let mut claimants: BTreeMap<IpNet, BTreeSet<String>> = BTreeMap::new();
     for instance in instances
         .iter()

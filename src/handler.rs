@@ -13,15 +13,15 @@ use tracing::{info, warn};
 
 use crate::aws::cloudwatch::{AlarmSelect, Alarms};
 use crate::aws::ec2::{Outcome, TableSelect, WriteOutcome};
-use crate::aws::{Aws, Window, TOO_LATE};
+use crate::aws::{Aws, Window};
 use crate::config::Config;
 use crate::deadline::Deadline;
-use crate::error::{ConfigError, Error};
-use crate::group::{self, Group, Snapshot};
+use crate::error::{AwsError, ConfigError, Error};
+use crate::group::{self, Group, MoveRecord, Snapshot};
 use crate::health::ReportedDown;
 use crate::membership::MembershipCache;
 use crate::metrics;
-use crate::plan::{self, Intent, Plan, Policy};
+use crate::plan::{self, Intent, Plan, Policy, RouteWrite};
 use crate::preflight;
 use crate::report::{self, Applied, Report, Response, StatusReport};
 use crate::trigger::{self, AlarmHint, ManualCommand, Trigger};
@@ -112,6 +112,8 @@ struct Done {
     outcomes: Vec<WriteOutcome>,
     verified: Result<Vec<RouteTableRecord>, String>,
     warnings: Vec<String>,
+    /// Why a move over several routes was not started: it could not be recorded.
+    unrecorded: Option<AwsError>,
 }
 
 impl Handler {
@@ -193,7 +195,7 @@ impl Handler {
         } else {
             let (listing, read_now) = match self.membership.fresh() {
                 Some(listing) => (listing, false),
-                None => (self.list(deadline.end()).await?, true),
+                None => (self.list(deadline.last_write()).await?, true),
             };
             let record = listing.iter().find(|i| i.id == instance_id);
             let group = record
@@ -222,7 +224,7 @@ impl Handler {
         started: Instant,
         deadline: Deadline,
     ) -> Result<Response, Error> {
-        let listing = self.list(deadline.end()).await?;
+        let listing = self.list(deadline.last_write()).await?;
         let names: Vec<String> = match groups {
             Some(names) => names.iter().map(|n| n.trim().to_string()).collect(),
             None => group::group_names(&listing, &self.config.tags)
@@ -247,8 +249,8 @@ impl Handler {
         }
         if !failures.is_empty() {
             return Err(Error::Groups {
-                total: reports.len() + failures.len(),
                 failures,
+                done: reports,
             });
         }
         Ok(Response::Reconcile {
@@ -303,13 +305,14 @@ impl Handler {
         listing: Option<Arc<Vec<InstanceRecord>>>,
     ) -> Result<Report, Error> {
         let loaded =
-            Box::pin(self.load(&run.group, listing, &run.hints, run.deadline.end())).await?;
+            Box::pin(self.load(&run.group, listing, &run.hints, run.deadline.last_write())).await?;
         let plan = plan::decide(&loaded.group, &run.intent, &self.policy());
         let done = if run.dry_run || plan.writes.is_empty() {
             Done {
                 outcomes: Vec::new(),
                 verified: Ok(Vec::new()),
                 warnings: Vec::new(),
+                unrecorded: None,
             }
         } else {
             Box::pin(self.apply(&loaded.group, &plan, run.deadline)).await
@@ -331,7 +334,7 @@ impl Handler {
         if self.emit_metrics {
             metrics::emit(&report);
         }
-        verdict(report, plan)
+        verdict(report, plan, done.unrecorded)
     }
 
     fn policy(&self) -> Policy {
@@ -343,10 +346,16 @@ impl Handler {
 }
 
 /// The report, or the error it amounts to.
-fn verdict(report: Report, plan: Plan) -> Result<Report, Error> {
+fn verdict(report: Report, plan: Plan, unrecorded: Option<AwsError>) -> Result<Report, Error> {
     if let Some(refusal) = plan.refusal {
         return Err(Error::Refused {
             refusal,
+            report: Box::new(report),
+        });
+    }
+    if let Some(error) = unrecorded {
+        return Err(Error::MoveNotRecorded {
+            error,
             report: Box::new(report),
         });
     }
@@ -374,7 +383,9 @@ impl Handler {
         Ok(self.membership.store(instances))
     }
 
-    /// Reads one group's world. With a member list read now, the rest is one
+    /// Reads one group's world (by `until`: for a run that may write, the last
+    /// moment a write may start, since reading later is of no use). With a
+    /// member list read now, the rest is one
     /// concurrent round. With a fresh list from an earlier run, the list is read
     /// again in that same round and anything it got wrong is read once more;
     /// without one, the list comes first.
@@ -403,11 +414,12 @@ impl Handler {
             },
             (None, None) => self.list_then_read(name, hints, until).await?,
         };
-        let (rest, place) = (rest?, Place::of(name, &listing, tags)?);
-        let rest = if rest.place == place {
-            rest
-        } else {
-            self.read_rest(&place, hints, until).await?
+        // The listing read now is the truth: what a cached guess got wrong (a
+        // new member, a vanished one, another VPC) is read once more.
+        let place = Place::of(name, &listing, tags)?;
+        let rest = match rest {
+            Ok(rest) if rest.place == place => rest,
+            _ => self.read_rest(&place, hints, until).await?,
         };
         let instances = rest.instances(&listing);
         let snapshot = Snapshot {
@@ -460,52 +472,61 @@ impl Handler {
     }
 
     /// The alarms of the deployment's prefix, and the event's own alarm when it
-    /// lies outside it. When CloudWatch cannot be read, the event's alarm is taken
-    /// at its word and every member's health is at best unknown.
+    /// lies outside it. An alarm that cannot be read is taken at the event's
+    /// word when the event names it; when the prefix cannot be read, every
+    /// member's health is at best unknown.
     async fn alarm_levels(&self, hints: &Hints, until: Instant) -> (Alarms, Option<String>) {
-        let prefix = self.config.alarm_name_prefix.as_deref();
-        let tag_prefix = self.config.tags.prefix();
+        let prefix = self.config.alarm_name_prefix.clone();
         let outside = hints
             .alarm
             .as_ref()
-            .filter(|h| !prefix.is_some_and(|p| h.alarm.starts_with(p)));
-        let by_prefix = async {
-            match prefix {
-                Some(p) => self
-                    .aws
-                    .alarms(&AlarmSelect::Prefix(p.to_string()), tag_prefix, until)
-                    .await
-                    .map(Some),
-                None => Ok(None),
+            .filter(|h| !prefix.as_deref().is_some_and(|p| h.alarm.starts_with(p)));
+        let by_prefix = prefix.map(AlarmSelect::Prefix);
+        let by_name = outside.map(|h| AlarmSelect::Names(vec![h.alarm.clone()]));
+        let (by_prefix, by_name) = tokio::join!(
+            self.read_alarms(by_prefix.as_ref(), until),
+            self.read_alarms(by_name.as_ref(), until)
+        );
+        let mut alarms = Alarms::default();
+        let mut failed = false;
+        let prefix_unread = match by_prefix {
+            Ok(read) => {
+                alarms.extend(read);
+                None
             }
-        };
-        let by_name = async {
-            match outside {
-                Some(h) => self
-                    .aws
-                    .alarms(
-                        &AlarmSelect::Names(vec![h.alarm.clone()]),
-                        tag_prefix,
-                        until,
-                    )
-                    .await
-                    .map(Some),
-                None => Ok(None),
-            }
-        };
-        let (by_prefix, by_name) = tokio::join!(by_prefix, by_name);
-        match (by_prefix, by_name) {
-            (Ok(a), Ok(b)) => {
-                let mut alarms = a.unwrap_or_default();
-                alarms.extend(b.unwrap_or_default());
-                (alarms, None)
-            }
-            (Err(e), _) | (_, Err(e)) => {
+            Err(e) => {
                 warn!(error = %e, "alarm levels could not be read");
-                let mut alarms = Alarms::default();
-                alarms.alarms.extend(hints.alarm.as_ref().map(event_alarm));
-                (alarms, Some(e.to_string()))
+                failed = true;
+                Some(e.to_string())
             }
+        };
+        match by_name {
+            Ok(read) => alarms.extend(read),
+            Err(e) => {
+                warn!(error = %e, "the event's alarm could not be read");
+                failed = true;
+            }
+        }
+        let unread_hint = hints
+            .alarm
+            .as_ref()
+            .filter(|h| failed && !alarms.alarms.iter().any(|a| a.name == h.alarm));
+        alarms.alarms.extend(unread_hint.map(event_alarm));
+        (alarms, prefix_unread)
+    }
+
+    async fn read_alarms(
+        &self,
+        select: Option<&AlarmSelect>,
+        until: Instant,
+    ) -> Result<Alarms, AwsError> {
+        match select {
+            Some(select) => {
+                self.aws
+                    .alarms(select, self.config.tags.prefix(), until)
+                    .await
+            }
+            None => Ok(Alarms::default()),
         }
     }
 }
@@ -533,11 +554,12 @@ impl Place {
         tags: &crate::tags::TagContract,
     ) -> Result<Self, ConfigError> {
         let vpc = group::vpc_of(name, listing, tags)?;
-        let ids = listing
+        let mut ids: Vec<String> = listing
             .iter()
             .filter(|i| group::is_member(i, name, tags))
             .map(|i| i.id.clone())
             .collect();
+        ids.sort();
         Ok(Self { ids, vpc })
     }
 }
@@ -572,37 +594,25 @@ impl Rest {
 impl Handler {
     /// Rule "record before write": a move over more than one route is recorded
     /// on every table of the group before its first route write, so a run killed
-    /// half way is finished by the next one, never reverted. A one-route move
-    /// cannot stop half way: its record goes out with its write, one round trip
-    /// sooner.
+    /// half way is finished by the next one, never reverted; a move that cannot
+    /// be recorded is not started. A one-route move cannot stop half way: its
+    /// record goes out with its write, one round trip sooner.
     async fn apply(&self, group: &Group, plan: &Plan, deadline: Deadline) -> Done {
         let window = Window {
             start_by: deadline.last_write(),
             end: deadline.end(),
         };
-        let mut warnings = Vec::new();
-        let outcomes = if plan.writes.len() > 1 && plan.record.is_some() {
+        let blocked = plan.writes.len() > 1 && plan.record.is_some();
+        let (outcomes, fixed, recorded) = if blocked {
             let (fixed, recorded) = tokio::join!(
                 self.prepare_target(plan, window),
                 self.record(group, plan, window)
             );
-            warnings.extend(fixed);
-            match recorded {
-                Err(why) if why.code.as_deref() == Some(TOO_LATE) => {
-                    warnings.push(format!("the move could not be recorded before the deadline ({why}); nothing was written"));
-                    plan.writes
-                        .iter()
-                        .map(|w| WriteOutcome {
-                            write: w.clone(),
-                            outcome: Outcome::Pending,
-                        })
-                        .collect()
-                }
-                recorded => {
-                    warnings.extend(recorded.err().map(unrecorded));
-                    self.aws.apply(&plan.writes, window).await
-                }
-            }
+            let outcomes = match &recorded {
+                Ok(()) => self.aws.apply(&plan.writes, window).await,
+                Err(_) => not_started(&plan.writes),
+            };
+            (outcomes, fixed, recorded)
         } else {
             let write = async {
                 let fixed = self.prepare_target(plan, window).await;
@@ -610,34 +620,49 @@ impl Handler {
             };
             let ((fixed, outcomes), recorded) =
                 tokio::join!(write, self.record(group, plan, window));
-            warnings.extend(fixed);
-            warnings.extend(recorded.err().map(unrecorded));
-            outcomes
+            (outcomes, fixed, recorded)
         };
-        let (verified, others) = self.verify(group, plan, &outcomes, deadline).await;
+        let ours = recorded.is_ok().then_some(plan.record.as_ref()).flatten();
+        let (verified, others) = self.verify(group, ours, &outcomes, deadline).await;
+        let mut warnings = fixed;
         warnings.extend(others);
+        let unrecorded = recorded.err();
+        warnings.extend(
+            unrecorded
+                .as_ref()
+                .map(|e| format!("the move could not be recorded on the route tables ({e})")),
+        );
         Done {
             outcomes,
             verified,
             warnings,
+            unrecorded: unrecorded.filter(|_| blocked),
         }
     }
 
-    /// Writes the plan's move record (if any) on every table of the group.
-    async fn record(
-        &self,
-        group: &Group,
-        plan: &Plan,
-        window: Window,
-    ) -> Result<(), crate::error::AwsError> {
+    /// Writes the plan's move record (if any) on the group's own tables. A
+    /// table outside the deployment's IAM scope (neither tagged for the group
+    /// nor listed) fails the whole call: then the tagged tables alone carry it.
+    async fn record(&self, group: &Group, plan: &Plan, window: Window) -> Result<(), AwsError> {
         let Some(record) = &plan.record else {
             return Ok(());
         };
-        let tables: Vec<String> = group.tables.iter().map(|t| t.id.clone()).collect();
         let key = self.config.tags.last_move(&group.name);
-        self.aws
-            .tag_tables(&tables, &key, &record.to_tag_value(), window)
-            .await
+        let value = record.to_tag_value();
+        let all: Vec<String> = group.own_tables().map(|t| t.id.clone()).collect();
+        let denied = match self.aws.tag_tables(&all, &key, &value, window).await {
+            Err(e) if e.code.as_deref() == Some("UnauthorizedOperation") => e,
+            done => return done,
+        };
+        let tagged: Vec<String> = group
+            .own_tables()
+            .filter(|t| t.tagged)
+            .map(|t| t.id.clone())
+            .collect();
+        if tagged.is_empty() || tagged.len() == all.len() {
+            return Err(denied);
+        }
+        self.aws.tag_tables(&tagged, &key, &value, window).await
     }
 
     /// Source/dest check on the target ENI makes it drop the VIP's packets. With
@@ -661,11 +686,11 @@ impl Handler {
     }
 
     /// Re-reads the written tables in one call. A move record on them that is
-    /// not ours means another writer moved the VIP during this run.
+    /// not the one this run wrote means another writer moved the VIP meanwhile.
     async fn verify(
         &self,
         group: &Group,
-        plan: &Plan,
+        ours: Option<&MoveRecord>,
         outcomes: &[WriteOutcome],
         deadline: Deadline,
     ) -> (Result<Vec<RouteTableRecord>, String>, Vec<String>) {
@@ -687,7 +712,7 @@ impl Handler {
             Err(e) => return (Err(e.to_string()), Vec::new()),
         };
         let key = self.config.tags.last_move(&group.name);
-        let ours = plan.record.as_ref().map(|r| r.to_tag_value());
+        let ours = ours.map(MoveRecord::to_tag_value);
         let others: std::collections::BTreeSet<&String> = tables
             .iter()
             .filter_map(|t| t.tags.get(&key))
@@ -705,8 +730,15 @@ impl Handler {
     }
 }
 
-fn unrecorded(error: crate::error::AwsError) -> String {
-    format!("the move could not be recorded ({error}); were this run interrupted, the next would decide from the levels alone")
+/// Every write, not started.
+fn not_started(writes: &[RouteWrite]) -> Vec<WriteOutcome> {
+    writes
+        .iter()
+        .map(|w| WriteOutcome {
+            write: w.clone(),
+            outcome: Outcome::Pending,
+        })
+        .collect()
 }
 
 /// The one log line per decision that an operator greps for at 3 a.m.

@@ -51,16 +51,12 @@ pub enum Finding {
     AlarmsUnread {
         why: String,
     },
-    /// The member cannot be used at all (no VPC, no usable ENI, a bad tag).
-    Unresolved {
-        detail: String,
-    },
 }
 
 impl Finding {
     pub fn grade(&self) -> Grade {
         match self {
-            Self::State { .. } | Self::Reported { .. } | Self::Unresolved { .. } => Grade::Failed,
+            Self::State { .. } | Self::Reported { .. } => Grade::Failed,
             Self::Check { status, .. } => match status {
                 CheckStatus::Impaired => Grade::Failed,
                 _ => Grade::Unknown,
@@ -89,7 +85,6 @@ impl Finding {
             Self::Check { check, status } => format!("{check} status {}", status.as_str()),
             Self::Alarm { alarm, state } => format!("alarm {alarm} is {}", state.as_str()),
             Self::AlarmsUnread { why } => format!("alarm levels unread ({why})"),
-            Self::Unresolved { detail } => detail.clone(),
         }
     }
 }
@@ -109,10 +104,6 @@ impl Health {
             .max()
             .unwrap_or(Grade::Healthy);
         Self { grade, findings }
-    }
-
-    pub fn unresolved(detail: String) -> Self {
-        Self::from_findings(vec![Finding::Unresolved { detail }])
     }
 
     pub fn is_failed(&self) -> bool {

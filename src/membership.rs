@@ -6,11 +6,15 @@
 //! the tagged instances is kept; while it is younger than the TTL, an event about
 //! an instance it does not list is answered without a call.
 //!
-//! Why that is safe: an instance tagged into a group less than a TTL ago was not
-//! a member when the VIP last moved, so it does not hold the VIP (every move
-//! reads the members afresh), and a standby's stop is seen by the next reconcile.
-//! The same listing also tells where a group lives, so a warm failover reads its
-//! members, their checks, the route tables and the alarms in one round.
+//! What that costs, and why it is bounded: an instance tagged into a group less
+//! than a TTL ago may have one event about it answered "in no group". It
+//! cannot have come to hold the VIP through this container (every run reads the
+//! members afresh before it moves anything); only a move made elsewhere within
+//! that TTL of the tagging (an operator's CLI run) could have put it there. The
+//! scheduled reconcile reads the members and the levels anyway, so such an event
+//! is acted on within one schedule period at worst. The same listing also tells
+//! where a group lives, so a warm failover reads its members, their checks, the
+//! route tables and the alarms in one round.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -9,8 +9,9 @@
 //! - **a recorded move is finished**: a move recorded before its first write and
 //!   not yet finished wins over the majority while its target is not failed, so
 //!   an interrupted move is finished, never reverted;
-//! - **stay while not failed**: the VIP stays on its member while that member is
-//!   not failed; preference never outranks health;
+//! - **stay while healthy**: the VIP stays on its member while that member is
+//!   healthy, and while it is of unknown health but no other member is healthy;
+//!   a failed member never keeps it; preference never outranks health;
 //! - **best candidate**: otherwise it goes to the preferred healthy member, else
 //!   the preferred member of unknown health, never to a failed one;
 //! - **preempt only onto healthy**: with preemption a healthy, better-priority
@@ -70,6 +71,9 @@ pub struct RouteWrite {
     pub kind: WriteKind,
     pub before: Option<RouteTarget>,
     pub eni_id: String,
+    /// The table is tagged for the group: a replace whose route vanished may
+    /// become a create. In an untagged table no route is ever added.
+    pub may_create: bool,
 }
 
 /// Why nothing may be written. Each maps to its own `errorType`.
@@ -160,6 +164,12 @@ impl Policy {
 /// genuine writer can date a move record later than this.
 pub const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 
+/// How long a recorded move may still be unfinished: the template drops events
+/// older than 15 minutes (`MaximumEventAgeInSeconds`), and by then three
+/// scheduled reconciles have had their turn. An older record is history, not a
+/// move in flight: it no longer outranks the majority.
+pub const PENDING_MOVE_TTL: chrono::Duration = chrono::Duration::minutes(15);
+
 /// Where the VIP is, and where a recorded move says it is going.
 #[derive(Debug, Clone)]
 struct View<'a> {
@@ -176,6 +186,7 @@ impl<'a> View<'a> {
         let record = recorded_move(group, policy, warnings);
         let pending = record
             .as_ref()
+            .filter(|r| policy.now < r.at + PENDING_MOVE_TTL)
             .and_then(|r| group.member(&r.to))
             .filter(|m| !m.is_failed() && !writes_towards(group, m).is_empty());
         Self {
@@ -199,6 +210,7 @@ struct Choice<'a> {
 
 pub fn decide(group: &Group, intent: &Intent, policy: &Policy) -> Plan {
     let mut warnings = health_warnings(group);
+    warnings.extend(foreign_routes(group));
     let view = View::of(group, policy, &mut warnings);
     if group.tables.is_empty() {
         let vips: Vec<String> = group.vips.iter().map(ToString::to_string).collect();
@@ -232,7 +244,7 @@ fn refused(view: &View<'_>, refusal: Refusal, warnings: Vec<String>) -> Plan {
     }
 }
 
-/// Rules "stay while not failed", "preempt only onto healthy", "best candidate"
+/// Rules "stay while healthy", "preempt only onto healthy", "best candidate"
 /// and the hold-down, for automatic triggers.
 fn choose_automatic<'a>(
     group: &'a Group,
@@ -242,7 +254,7 @@ fn choose_automatic<'a>(
 ) -> Result<Choice<'a>, Refusal> {
     let held = view.incumbent().and_then(|m| held_until(view, m, policy));
     if let Some(incumbent) = view.incumbent().filter(|m| !m.is_failed()) {
-        let Some(better) = preemptor(group, incumbent) else {
+        let Some((better, note)) = better_than(group, incumbent) else {
             return Ok(Choice {
                 member: incumbent,
                 note: None,
@@ -250,7 +262,7 @@ fn choose_automatic<'a>(
         };
         if let Some(until) = held {
             warnings.push(format!(
-                "hold-down: {} waits until {} to take the VIP back from {}",
+                "hold-down: {} waits until {} to take the VIP from {}",
                 better.instance_id,
                 until.to_rfc3339(),
                 incumbent.instance_id
@@ -260,10 +272,6 @@ fn choose_automatic<'a>(
                 note: None,
             });
         }
-        let note = format!(
-            "preemption: {} (priority {}) is healthy and preferred over {} (priority {})",
-            better.instance_id, better.priority, incumbent.instance_id, incumbent.priority
-        );
         return Ok(Choice {
             member: better,
             note: Some(note),
@@ -430,6 +438,29 @@ fn best_candidate<'a>(group: &'a Group, excluding: Option<&Member>) -> Option<&'
     eligible(Grade::Healthy).or_else(|| eligible(Grade::Unknown))
 }
 
+/// A member that should take the VIP from an incumbent that has not failed:
+/// rule "prefer healthy over unknown" (an incumbent of unknown health yields to
+/// the preferred healthy member), then rule "preempt only onto healthy".
+fn better_than<'a>(group: &'a Group, incumbent: &Member) -> Option<(&'a Member, String)> {
+    if incumbent.health.grade == Grade::Unknown {
+        let healthy =
+            best_candidate(group, Some(incumbent)).filter(|m| m.health.grade == Grade::Healthy)?;
+        let note = format!(
+            "{} is healthy and {}'s health is unknown ({})",
+            healthy.instance_id,
+            incumbent.instance_id,
+            incumbent.health.summary()
+        );
+        return Some((healthy, note));
+    }
+    let better = preemptor(group, incumbent)?;
+    let note = format!(
+        "preemption: {} (priority {}) is healthy and preferred over {} (priority {})",
+        better.instance_id, better.priority, incumbent.instance_id, incumbent.priority
+    );
+    Some((better, note))
+}
+
 /// Rule "preempt only onto healthy".
 fn preemptor<'a>(group: &'a Group, incumbent: &Member) -> Option<&'a Member> {
     if !group.preempt {
@@ -455,13 +486,15 @@ fn held_until(view: &View<'_>, holder: &Member, policy: &Policy) -> Option<DateT
     (policy.now < until).then_some(until)
 }
 
-/// The newest move record that a majority of the group's tables carry. A record
-/// on a few tables only, dated in the future or unreadable is not authority: it
-/// is reported and ignored (anyone allowed to tag a route table can write one).
+/// The newest move record that a majority of the group's own tables carry. A
+/// record on a few tables only, dated in the future or unreadable is not
+/// authority: it is reported and ignored (anyone allowed to tag a route table can
+/// write one); a record on a table that is not the group's is not read at all.
 fn recorded_move(group: &Group, policy: &Policy, warnings: &mut Vec<String>) -> Option<MoveRecord> {
-    let quorum = group.tables.len() / 2 + 1;
+    let own = group.own_tables().count();
+    let quorum = own / 2 + 1;
     let mut carried: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for table in &group.tables {
+    for table in group.own_tables() {
         if let Some(value) = table.record.as_deref() {
             carried.entry(value).or_default().push(&table.id);
         }
@@ -473,11 +506,9 @@ fn recorded_move(group: &Group, policy: &Policy, warnings: &mut Vec<String>) -> 
             Some(r) if r.at > policy.now + MAX_CLOCK_SKEW => {
                 Some("is dated in the future".to_string())
             }
-            Some(_) if tables.len() < quorum => Some(format!(
-                "is carried by {} of {} tables",
-                tables.len(),
-                group.tables.len()
-            )),
+            Some(_) if tables.len() < quorum => {
+                Some(format!("is carried by {} of {own} tables", tables.len()))
+            }
             Some(r) => {
                 valid.push(r);
                 None
@@ -501,6 +532,7 @@ fn writes_towards(group: &Group, member: &Member) -> Vec<RouteWrite> {
         .filter_map(|(table, route)| {
             let kind = match &route.current {
                 Some(r) if r.target == wanted && !r.blackhole => return None,
+                Some(r) if !table.tagged && !group.may_move(r) => return None,
                 Some(_) => WriteKind::Replace,
                 None if table.tagged => WriteKind::Create,
                 // An untagged table opted in by holding a VIP route; we only move
@@ -513,6 +545,27 @@ fn writes_towards(group: &Group, member: &Member) -> Vec<RouteWrite> {
                 kind,
                 before: route.current.as_ref().map(|r| r.target.clone()),
                 eni_id: member.eni_id.clone(),
+                may_create: table.tagged,
+            })
+        })
+        .collect()
+}
+
+/// Rule "trust boundary": a VIP route in a table not tagged for the group that
+/// points at something that is not the group's (a gateway, a peering, another
+/// group's ENI) belongs to someone else and is left alone.
+fn foreign_routes(group: &Group) -> Vec<String> {
+    group
+        .routes()
+        .filter_map(|(table, route)| {
+            let current = route.current.as_ref()?;
+            (!table.tagged && !group.may_move(current)).then(|| {
+                format!(
+                    "{} is not tagged for the group and routes {} to {}, which is not the group's: left alone; tag the table for the group to have it follow the VIP",
+                    table.id,
+                    route.vip,
+                    current.target.id()
+                )
             })
         })
         .collect()

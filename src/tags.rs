@@ -67,6 +67,9 @@ impl TagContract {
     }
 }
 
+/// EC2's limit on a tag key, in characters.
+pub const MAX_TAG_KEY_CHARS: usize = 127;
+
 /// Splits a comma-separated tag value, ignoring blanks and surrounding spaces.
 pub fn split_list(value: &str) -> impl Iterator<Item = &str> {
     value.split(',').map(str::trim).filter(|s| !s.is_empty())

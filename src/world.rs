@@ -42,6 +42,11 @@ impl InstanceState {
         )
     }
 
+    /// Terminated or on its way there: it will not come back.
+    pub fn is_gone(self) -> bool {
+        matches!(self, Self::ShuttingDown | Self::Terminated)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",

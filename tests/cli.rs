@@ -636,3 +636,50 @@ async fn given_a_direct_switchover_racing_the_function_then_the_race_is_reported
         "neither run noticed the other:\n{function_text}\n{operator_text}"
     );
 }
+
+#[tokio::test]
+async fn given_the_function_busy_with_another_run_when_switching_over_through_it_then_the_cli_waits_its_turn(
+) {
+    use aws_sdk_lambda::types::InvocationType;
+    use testkit::fault_proxy::{FaultProxy, Rules};
+    use testkit::lambda::{emulator_env, Function, LocalLambda};
+    let world = given_the_two_az_seed().await;
+    // Every AWS call of the function takes a second: one run lasts a few.
+    let slow = Rules {
+        latency: Some(std::time::Duration::from_secs(1)),
+        ..Rules::default()
+    };
+    let proxy = FaultProxy::start(&world.emulator.addr(), slow).await;
+    let lambda = LocalLambda::start(
+        Function::new("vip-failover", env!("CARGO_BIN_EXE_vip-failover"))
+            .envs(emulator_env(&proxy.url())),
+    );
+    let busy = lambda
+        .client()
+        .invoke()
+        .function_name("vip-failover")
+        .invocation_type(InvocationType::Event)
+        .payload(aws_sdk_lambda::primitives::Blob::new(
+            serde_json::json!({"action": "reconcile"}).to_string(),
+        ))
+        .send()
+        .await
+        .expect("an asynchronous run");
+    assert_eq!(busy.status_code(), 202);
+    let lambda_url = lambda.url();
+    let env = [("AWS_ENDPOINT_URL_LAMBDA", lambda_url.as_str())];
+    let args = [
+        "switchover",
+        "--group",
+        GROUP,
+        "--yes",
+        "--function",
+        "vip-failover",
+    ];
+
+    let run = cli_with(&world.emulator.url(), &env, &args).await;
+
+    assert_eq!(run.code, 0, "{run:?}\n{}", lambda.log_text());
+    assert!(run.stderr.contains("busy with another run"), "{run:?}");
+    world.assert_vip_on(&world.seed.server_b.eni_id).await;
+}

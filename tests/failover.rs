@@ -390,3 +390,61 @@ async fn given_a_cold_container_when_a_members_state_change_arrives_then_the_mem
     );
     assert_eq!(world.vip_targets().await, world.on_b());
 }
+
+#[tokio::test]
+async fn given_an_untagged_table_routing_the_vip_elsewhere_when_failing_over_then_it_is_left_alone_and_named(
+) {
+    let world = given_the_two_az_seed().await;
+    let foreign = topology::create_table(
+        &world.client,
+        &world.seed.vpc_id,
+        &[("Name", "not-ours")],
+        None,
+    )
+    .await
+    .unwrap();
+    topology::route_to_gateway(&world.client, &foreign, VIP, &world.seed.igw_id)
+        .await
+        .unwrap();
+
+    let report = world.failed_over_to_b().await;
+
+    let targets = topology::targets_of(&world.client, &world.seed.vpc_id, VIP)
+        .await
+        .unwrap();
+    assert_eq!(
+        targets[&foreign], world.seed.igw_id,
+        "a route that is not the group's was written"
+    );
+    assert_eq!(
+        world
+            .vip_targets()
+            .await
+            .iter()
+            .filter(|t| **t == world.seed.server_b.eni_id)
+            .count(),
+        3
+    );
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains(&foreign) && w.contains("left alone")),
+        "{:?}",
+        report.warnings
+    );
+    let foreign_tags = world
+        .client
+        .describe_route_tables()
+        .route_table_ids(&foreign)
+        .send()
+        .await
+        .unwrap();
+    let tags = foreign_tags.route_tables()[0].tags();
+    assert!(
+        !tags
+            .iter()
+            .any(|t| t.key().is_some_and(|k| k.contains("last-move"))),
+        "the move was recorded on a table that is not the group's: {tags:?}"
+    );
+}

@@ -329,7 +329,12 @@ async fn given_the_holder_terminated_without_vpc_or_eni_when_its_state_change_ar
 ) {
     let world = given_the_two_az_seed().await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
-    let terminated = rewrites(vec![Rewrite::terminated_instance(&a.instance_id)]);
+    // An hour after termination EC2 lists the instance without VPC or ENI, and
+    // every route to its deleted ENI is a blackhole.
+    let terminated = rewrites(vec![
+        Rewrite::terminated_instance(&a.instance_id),
+        Rewrite::blackhole_routes_to(&a.eni_id),
+    ]);
     let (_proxy, handler, calls) = through_proxy(&world, terminated).await;
 
     let before = status(&handler).await;

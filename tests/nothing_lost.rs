@@ -8,26 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ec2::types::{Filter, Route};
 use serde_json::{json, Value};
 use testkit::events::state_change;
+use testkit::rng::Rng;
 use testkit::topology;
 use testkit::Emulator;
-
-/// xorshift64: reproducible randomness from a seed, no extra crate.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
 
 struct GroupSpec {
     name: &'static str,
@@ -102,7 +85,7 @@ async fn given_random_topologies_and_event_sequences_then_no_route_but_a_vip_rou
         emulator.reset();
         let (client, _) = emulator.client();
         let (handler, _) = emulator.handler();
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ seed);
+        let mut rng = Rng::new(seed);
 
         // Topology: one VPC in two AZs with IPv6, gateways, two groups.
         let vpc = client

@@ -8,6 +8,8 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use aws_sdk_ec2::types::Tag;
+
 use testkit::events::state_change;
 use testkit::fault_proxy::{FaultProxy, Rules, TokenBuckets};
 use testkit::topology;
@@ -184,7 +186,7 @@ async fn given_a_move_record_throttled_until_the_deadline_then_nothing_is_writte
         .await
         .expect_err("no record, no write");
 
-    assert_eq!(error.diagnostic_type(), "DeadlineReached.Retryable");
+    assert_eq!(error.diagnostic_type(), "MoveNotRecorded.Retryable");
     let report = error.report().unwrap();
     assert_eq!(report.pending_routes().len(), 20);
     assert!(report
@@ -211,30 +213,94 @@ async fn given_a_move_record_throttled_until_the_deadline_then_nothing_is_writte
 }
 
 #[tokio::test]
-async fn given_a_move_record_refused_outright_then_the_move_goes_ahead_and_says_it_is_unrecorded() {
+async fn given_a_move_record_failing_beyond_its_retries_then_no_route_is_written_and_the_run_fails_retryably(
+) {
     let rules = Rules {
         always_fail: vec![vec!["Action=CreateTags".to_string()]],
         ..Rules::default()
     };
-    let (world, _proxy, handler) = given_a_stopped_active(20, rules).await;
-    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+    let (world, proxy, handler) = given_a_stopped_active(20, rules).await;
+    let a = &world.seed.server_a;
 
-    let response = handler
+    let error = handler
         .handle(
             state_change(&a.instance_id, "stopped", None),
             testkit::deadline(),
         )
         .await
-        .expect("a failover does not wait for its bookkeeping");
+        .expect_err("an unrecorded move is not started");
 
-    let report = group_report(response);
+    assert_eq!(error.diagnostic_type(), "MoveNotRecorded.Retryable");
+    assert!(error.to_string().contains("InternalError"), "{error}");
+    assert_eq!(world.vip_spread().await, world.all_on(&a.eni_id));
     assert!(
-        report
+        !proxy.seen().iter().any(|s| s.action.ends_with("Route")),
+        "a route was written before its move was recorded"
+    );
+}
+
+#[tokio::test]
+async fn given_an_untagged_table_outside_the_iam_scope_then_the_move_is_recorded_on_the_tagged_tables_and_goes_ahead(
+) {
+    let world = testkit::world::given_a_group_with_tables(6).await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+    let (tagged, untagged) = world.seed.tables.split_at(5);
+    world
+        .client
+        .create_tags()
+        .set_resources(Some(tagged.to_vec()))
+        .tags(
+            Tag::builder()
+                .key("vip-failover:group")
+                .value("web")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    topology::stop(&world.client, &a.instance_id).await.unwrap();
+    // IAM lets the function tag only the tables that carry the group tag.
+    let rules = Rules {
+        always_deny: vec![vec![
+            "Action=CreateTags".to_string(),
+            format!("={}", untagged[0]),
+        ]],
+        ..Rules::default()
+    };
+    let (_proxy, handler, _) = world.through_proxy(rules, testkit::patient()).await;
+
+    let report = group_report(
+        handler
+            .handle(
+                state_change(&a.instance_id, "stopped", None),
+                testkit::deadline(),
+            )
+            .await
+            .expect("recorded on the tagged tables"),
+    );
+
+    assert_eq!(world.vip_spread().await, world.all_on(&b.eni_id));
+    assert!(
+        !report
             .warnings
             .iter()
             .any(|w| w.contains("could not be recorded")),
         "{:?}",
         report.warnings
     );
-    assert_eq!(world.vip_spread().await, world.all_on(&b.eni_id));
+    let out = world
+        .client
+        .describe_route_tables()
+        .set_route_table_ids(Some(world.seed.tables.clone()))
+        .send()
+        .await
+        .unwrap();
+    for table in out.route_tables() {
+        let id = table.route_table_id().unwrap();
+        let recorded = table
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("vip-failover:last-move:web"));
+        assert_eq!(recorded, id != untagged[0], "{id}");
+    }
 }

@@ -228,7 +228,7 @@ impl Aws {
             Err(e) => e,
         };
         let fallback = match write.kind {
-            WriteKind::Replace if route_not_found(&first) => WriteKind::Create,
+            WriteKind::Replace if write.may_create && route_not_found(&first) => WriteKind::Create,
             WriteKind::Create if first.code.as_deref() == Some("RouteAlreadyExists") => {
                 WriteKind::Replace
             }

@@ -112,7 +112,7 @@ impl Aws {
     /// `AWS_ENDPOINT_URL`) with the SDK's retries off and per-attempt timeouts.
     pub async fn from_env(config: &Config) -> Self {
         let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::disabled())
+            .retry_config(retry_config())
             .timeout_config(timeout_config(config))
             .load()
             .await;
@@ -125,10 +125,6 @@ impl Aws {
 
     pub fn ec2(&self) -> &aws_sdk_ec2::Client {
         &self.ec2
-    }
-
-    pub fn pacer(&self) -> &Pacer {
-        &self.pacer
     }
 
     /// One operation under the function's retry policy (see the module docs).

@@ -84,17 +84,6 @@ impl Op {
     pub fn iam_action(self) -> String {
         format!("{}:{}", self.service().iam_prefix(), self.name())
     }
-
-    /// Whether the operation changes something.
-    pub fn is_write(self) -> bool {
-        matches!(
-            self,
-            Self::CreateRoute
-                | Self::ReplaceRoute
-                | Self::CreateTags
-                | Self::ModifyNetworkInterfaceAttribute
-        )
-    }
 }
 
 impl fmt::Display for Op {
@@ -108,22 +97,29 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
-    /// `ec2:Xxx` and `cloudwatch:Xxx` words of the template, wherever they stand.
+    /// The `ec2:Xxx` and `cloudwatch:Xxx` actions of the template: list items
+    /// (`- ec2:DescribeVpcs`) and JSON `"Action"` arrays; condition keys such as
+    /// `ec2:Vpc` or `ec2:ResourceTag/...` stand elsewhere.
     fn template_actions() -> BTreeSet<String> {
         let template = include_str!("../../template.yaml");
         let mut actions = BTreeSet::new();
-        // Condition keys such as `ec2:ResourceTag/...` keep their `/` and drop out.
-        for word in template.split(|c: char| !(c.is_ascii_alphanumeric() || c == ':' || c == '/')) {
-            let Some((service, action)) = word.split_once(':') else {
+        for line in template.lines() {
+            let trimmed = line.trim_start();
+            if !(trimmed.starts_with("- ") || trimmed.starts_with("\"Action\"")) {
                 continue;
-            };
-            let known = ["ec2", "cloudwatch"].contains(&service);
-            let named = action
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_uppercase());
-            if known && named && action.chars().all(|c| c.is_ascii_alphanumeric()) {
-                actions.insert(word.to_string());
+            }
+            for word in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == ':' || c == '/')) {
+                let Some((service, action)) = word.split_once(':') else {
+                    continue;
+                };
+                let known = ["ec2", "cloudwatch"].contains(&service);
+                let named = action
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_uppercase());
+                if known && named && action.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    actions.insert(word.to_string());
+                }
             }
         }
         actions

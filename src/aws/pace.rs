@@ -199,7 +199,8 @@ impl Pacer {
         });
     }
 
-    /// The current refill rate of `op` (for reports and tests).
+    /// The current refill rate of `op`.
+    #[cfg(test)]
     pub fn rate(&self, op: Op) -> f64 {
         let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         buckets[&op].rate

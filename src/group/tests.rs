@@ -325,3 +325,42 @@ fn given_move_records_then_only_those_on_the_group_tables_are_read() {
     let records: Vec<_> = group.tables.iter().map(|t| t.record.as_deref()).collect();
     assert_eq!(records, [Some("2026-11-24T03:00:00Z i-a>i-b")]);
 }
+
+#[test]
+fn given_a_group_name_too_long_for_its_move_record_key_then_it_is_refused_naming_the_limit() {
+    let long = "w".repeat(105);
+    let instances = [
+        with_tag(member("i-a", 10), "vip-failover:group", &long),
+        with_tag(member("i-b", 20), "vip-failover:group", &long),
+    ];
+    let tables = tables_pointing_at("i-a", 1);
+    let err = build(
+        &long,
+        &snapshot(&instances, &tables, &[]),
+        &TagContract::default(),
+    )
+    .expect_err("a 128-character tag key");
+    assert!(
+        matches!(
+            err,
+            ConfigError::GroupNameTooLong {
+                len: 128,
+                max: 127,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    says(
+        &err.to_string(),
+        &["vip-failover:last-move:", "127", "shorten"],
+    );
+    let fits = "w".repeat(104);
+    let instances = instances.map(|i| with_tag(i, "vip-failover:group", &fits));
+    assert!(build(
+        &fits,
+        &snapshot(&instances, &tables, &[]),
+        &TagContract::default()
+    )
+    .is_ok());
+}

@@ -204,7 +204,10 @@ fn given_a_missing_priority_tag_then_the_default_ranks_after_explicit_ones() {
 #[test]
 fn given_one_stray_table_when_reconciling_then_the_holder_by_majority_keeps_the_vip_and_the_stray_is_repaired(
 ) {
-    let mut tables = tables_pointing_at("i-b", 6);
+    let mut tables: Vec<_> = tables_pointing_at("i-b", 6)
+        .into_iter()
+        .map(|t| tagged(t, "web"))
+        .collect();
     tables[0].routes[1].blackhole = true;
     tables[1].routes[1].target = RouteTarget::Other("pcx-1".to_string());
     tables[2].routes[1].target = to_eni_of("i-a");
@@ -219,6 +222,31 @@ fn given_one_stray_table_when_reconciling_then_the_holder_by_majority_keeps_the_
         ["rtb-1", "rtb-2", "rtb-3"].map(|t| (t.to_string(), eni_of("i-b")))
     );
     assert!(plan.record.is_none(), "a repair is not a move");
+    assert!(plan.writes.iter().all(|w| w.may_create));
+}
+
+#[test]
+fn given_untagged_tables_then_only_vip_routes_to_the_groups_instances_or_to_nothing_are_moved() {
+    let mut tables = tables_pointing_at("i-a", 4);
+    tables[0].routes[1].blackhole = true;
+    tables[1].routes[1].target = RouteTarget::Other("pcx-1".to_string());
+    tables[2].routes[1].target = RouteTarget::NetworkInterface("eni-of-another-group".to_string());
+    tables[3].routes[1].target = RouteTarget::Instance("i-a".to_string());
+    let group = web_group(&[stopped(member("i-a", 10)), member("i-b", 20)], &tables);
+
+    let plan = auto(&group);
+
+    assert_eq!(
+        targets(&plan),
+        ["rtb-1", "rtb-4"].map(|t| (t.to_string(), eni_of("i-b")))
+    );
+    assert!(
+        plan.writes.iter().all(|w| !w.may_create),
+        "never a new route there"
+    );
+    for foreign in ["rtb-2", "rtb-3"] {
+        assert_warns(&plan, &[foreign, "not tagged for the group", "left alone"]);
+    }
 }
 
 #[test]
@@ -332,6 +360,29 @@ fn given_a_healthy_standby_and_a_preferred_one_still_initializing_then_health_ou
         &tables_pointing_at("i-a", 1),
     );
     assert_eq!(chosen(&auto(&group)), "i-c");
+}
+
+#[test]
+fn given_a_holder_of_unknown_health_and_a_healthy_standby_then_health_outranks_the_holder() {
+    let mut a = member("i-a", 10);
+    a.checks.instance = CheckStatus::InsufficientData;
+    let group = web_group(&[a, member("i-b", 20)], &tables_pointing_at("i-a", 2));
+
+    let plan = auto(&group);
+
+    assert_eq!(plan.action, Action::FailedOver);
+    assert_eq!(chosen(&plan), "i-b");
+    assert!(plan.reason.contains("health is unknown"), "{}", plan.reason);
+}
+
+#[test]
+fn given_a_holder_of_unknown_health_and_no_healthy_standby_then_it_keeps_the_vip() {
+    let mut a = member("i-a", 10);
+    a.checks.instance = CheckStatus::InsufficientData;
+    let mut b = member("i-b", 20);
+    b.checks.system = CheckStatus::Initializing;
+    let group = web_group(&[a, b], &tables_pointing_at("i-a", 2));
+    assert_eq!(auto(&group).action, Action::NoChange);
 }
 
 #[test]
@@ -670,7 +721,7 @@ mod interrupted {
         );
 
         let tables = recorded(one_of_three_moved(), &moved_to_b_at(1_000));
-        let plan = auto_at(&web_group(&pair(), &tables), 5_000);
+        let plan = auto_at(&web_group(&pair(), &tables), 1_300);
 
         assert_eq!(plan.action, Action::FailedOver);
         assert_eq!(chosen(&plan), "i-b");
@@ -684,8 +735,19 @@ mod interrupted {
         let tables = recorded(one_of_three_moved(), &moved_to_b_at(1_000));
         let group = web_group(&[member("i-a", 10), stopped(member("i-b", 20))], &tables);
 
-        let plan = auto_at(&group, 5_000);
+        let plan = auto_at(&group, 1_300);
 
+        assert_eq!(chosen(&plan), "i-a");
+        assert_eq!(plan.action, Action::Repaired);
+    }
+
+    #[test]
+    fn given_a_record_older_than_its_events_can_be_then_it_is_history_and_the_majority_holds() {
+        let tables = recorded(one_of_three_moved(), &moved_to_b_at(1_000));
+        let group = web_group(&pair(), &tables);
+        let fresh = 1_000 + PENDING_MOVE_TTL.num_seconds() - 1;
+        assert_eq!(chosen(&auto_at(&group, fresh)), "i-b");
+        let plan = auto_at(&group, fresh + 2);
         assert_eq!(chosen(&plan), "i-a");
         assert_eq!(plan.action, Action::Repaired);
     }

@@ -434,6 +434,12 @@ impl Shared {
         }
     }
 
+    /// An invocation is running or waiting.
+    fn busy(&self) -> bool {
+        let state = self.state.lock().unwrap();
+        state.in_flight.is_some() || !state.queue.is_empty()
+    }
+
     fn enqueue(&self, event: &str) -> String {
         let mut state = self.lock();
         state.invocations += 1;
@@ -866,6 +872,22 @@ fn invoke_api(writer: &mut TcpStream, request: &HttpRequest, path: &str, shared:
                 "",
             )
         }
+        // Reserved concurrency 1: a synchronous invoke while the function works
+        // is refused, as Lambda refuses it, not queued (only `Event` queues).
+        _ if shared.busy() => respond(
+            writer,
+            "429 Too Many Requests",
+            &[
+                json_header(),
+                ("x-amzn-ErrorType", "TooManyRequestsException".to_string()),
+            ],
+            &serde_json::json!({
+                "Type": "User",
+                "message": "Rate Exceeded.",
+                "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+            })
+            .to_string(),
+        ),
         _ => match shared.invoke(&event) {
             Outcome::Response(body) => respond(writer, "200 OK", &[json_header(), version], &body),
             Outcome::Error(body) => respond(

@@ -21,6 +21,7 @@ pub mod emulator;
 pub mod events;
 pub mod fault_proxy;
 pub mod lambda;
+pub mod rng;
 pub mod topology;
 pub mod world;
 

@@ -279,6 +279,8 @@ enum Backend {
     Function {
         client: aws_sdk_lambda::Client,
         name: String,
+        /// How long to wait for the function while it is busy with another run.
+        timeout: Duration,
     },
 }
 
@@ -316,8 +318,9 @@ impl Core {
         );
         let backend = match &cli.function {
             Some(name) => Backend::Function {
-                client: aws_sdk_lambda::Client::new(&sdk),
+                client: lambda_client(&sdk, Duration::from_secs(cli.timeout)),
                 name: name.clone(),
+                timeout: Duration::from_secs(cli.timeout),
             },
             None => Backend::Here {
                 handler: Box::new(Handler::new(aws.clone(), config.clone()).without_metrics()),
@@ -342,7 +345,11 @@ impl Core {
                     .await?;
                 serde_json::to_value(response).map_err(|e| Failure::Usage(e.to_string()))?
             }
-            Backend::Function { client, name } => invoke(client, name, &command).await?,
+            Backend::Function {
+                client,
+                name,
+                timeout,
+            } => invoke(client, name, &command, *timeout).await?,
         };
         serde_json::from_value(answer.clone())
             .map_err(|e| Failure::Usage(format!("unexpected answer ({e}): {answer}")))
@@ -366,24 +373,53 @@ impl Core {
 
 /// The function runs the command; a function error comes back as its
 /// `errorType` and `errorMessage`.
+/// The Lambda client: one run of the function takes up to its own timeout, not
+/// the EC2 attempt timeout the other clients use.
+fn lambda_client(sdk: &aws_config::SdkConfig, wait: Duration) -> aws_sdk_lambda::Client {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(wait + Duration::from_secs(60))
+        .build();
+    let config = aws_sdk_lambda::config::Builder::from(sdk)
+        .timeout_config(timeouts)
+        .build();
+    aws_sdk_lambda::Client::from_conf(config)
+}
+
+/// The function runs the command; a function error comes back as its
+/// `errorType` and `errorMessage`. With reserved concurrency 1, a synchronous
+/// invoke while the function runs is refused (`TooManyRequestsException`), not
+/// queued: it is sent again every two seconds, for up to `wait`.
 async fn invoke(
     client: &aws_sdk_lambda::Client,
     name: &str,
     command: &ManualCommand,
+    wait: Duration,
 ) -> Result<Value, Failure> {
     let payload = serde_json::to_vec(command).map_err(|e| Failure::Usage(e.to_string()))?;
-    let out = client
-        .invoke()
-        .function_name(name)
-        .payload(aws_sdk_lambda::primitives::Blob::new(payload))
-        .send()
-        .await
-        .map_err(|e| {
-            Failure::Invoke(format!(
-                "Lambda Invoke of {name} failed: {}",
-                aws_sdk_lambda::error::DisplayErrorContext(&e)
-            ))
-        })?;
+    let give_up = std::time::Instant::now() + wait;
+    let mut noted = false;
+    let out = loop {
+        let sent = client
+            .invoke()
+            .function_name(name)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload.clone()))
+            .send()
+            .await;
+        let busy = matches!(&sent, Err(e) if e.as_service_error().is_some_and(|s| s.is_too_many_requests_exception()));
+        if !busy || std::time::Instant::now() >= give_up {
+            break sent.map_err(|e| {
+                Failure::Invoke(format!(
+                    "Lambda Invoke of {name} failed: {}",
+                    aws_sdk_lambda::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        }
+        if !std::mem::replace(&mut noted, true) {
+            eprintln!("note: {name} is busy with another run; waiting for it (up to --timeout)");
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
     let body: Value = out
         .payload()
         .and_then(|p| serde_json::from_slice(p.as_ref()).ok())

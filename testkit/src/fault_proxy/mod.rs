@@ -39,6 +39,8 @@ use crate::action_of;
 pub enum Fault {
     Throttle,
     ServerError,
+    /// HTTP 403 `UnauthorizedOperation`: the caller's IAM policy denies it.
+    Denied,
     /// Answer only after this long (past the client's attempt timeout).
     Slow(Duration),
     Drop,
@@ -56,6 +58,10 @@ pub struct Rules {
     /// Requests whose body contains all of these strings always fail with an
     /// internal error (HTTP 500): a fault beyond any retry budget.
     pub always_fail: Vec<Vec<String>>,
+    /// Requests whose body contains all of these strings are always denied
+    /// (`UnauthorizedOperation`), as IAM denies a call on a resource outside the
+    /// policy's scope.
+    pub always_deny: Vec<Vec<String>>,
     /// Requests whose body contains all of these strings are always throttled
     /// (`RequestLimitExceeded`): an account whose bucket someone else keeps empty.
     pub always_throttle: Vec<Vec<String>>,
@@ -78,6 +84,7 @@ impl Default for Rules {
             kinds: vec![Fault::Throttle],
             max_consecutive: u32::MAX,
             always_fail: Vec::new(),
+            always_deny: Vec::new(),
             always_throttle: Vec::new(),
             seed: 1,
             buckets: None,
@@ -201,6 +208,9 @@ impl State {
         if matches(&self.rules.always_fail) {
             return Some(Fault::ServerError);
         }
+        if matches(&self.rules.always_deny) {
+            return Some(Fault::Denied);
+        }
         if matches(&self.rules.always_throttle) {
             return Some(Fault::Throttle);
         }
@@ -293,6 +303,12 @@ async fn serve(mut client: TcpStream, state: Arc<Mutex<State>>) {
                 "Internal Server Error",
                 "InternalError",
                 "An internal error has occurred.",
+            )),
+            Some(Fault::Denied) => Some(error_response(
+                403,
+                "Forbidden",
+                "UnauthorizedOperation",
+                "You are not authorized to perform this operation.",
             )),
             Some(Fault::Slow(delay)) => {
                 tokio::time::sleep(delay).await;

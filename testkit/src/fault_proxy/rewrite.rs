@@ -167,6 +167,28 @@ impl Rewrite {
             splice(xml, edits)
         })
     }
+
+    /// DescribeRouteTables: every route to `eni` is `blackhole`, as EC2 shows
+    /// routes to an ENI that was deleted (with its terminated instance). A route
+    /// written to another target since is active again.
+    pub fn blackhole_routes_to(eni: &str) -> Self {
+        let eni = eni.to_string();
+        Self::new("DescribeRouteTables", move |xml| {
+            let doc = Doc(xml);
+            let mut edits = Vec::new();
+            for table in doc.items_at(&["routeTableSet"]) {
+                let Some(routes) = doc.child(&table, "routeSet") else {
+                    continue;
+                };
+                for route in doc.children(&routes, "item") {
+                    if doc.child_text(&route, "networkInterfaceId") == Some(eni.as_str()) {
+                        doc.set_child(&mut edits, &route, "state", "<state>blackhole</state>");
+                    }
+                }
+            }
+            splice(xml, edits)
+        })
+    }
 }
 
 /// A status summary as EC2 writes it: the status and its `reachability` detail.

@@ -195,7 +195,7 @@ async fn an_invoke_returns_the_response_and_a_function_error_as_lambda_does() {
 }
 
 #[tokio::test]
-async fn concurrent_invokes_reach_the_function_one_at_a_time() {
+async fn concurrent_invokes_reach_the_function_one_at_a_time_and_a_busy_one_is_refused() {
     let lambda = LocalLambda::start(Function::external("echo"));
     let handled = run_function(lambda.port);
     let client = lambda.client();
@@ -203,17 +203,37 @@ async fn concurrent_invokes_reach_the_function_one_at_a_time() {
     let runs: Vec<_> = (0..3)
         .map(|i| {
             let client = client.clone();
-            tokio::spawn(async move { (i, payload(&invoke(&client, json!({"n": i})).await)) })
+            tokio::spawn(async move {
+                let sent = client
+                    .invoke()
+                    .function_name("echo")
+                    .payload(Blob::new(json!({"n": i}).to_string()))
+                    .send()
+                    .await;
+                (i, sent)
+            })
         })
         .collect();
+    let mut answered = 0;
     for run in runs {
-        let (i, answer) = run.await.unwrap();
-        assert_eq!(answer, json!({"echo": {"n": i}}));
+        match run.await.unwrap() {
+            (i, Ok(out)) => {
+                assert_eq!(payload(&out), json!({"echo": {"n": i}}));
+                answered += 1;
+            }
+            // Reserved concurrency 1: Lambda refuses a synchronous invoke while
+            // the function works; it does not queue it.
+            (_, Err(e)) => assert!(
+                e.into_service_error().is_too_many_requests_exception(),
+                "only a busy function may refuse"
+            ),
+        }
     }
+    assert!(answered >= 1);
 
     let mut handled = handled.lock().unwrap().clone();
     handled.sort_by_key(|h| h.started);
-    assert_eq!(handled.len(), 3);
+    assert_eq!(handled.len(), answered);
     for pair in handled.windows(2) {
         assert!(pair[0].ended <= pair[1].started, "overlap: {pair:?}");
     }
