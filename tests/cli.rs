@@ -81,6 +81,31 @@ impl World {
         cli_with(&self.emulator.url(), &[], args).await
     }
 
+    /// `switchover --group web --yes` run inside the function `lambda` serves.
+    async fn switchover_through(&self, lambda: &testkit::lambda::LocalLambda) -> Run {
+        self.switchover_through_with(lambda, &[]).await
+    }
+
+    /// The same, with more arguments.
+    async fn switchover_through_with(
+        &self,
+        lambda: &testkit::lambda::LocalLambda,
+        more: &[&str],
+    ) -> Run {
+        let url = lambda.url();
+        let env = [("AWS_ENDPOINT_URL_LAMBDA", url.as_str())];
+        let mut args = vec![
+            "switchover",
+            "--group",
+            GROUP,
+            "--yes",
+            "--function",
+            "vip-failover",
+        ];
+        args.extend_from_slice(more);
+        cli_with(&self.emulator.url(), &env, &args).await
+    }
+
     /// `switchover --group web` followed by `args`.
     async fn switchover(&self, args: &[&str]) -> Run {
         let mut all = vec!["switchover", "--group", GROUP];
@@ -522,18 +547,7 @@ async fn given_the_deployed_function_when_switching_over_through_it_then_it_runs
         Function::new("vip-failover", env!("CARGO_BIN_EXE_vip-failover"))
             .envs(emulator_env(&world.emulator.url())),
     );
-    let lambda_url = lambda.url();
-    let env = [("AWS_ENDPOINT_URL_LAMBDA", lambda_url.as_str())];
-    let args = [
-        "switchover",
-        "--group",
-        GROUP,
-        "--yes",
-        "--function",
-        "vip-failover",
-    ];
-
-    let run = cli_with(&world.emulator.url(), &env, &args).await;
+    let run = world.switchover_through(&lambda).await;
 
     assert_eq!(run.code, 0, "{run:?}\n{}", lambda.log_text());
     world.assert_vip_on(&world.seed.server_b.eni_id).await;
@@ -546,21 +560,9 @@ async fn given_the_deployed_function_when_switching_over_through_it_then_it_runs
         .count();
     assert_eq!(answered, 2, "{:?}", lambda.events());
 
-    let refused = cli_with(
-        &world.emulator.url(),
-        &env,
-        &[
-            "switchover",
-            "--group",
-            GROUP,
-            "--to",
-            "i-0123456789abcdef0",
-            "--yes",
-            "--function",
-            "vip-failover",
-        ],
-    )
-    .await;
+    let refused = world
+        .switchover_through_with(&lambda, &["--to", "i-0123456789abcdef0"])
+        .await;
     assert_eq!(
         refused.code, 2,
         "an unknown target is a usage error: {refused:?}"
@@ -576,14 +578,9 @@ async fn given_a_direct_switchover_racing_the_function_then_the_race_is_reported
 ) {
     use testkit::fault_proxy::{FaultProxy, Rules, TokenBuckets};
     let mut world = given_the_two_az_seed().await;
-    let c = topology::launch(
-        &world.client,
-        &world.seed.subnets[1],
-        "serverC",
-        &topology::member_tags("30"),
-    )
-    .await
-    .unwrap();
+    let c = topology::launch_server_c(&world.client, &world.seed)
+        .await
+        .unwrap();
     topology::with_tables(&world.client, &mut world.seed, 30)
         .await
         .unwrap();
@@ -666,18 +663,7 @@ async fn given_the_function_busy_with_another_run_when_switching_over_through_it
         .await
         .expect("an asynchronous run");
     assert_eq!(busy.status_code(), 202);
-    let lambda_url = lambda.url();
-    let env = [("AWS_ENDPOINT_URL_LAMBDA", lambda_url.as_str())];
-    let args = [
-        "switchover",
-        "--group",
-        GROUP,
-        "--yes",
-        "--function",
-        "vip-failover",
-    ];
-
-    let run = cli_with(&world.emulator.url(), &env, &args).await;
+    let run = world.switchover_through(&lambda).await;
 
     assert_eq!(run.code, 0, "{run:?}\n{}", lambda.log_text());
     assert!(run.stderr.contains("busy with another run"), "{run:?}");

@@ -171,9 +171,7 @@ async fn given_a_tagged_table_without_the_route_when_failing_over_then_the_route
 
     let report = world.failed_over_to_b().await;
 
-    let targets = topology::targets_of(&world.client, &world.seed.vpc_id, VIP)
-        .await
-        .unwrap();
+    let targets = world.vip_target_map().await;
     assert_eq!(targets.get(&tagged), Some(&world.seed.server_b.eni_id));
     assert_eq!(targets.len(), 4);
     let created = report
@@ -409,9 +407,7 @@ async fn given_an_untagged_table_routing_the_vip_elsewhere_when_failing_over_the
 
     let report = world.failed_over_to_b().await;
 
-    let targets = topology::targets_of(&world.client, &world.seed.vpc_id, VIP)
-        .await
-        .unwrap();
+    let targets = world.vip_target_map().await;
     assert_eq!(
         targets[&foreign], world.seed.igw_id,
         "a route that is not the group's was written"

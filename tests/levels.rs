@@ -55,14 +55,9 @@ impl Scenario {
     /// hold-down, so the final reconcile is never held.
     async fn given(seed: u64) -> Self {
         let world = given_the_two_az_seed().await;
-        let c = topology::launch(
-            &world.client,
-            &world.seed.subnets[1],
-            "serverC",
-            &topology::member_tags("30"),
-        )
-        .await
-        .unwrap();
+        let c = topology::launch_server_c(&world.client, &world.seed)
+            .await
+            .unwrap();
         let members = vec![world.seed.server_a.clone(), world.seed.server_b.clone(), c];
         let mut truth = BTreeMap::new();
         for member in &members {

@@ -222,6 +222,11 @@ pub async fn seed_with_tables(client: &Client, total: usize) -> Result<Seed> {
     Ok(seed)
 }
 
+/// serverC: a third member of the seed's group (priority 30), in serverB's AZ.
+pub async fn launch_server_c(client: &Client, seed: &Seed) -> Result<Server> {
+    launch(client, &seed.subnets[1], "serverC", &member_tags("30")).await
+}
+
 /// The two-AZ seed scenario.
 pub async fn seed_two_az(client: &Client) -> Result<Seed> {
     let mut seed = seed_members(client).await?;

@@ -140,6 +140,13 @@ impl World {
         (proxy, handler, calls)
     }
 
+    /// Where the VIP route of each table of the VPC points, by table.
+    pub async fn vip_target_map(&self) -> std::collections::BTreeMap<String, String> {
+        topology::targets_of(&self.client, &self.seed.vpc_id, VIP)
+            .await
+            .expect("read targets")
+    }
+
     /// Where the VIP route of each table points (tables in id order).
     pub async fn vip_targets(&self) -> Vec<String> {
         topology::targets_of(&self.client, &self.seed.vpc_id, VIP)
