@@ -387,7 +387,8 @@ impl Handler {
     /// moment a write may start, since reading later is of no use). With a
     /// member list read now, the rest is one
     /// concurrent round. With a fresh list from an earlier run, the list is read
-    /// again in that same round and anything it got wrong is read once more;
+    /// again in that same round and, where the guess was wrong, the rest is read
+    /// once more (a read that failed for the right place is not sent again);
     /// without one, the list comes first.
     async fn load(
         &self,
@@ -397,28 +398,23 @@ impl Handler {
         until: Instant,
     ) -> Result<Loaded, Error> {
         let tags = &self.config.tags;
-        let (listing, rest) = match (listing, self.membership.fresh()) {
-            (Some(listing), _) => {
-                let rest = self
-                    .read_rest(&Place::of(name, &listing, tags)?, hints, until)
-                    .await;
-                (listing, rest)
-            }
+        let (listing, guessed) = match (listing, self.membership.fresh()) {
+            (Some(listing), _) => (listing, None),
             (None, Some(cached)) => match Place::of(name, &cached, tags) {
                 Ok(guess) => {
                     let (listing, rest) =
                         tokio::join!(self.list(until), self.read_rest(&guess, hints, until));
-                    (listing?, rest)
+                    (listing?, Some((guess, rest)))
                 }
-                Err(_) => self.list_then_read(name, hints, until).await?,
+                Err(_) => (self.list(until).await?, None),
             },
-            (None, None) => self.list_then_read(name, hints, until).await?,
+            (None, None) => (self.list(until).await?, None),
         };
         // The listing read now is the truth: what a cached guess got wrong (a
         // new member, a vanished one, another VPC) is read once more.
         let place = Place::of(name, &listing, tags)?;
-        let rest = match rest {
-            Ok(rest) if rest.place == place => rest,
+        let rest = match guessed {
+            Some((guess, rest)) if guess == place => rest?,
             _ => self.read_rest(&place, hints, until).await?,
         };
         let instances = rest.instances(&listing);
@@ -440,18 +436,6 @@ impl Handler {
         })
     }
 
-    async fn list_then_read(
-        &self,
-        name: &str,
-        hints: &Hints,
-        until: Instant,
-    ) -> Result<(Arc<Vec<InstanceRecord>>, Result<Rest, Error>), Error> {
-        let listing = self.list(until).await?;
-        let place = Place::of(name, &listing, &self.config.tags)?;
-        let rest = self.read_rest(&place, hints, until).await;
-        Ok((listing, rest))
-    }
-
     /// Status checks, route tables, VPC CIDRs and alarm levels, concurrently.
     async fn read_rest(&self, place: &Place, hints: &Hints, until: Instant) -> Result<Rest, Error> {
         let (checks, tables, cidrs, (alarms, alarms_unread)) = tokio::join!(
@@ -462,7 +446,6 @@ impl Handler {
             self.alarm_levels(hints, until),
         );
         Ok(Rest {
-            place: place.clone(),
             checks: checks?,
             tables: tables?,
             cidrs: cidrs?,
@@ -566,7 +549,6 @@ impl Place {
 
 /// What is read beside the member list.
 struct Rest {
-    place: Place,
     checks: std::collections::HashMap<String, crate::world::StatusChecks>,
     tables: Vec<RouteTableRecord>,
     cidrs: Vec<IpNet>,

@@ -179,3 +179,40 @@ async fn given_20_concurrent_invocations_for_one_failure_then_every_write_goes_t
         );
     }
 }
+
+#[tokio::test]
+async fn given_a_warm_container_and_route_tables_it_may_not_read_when_an_alarm_fires_then_the_denied_read_is_sent_once_and_nothing_written(
+) {
+    let world = given_a_group_with_tables(TABLES).await;
+    let rules = Rules {
+        always_deny: vec![vec!["Action=DescribeRouteTables".to_string()]],
+        ..Rules::default()
+    };
+    let (proxy, handler, _) = world.through_proxy(rules, impatient()).await;
+    // An event for an instance in no group fills the member list: warm from here.
+    run(
+        &handler,
+        state_change("i-0123456789abcdef0", "stopped", None),
+    )
+    .await
+    .expect("an instance in no group is ignored");
+    let event = world.alarm_on_a().await;
+
+    let error = run(&handler, event).await.expect_err("tables unreadable");
+
+    assert!(
+        error.to_string().contains("UnauthorizedOperation"),
+        "{error}"
+    );
+    let reads = |action: &str| {
+        let needle = format!("Action={action}");
+        proxy
+            .seen()
+            .iter()
+            .filter(|s| s.body.contains(&needle))
+            .count()
+    };
+    // The read from the cached guess was for the right place: not sent again.
+    assert_eq!(reads("DescribeRouteTables"), 1);
+    assert_eq!(reads("ReplaceRoute") + reads("CreateTags"), 0);
+}
