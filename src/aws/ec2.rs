@@ -236,8 +236,7 @@ impl Aws {
         };
         match self.send_write(write, fallback, window).await {
             Ok(()) => Outcome::Written(fallback),
-            // The first error is the one that explains what happened.
-            Err(_) => failed(first),
+            Err(second) => after_fallback(first, second),
         }
     }
 
@@ -296,6 +295,17 @@ fn route_not_found(error: &AwsError) -> bool {
         Some("InvalidRoute.NotFound") => true,
         Some("InvalidParameterValue") => error.message.contains("no route defined"),
         _ => false,
+    }
+}
+
+/// A fallback that could not start before the deadline leaves the write owed,
+/// so pending, as any write the deadline stopped; otherwise the first error is
+/// the one that explains what happened.
+fn after_fallback(first: AwsError, second: AwsError) -> Outcome {
+    if second.code.as_deref() == Some(super::TOO_LATE) {
+        Outcome::Pending
+    } else {
+        failed(first)
     }
 }
 
@@ -470,5 +480,20 @@ mod tests {
             "Value (eni-x) for parameter networkInterfaceId is invalid"
         )));
         assert!(!route_not_found(&error("UnauthorizedOperation", "no")));
+    }
+
+    #[test]
+    fn given_a_fallback_the_deadline_stopped_then_the_write_is_pending_else_the_first_error_counts()
+    {
+        let missing = || error("InvalidRoute.NotFound", "gone");
+        let late = error(crate::aws::TOO_LATE, "not started");
+        assert!(matches!(after_fallback(missing(), late), Outcome::Pending));
+        let denied = error("UnauthorizedOperation", "no");
+        match after_fallback(missing(), denied) {
+            Outcome::Failed(first) => {
+                assert_eq!(first.code.as_deref(), Some("InvalidRoute.NotFound"))
+            }
+            other => panic!("expected the first error, got {other:?}"),
+        }
     }
 }
