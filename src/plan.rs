@@ -342,7 +342,7 @@ fn plan_writes(
     mut warnings: Vec<String>,
 ) -> Plan {
     let chosen = choice.member;
-    warnings.extend(target_warnings(chosen));
+    warnings.extend(target_warnings(group, chosen));
     let writes = writes_towards(group, chosen);
     let moving = view.holder.map(|h| &h.instance_id) != Some(&chosen.instance_id);
     let finishing = view.pending.map(|p| &p.instance_id) == Some(&chosen.instance_id);
@@ -602,13 +602,24 @@ fn health_warnings(group: &Group) -> Vec<String> {
     warnings
 }
 
-fn target_warnings(chosen: &Member) -> Vec<String> {
+fn target_warnings(group: &Group, chosen: &Member) -> Vec<String> {
     let mut warnings = Vec::new();
     if chosen.health.grade == Grade::Unknown {
+        // An operator may name (or leave) a target of unknown health while
+        // another member is healthy; only say "none is" when it is true.
+        let none_healthy = group
+            .members
+            .iter()
+            .all(|m| m.health.grade != Grade::Healthy);
         warnings.push(format!(
-            "{} was chosen although its health is unknown ({}): no member is healthy",
+            "{} was chosen although its health is unknown ({}){}",
             chosen.instance_id,
-            chosen.health.summary()
+            chosen.health.summary(),
+            if none_healthy {
+                ": no member is healthy"
+            } else {
+                ""
+            }
         ));
     }
     if chosen.source_dest_check == Some(true) {

@@ -397,7 +397,31 @@ fn given_only_members_of_unknown_health_then_the_preferred_one_is_chosen_with_a_
     let plan = auto(&group);
 
     assert_eq!(chosen(&plan), "i-b");
+    assert_warns(
+        &plan,
+        &["health is unknown", "initializing", "no member is healthy"],
+    );
+}
+
+#[test]
+fn given_an_operator_naming_a_target_of_unknown_health_while_another_is_healthy_then_the_warning_says_only_that(
+) {
+    let mut b = member("i-b", 20);
+    b.checks.instance = CheckStatus::Initializing;
+    let group = web_group(&[member("i-a", 10), b], &tables_pointing_at("i-a", 1));
+
+    let plan = to(&group, "i-b");
+
+    assert_eq!(chosen(&plan), "i-b");
     assert_warns(&plan, &["health is unknown", "initializing"]);
+    assert!(
+        !plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("no member is healthy")),
+        "{:?}",
+        plan.warnings
+    );
 }
 
 #[test]
