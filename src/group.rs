@@ -160,6 +160,13 @@ impl Group {
         route.blackhole || self.owned.contains(route.target.id())
     }
 
+    /// Rule "trust boundary": a VIP route in a table not tagged for the group
+    /// that points at something not the group's (a gateway, a peering, another
+    /// group's ENI) belongs to someone else and is never written.
+    pub fn leaves_alone(&self, table: &GroupTable, route: &RouteRecord) -> bool {
+        !table.tagged && !self.may_move(route)
+    }
+
     /// The tables that are the group's own: tagged for it, or holding a VIP
     /// route that is the group's. Its move records live there, and only there.
     pub fn own_tables(&self) -> impl Iterator<Item = &GroupTable> {
@@ -665,7 +672,8 @@ fn group_tables(
         .collect()
 }
 
-fn display_list(nets: &[IpNet]) -> String {
+/// `10.0.0.1/32, 192.168.1.0/24`: VIPs as errors and refusals name them.
+pub(crate) fn display_list(nets: &[IpNet]) -> String {
     nets.iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()

@@ -190,19 +190,16 @@ impl Handler {
         let source = trigger.source();
         // A member list read just now is passed on; a cached one is read again
         // in the run's first round, beside the rest.
-        let (group, read_now) = if self.membership.surely_unknown(&instance_id) {
-            (None, None)
-        } else {
-            let (listing, read_now) = match self.membership.fresh() {
-                Some(listing) => (listing, false),
-                None => (self.list(deadline.last_write()).await?, true),
-            };
-            let record = listing.iter().find(|i| i.id == instance_id);
-            let group = record
-                .and_then(|r| group::group_of(r, &self.config.tags))
-                .map(str::to_string);
-            (group, read_now.then_some(listing))
+        let (listing, read_now) = match self.membership.fresh() {
+            Some(listing) => (listing, false),
+            None => (self.list(deadline.last_write()).await?, true),
         };
+        let group = listing
+            .iter()
+            .find(|i| i.id == instance_id)
+            .and_then(|r| group::group_of(r, &self.config.tags))
+            .map(str::to_string);
+        let read_now = read_now.then_some(listing);
         let Some(group) = group else {
             info!(instance_id, "instance belongs to no failover group");
             let reason = format!(

@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::group::{Group, Member, MoveRecord};
+use crate::group::{Group, GroupTable, Member, MoveRecord};
 use crate::health::Grade;
 use crate::world::RouteTarget;
 
@@ -152,6 +152,7 @@ pub struct Policy {
 
 impl Policy {
     /// No hold-down, at the current time.
+    #[cfg(test)]
     pub fn immediate() -> Self {
         Self {
             now: Utc::now(),
@@ -213,11 +214,10 @@ pub fn decide(group: &Group, intent: &Intent, policy: &Policy) -> Plan {
     warnings.extend(foreign_routes(group));
     let view = View::of(group, policy, &mut warnings);
     if group.tables.is_empty() {
-        let vips: Vec<String> = group.vips.iter().map(ToString::to_string).collect();
         let refusal = Refusal::NoRouteTables {
             group: group.name.clone(),
             vpc: group.vpc_id.clone(),
-            vips: vips.join(", "),
+            vips: crate::group::display_list(&group.vips),
         };
         return refused(&view, refusal, warnings);
     }
@@ -491,10 +491,10 @@ fn held_until(view: &View<'_>, holder: &Member, policy: &Policy) -> Option<DateT
 /// authority: it is reported and ignored (anyone allowed to tag a route table can
 /// write one); a record on a table that is not the group's is not read at all.
 fn recorded_move(group: &Group, policy: &Policy, warnings: &mut Vec<String>) -> Option<MoveRecord> {
-    let own = group.own_tables().count();
-    let quorum = own / 2 + 1;
+    let own: Vec<&GroupTable> = group.own_tables().collect();
+    let quorum = own.len() / 2 + 1;
     let mut carried: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for table in group.own_tables() {
+    for table in &own {
         if let Some(value) = table.record.as_deref() {
             carried.entry(value).or_default().push(&table.id);
         }
@@ -506,9 +506,11 @@ fn recorded_move(group: &Group, policy: &Policy, warnings: &mut Vec<String>) -> 
             Some(r) if r.at > policy.now + MAX_CLOCK_SKEW => {
                 Some("is dated in the future".to_string())
             }
-            Some(_) if tables.len() < quorum => {
-                Some(format!("is carried by {} of {own} tables", tables.len()))
-            }
+            Some(_) if tables.len() < quorum => Some(format!(
+                "is carried by {} of {} tables",
+                tables.len(),
+                own.len()
+            )),
             Some(r) => {
                 valid.push(r);
                 None
@@ -532,7 +534,7 @@ fn writes_towards(group: &Group, member: &Member) -> Vec<RouteWrite> {
         .filter_map(|(table, route)| {
             let kind = match &route.current {
                 Some(r) if r.target == wanted && !r.blackhole => return None,
-                Some(r) if !table.tagged && !group.may_move(r) => return None,
+                Some(r) if group.leaves_alone(table, r) => return None,
                 Some(_) => WriteKind::Replace,
                 None if table.tagged => WriteKind::Create,
                 // An untagged table opted in by holding a VIP route; we only move
@@ -551,15 +553,14 @@ fn writes_towards(group: &Group, member: &Member) -> Vec<RouteWrite> {
         .collect()
 }
 
-/// Rule "trust boundary": a VIP route in a table not tagged for the group that
-/// points at something that is not the group's (a gateway, a peering, another
-/// group's ENI) belongs to someone else and is left alone.
+/// The routes the trust boundary ([`Group::leaves_alone`]) keeps out of every
+/// plan, one warning each.
 fn foreign_routes(group: &Group) -> Vec<String> {
     group
         .routes()
         .filter_map(|(table, route)| {
             let current = route.current.as_ref()?;
-            (!table.tagged && !group.may_move(current)).then(|| {
+            group.leaves_alone(table, current).then(|| {
                 format!(
                     "{} is not tagged for the group and routes {} to {}, which is not the group's: left alone; tag the table for the group to have it follow the VIP",
                     table.id,
@@ -632,7 +633,7 @@ fn target_warnings(group: &Group, chosen: &Member) -> Vec<String> {
 }
 
 /// `i-a (failed: state stopped); i-b (healthy)`.
-pub fn member_health(group: &Group) -> String {
+fn member_health(group: &Group) -> String {
     let members = group.members.iter().map(|m| {
         let grade = match m.health.grade {
             Grade::Healthy => "healthy".to_string(),

@@ -27,12 +27,10 @@ pub struct Alarms {
 }
 
 impl Alarms {
+    /// Adds another read. The two reads of a run never overlap: the event's
+    /// alarm is read by name only when its name is outside the prefix.
     pub fn extend(&mut self, other: Alarms) {
-        for alarm in other.alarms {
-            if !self.alarms.iter().any(|a| a.name == alarm.name) {
-                self.alarms.push(alarm);
-            }
-        }
+        self.alarms.extend(other.alarms);
         self.unmapped.extend(other.unmapped);
     }
 }

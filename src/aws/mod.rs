@@ -177,7 +177,8 @@ impl Aws {
     }
 }
 
-/// 100 ms, 200 ms, 400 ms... up to 2 s, with up to 50% jitter so calls that
+/// After the first failed attempt 200 ms, then 400 ms, 800 ms... up to 2 s,
+/// with up to 50% jitter so calls that
 /// failed together do not come back together.
 fn backoff(attempt: u32) -> Duration {
     let base = Duration::from_millis(100u64 << attempt.min(5)).min(Duration::from_secs(2));
