@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use ipnet::IpNet;
 use serde_json::Value;
+use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -57,7 +58,13 @@ pub struct Hints {
     /// A down state from an EC2 state-change event: authoritative for that
     /// instance (see [`crate::health`]).
     pub reported_down: Option<(String, ReportedDown)>,
+    /// Alarm levels read once for every group of a reconcile: with no alarm of
+    /// its own to read, each group's read would be the same prefix read.
+    pub shared_alarms: Option<Arc<OnceCell<AlarmLevels>>>,
 }
+
+/// The alarms read, and why the prefix read failed if it did.
+type AlarmLevels = (Alarms, Option<String>);
 
 impl Run {
     /// The run of `group` that `trigger` asks for.
@@ -82,10 +89,9 @@ impl Hints {
         match trigger {
             Trigger::Alarm(hint) => Self {
                 alarm: Some(hint.clone()),
-                reported_down: None,
+                ..Self::default()
             },
             Trigger::InstanceState(hint) => Self {
-                alarm: None,
                 reported_down: Some((
                     hint.instance_id.clone(),
                     ReportedDown {
@@ -93,6 +99,7 @@ impl Hints {
                         at: hint.at,
                     },
                 )),
+                ..Self::default()
             },
             _ => Self::default(),
         }
@@ -228,9 +235,14 @@ impl Handler {
                 .into_iter()
                 .collect(),
         };
+        let alarms = Arc::new(OnceCell::new());
         let runs: Vec<Run> = names
             .iter()
-            .map(|name| Run::of(trigger, name, started, deadline))
+            .map(|name| {
+                let mut run = Run::of(trigger, name, started, deadline);
+                run.hints.shared_alarms = Some(alarms.clone());
+                run
+            })
             .collect();
         let results = futures_util::future::join_all(
             runs.iter().map(|run| self.run(run, Some(listing.clone()))),
@@ -455,7 +467,17 @@ impl Handler {
     /// lies outside it. An alarm that cannot be read is taken at the event's
     /// word when the event names it; when the prefix cannot be read, every
     /// member's health is at best unknown.
-    async fn alarm_levels(&self, hints: &Hints, until: Instant) -> (Alarms, Option<String>) {
+    async fn alarm_levels(&self, hints: &Hints, until: Instant) -> AlarmLevels {
+        match &hints.shared_alarms {
+            Some(once) => once
+                .get_or_init(|| self.read_alarm_levels(hints, until))
+                .await
+                .clone(),
+            None => self.read_alarm_levels(hints, until).await,
+        }
+    }
+
+    async fn read_alarm_levels(&self, hints: &Hints, until: Instant) -> AlarmLevels {
         let prefix = self.config.alarm_name_prefix.clone();
         let outside = hints
             .alarm

@@ -484,3 +484,66 @@ async fn given_valid_events_for_unknown_things_when_they_arrive_then_the_error_n
 
     world.assert_nothing_written().await;
 }
+
+#[tokio::test]
+async fn given_two_groups_when_the_schedule_fires_then_both_are_reconciled_on_one_read_of_the_alarm_levels(
+) {
+    let world = given_the_two_az_seed().await;
+    let db_vip = "192.168.200.10/32";
+    let mut db = Vec::new();
+    for (subnet, name, priority) in [(0, "db-a", "10"), (1, "db-b", "20")] {
+        let tags = [
+            ("vip-failover:group", "db"),
+            ("vip-failover:priority", priority),
+            ("vip-failover:vip", db_vip),
+        ];
+        let server = topology::launch(&world.client, &world.seed.subnets[subnet], name, &tags)
+            .await
+            .unwrap();
+        db.push(server);
+    }
+    topology::create_table(
+        &world.client,
+        &world.seed.vpc_id,
+        &[("vip-failover:group", "db")],
+        None,
+    )
+    .await
+    .unwrap();
+    world.calls.clear();
+
+    let response = world
+        .handle(sample_event(&world, "eventbridge-scheduled.json"))
+        .await
+        .expect("both groups reconciled");
+
+    let groups = serde_json::to_value(response).unwrap()["groups"].clone();
+    let names: Vec<&str> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["db", "web"]);
+    assert_eq!(world.calls.count("DescribeAlarms"), 1);
+    // The db table tagged for its group got its VIP route, on db-a.
+    let out = world
+        .client
+        .describe_route_tables()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:vip-failover:group")
+                .values("db")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let routes = out.route_tables()[0].routes();
+    let vip = routes
+        .iter()
+        .find(|r| r.destination_cidr_block() == Some(db_vip))
+        .expect("the db VIP route");
+    assert_eq!(vip.network_interface_id(), Some(db[0].eni_id.as_str()));
+    assert_eq!(world.vip_targets().await, world.on_a());
+}
