@@ -928,15 +928,9 @@ async fn invoke_until_done(
 
 /// `n` valid instance ids (`i-` and 17 hex digits), none of them the emulator's.
 fn random_instance_ids(n: usize) -> Vec<String> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rng = testkit::rng::Rng::from_state(0x9e37_79b9_7f4a_7c15);
     (0..n)
-        .map(|_| {
-            // xorshift64: deterministic, no extra crate.
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            format!("i-0{x:016x}")
-        })
+        .map(|_| format!("i-0{:016x}", rng.next_u64()))
         .collect()
 }
 

@@ -23,7 +23,7 @@ to_json() { python3 -c 'import json, sys; print(json.dumps(dict(a.split("=", 1) 
 # The Lambda zip: arm64 with cargo-lambda, else the x86_64 release binary zipped.
 package() {
     ZIP=$ARM64_TARGET_DIR/lambda/$FUNCTION/bootstrap.zip ARCH=arm64 NOTE=""
-    CMD="CARGO_TARGET_DIR=target/arm64 cargo lambda build --release --arm64 --bin $FUNCTION --output-format zip"
+    CMD="CARGO_TARGET_DIR=${ARM64_TARGET_DIR#"$ROOT"/} cargo lambda build --release --arm64 --bin $FUNCTION --output-format zip"
     rm -f "$ZIP"
     [[ ${BENCH_ARM64:-1} != 0 ]] && CARGO_TARGET_DIR=$ARM64_TARGET_DIR \
         cargo lambda build --release --arm64 --bin "$FUNCTION" --output-format zip && [[ -f $ZIP ]] && return

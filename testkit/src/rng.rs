@@ -1,11 +1,18 @@
 //! Reproducible randomness from a seed (xorshift64), for property-style
 //! scenarios: a failing seed replays the same sequence.
 
+#[derive(Debug)]
 pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
         Self(0x9E37_79B9_7F4A_7C15 ^ seed.max(1))
+    }
+
+    /// Starts at `state` itself rather than a mix of it: the fault proxy's
+    /// sequences (and the bench's instance ids) were recorded that way.
+    pub fn from_state(state: u64) -> Self {
+        Self(state.max(1))
     }
 
     pub fn next_u64(&mut self) -> u64 {

@@ -284,6 +284,15 @@ enum Backend {
     },
 }
 
+impl Backend {
+    /// `--timeout`: the longest any one command may take.
+    fn timeout(&self) -> Duration {
+        match self {
+            Self::Here { timeout, .. } | Self::Function { timeout, .. } => *timeout,
+        }
+    }
+}
+
 /// What every command needs: the backend, and the AWS adapter and tag contract
 /// to list groups with.
 struct Core {
@@ -360,7 +369,7 @@ impl Core {
         if let Some(group) = only {
             return Ok(vec![group]);
         }
-        let until = tokio::time::Instant::now() + Duration::from_secs(60);
+        let until = tokio::time::Instant::now() + self.backend.timeout();
         let tagged = self
             .aws
             .tagged_instances(&self.config.tags.group(), until)
@@ -371,8 +380,6 @@ impl Core {
     }
 }
 
-/// The function runs the command; a function error comes back as its
-/// `errorType` and `errorMessage`.
 /// The Lambda client: one run of the function takes up to its own timeout, not
 /// the EC2 attempt timeout the other clients use.
 fn lambda_client(sdk: &aws_config::SdkConfig, wait: Duration) -> aws_sdk_lambda::Client {

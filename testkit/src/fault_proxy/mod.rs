@@ -109,7 +109,7 @@ pub struct Seen {
 struct State {
     upstream: String,
     rules: Rules,
-    rng: u64,
+    rng: crate::rng::Rng,
     turn: usize,
     streaks: HashMap<String, u32>,
     seen: Vec<Seen>,
@@ -131,7 +131,7 @@ impl FaultProxy {
         let port = listener.local_addr().expect("proxy addr").port();
         let state = Arc::new(Mutex::new(State {
             upstream: upstream.to_string(),
-            rng: rules.seed.max(1),
+            rng: crate::rng::Rng::from_state(rules.seed),
             rules,
             turn: 0,
             streaks: HashMap::new(),
@@ -214,11 +214,7 @@ impl State {
         if matches(&self.rules.always_throttle) {
             return Some(Fault::Throttle);
         }
-        // xorshift64: deterministic for a seed, no extra crate.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let roll = (self.rng % 10_000) as f64 / 10_000.0;
+        let roll = (self.rng.next_u64() % 10_000) as f64 / 10_000.0;
         let streak = self.streaks.entry(body.to_string()).or_insert(0);
         if roll < self.rules.share
             && *streak < self.rules.max_consecutive
