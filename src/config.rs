@@ -39,7 +39,7 @@ pub struct Config {
     pub deadline_reserve: Duration,
 }
 
-pub const DEFAULT_ALARM_NAME_PREFIX: &str = "vip-failover-";
+pub(crate) const DEFAULT_ALARM_NAME_PREFIX: &str = "vip-failover-";
 
 impl Default for Config {
     fn default() -> Self {
@@ -64,9 +64,9 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 #[error("environment variable {name}={value:?} is invalid: {expected}")]
 pub struct ConfigEnvError {
-    pub name: &'static str,
-    pub value: String,
-    pub expected: String,
+    pub(crate) name: &'static str,
+    pub(crate) value: String,
+    pub(crate) expected: String,
 }
 
 /// Reads one kind of value each, naming the variable when it is wrong.
@@ -156,7 +156,9 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigEnvError> {
+    pub(crate) fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigEnvError> {
         let d = Self::default();
         let env = Env(lookup);
         let secs = |name, default: Duration| {

@@ -18,7 +18,7 @@ pub struct Deadline {
 
 impl Deadline {
     /// `at` is when the invocation must have answered.
-    pub fn new(at: Instant, reserve: Duration) -> Self {
+    pub(crate) fn new(at: Instant, reserve: Duration) -> Self {
         Self { at, reserve }
     }
 
@@ -47,18 +47,18 @@ impl Deadline {
 
     /// When the last call must be over: a little before the deadline itself,
     /// which leaves the time to build and log the report and answer.
-    pub fn end(&self) -> Instant {
+    pub(crate) fn end(&self) -> Instant {
         const ANSWER: Duration = Duration::from_millis(250);
         self.at.checked_sub(ANSWER).unwrap_or(self.at)
     }
 
     /// When the last write may start.
-    pub fn last_write(&self) -> Instant {
+    pub(crate) fn last_write(&self) -> Instant {
         self.at.checked_sub(self.reserve).unwrap_or(self.at)
     }
 
     #[cfg(test)]
-    pub fn remaining(&self) -> Duration {
+    pub(crate) fn remaining(&self) -> Duration {
         self.at.saturating_duration_since(Instant::now())
     }
 }

@@ -28,7 +28,7 @@ pub enum Grade {
 /// One reason a member is not healthy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "signal", rename_all = "snake_case")]
-pub enum Finding {
+pub(crate) enum Finding {
     /// DescribeInstances (or an authoritative state-change event) says so.
     State {
         state: InstanceState,
@@ -54,7 +54,7 @@ pub enum Finding {
 }
 
 impl Finding {
-    pub fn grade(&self) -> Grade {
+    pub(crate) fn grade(&self) -> Grade {
         match self {
             Self::State { .. } | Self::Reported { .. } => Grade::Failed,
             Self::Check { status, .. } => match status {
@@ -71,11 +71,11 @@ impl Finding {
 
     /// Alarms flap; EC2's own verdicts do not. The hold-down only ever holds
     /// against the first kind.
-    pub fn is_alarm(&self) -> bool {
+    pub(crate) fn is_alarm(&self) -> bool {
         matches!(self, Self::Alarm { .. })
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Self::State { state } => format!("state {}", state.as_str()),
             Self::Reported { state, at } => match at {
@@ -91,13 +91,13 @@ impl Finding {
 
 /// A member's grade and every finding behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Health {
-    pub grade: Grade,
-    pub findings: Vec<Finding>,
+pub(crate) struct Health {
+    pub(crate) grade: Grade,
+    pub(crate) findings: Vec<Finding>,
 }
 
 impl Health {
-    pub fn from_findings(findings: Vec<Finding>) -> Self {
+    pub(crate) fn from_findings(findings: Vec<Finding>) -> Self {
         let grade = findings
             .iter()
             .map(Finding::grade)
@@ -106,12 +106,12 @@ impl Health {
         Self { grade, findings }
     }
 
-    pub fn is_failed(&self) -> bool {
+    pub(crate) fn is_failed(&self) -> bool {
         self.grade == Grade::Failed
     }
 
     /// Failed, and only because of alarms: EC2 itself has nothing against it.
-    pub fn failed_by_alarms_only(&self) -> bool {
+    pub(crate) fn failed_by_alarms_only(&self) -> bool {
         self.is_failed()
             && self
                 .findings
@@ -121,7 +121,7 @@ impl Health {
     }
 
     /// `state stopped; alarm web-a is ALARM`, or `healthy`.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         if self.findings.is_empty() {
             return "healthy".to_string();
         }
@@ -135,25 +135,25 @@ impl Health {
 
 /// A down state reported by an EC2 state-change event for this instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReportedDown {
-    pub state: InstanceState,
-    pub at: Option<DateTime<Utc>>,
+pub(crate) struct ReportedDown {
+    pub(crate) state: InstanceState,
+    pub(crate) at: Option<DateTime<Utc>>,
 }
 
 /// Everything read now about one instance.
 #[derive(Debug, Clone, Copy)]
-pub struct Signals<'a> {
-    pub state: InstanceState,
-    pub checks: StatusChecks,
-    pub launch_time: Option<DateTime<Utc>>,
-    pub alarms: &'a [&'a AlarmRecord],
+pub(crate) struct Signals<'a> {
+    pub(crate) state: InstanceState,
+    pub(crate) checks: StatusChecks,
+    pub(crate) launch_time: Option<DateTime<Utc>>,
+    pub(crate) alarms: &'a [&'a AlarmRecord],
     /// Why the alarm levels could not be read, when they could not.
-    pub alarms_unread: Option<&'a str>,
-    pub reported_down: Option<ReportedDown>,
+    pub(crate) alarms_unread: Option<&'a str>,
+    pub(crate) reported_down: Option<ReportedDown>,
 }
 
 /// Grades one instance from its signals.
-pub fn assess(signals: &Signals<'_>) -> Health {
+pub(crate) fn assess(signals: &Signals<'_>) -> Health {
     let mut findings = Vec::new();
     if let Some(reported) = authoritative(signals) {
         findings.push(Finding::Reported {

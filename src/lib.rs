@@ -12,24 +12,25 @@
 //! - [`handler`] sequences one invocation; [`report`] and [`metrics`] say what
 //!   happened.
 
+pub(crate) mod alarms;
 pub mod aws;
 pub mod config;
 pub mod deadline;
-pub mod error;
 pub mod group;
 pub mod handler;
 pub mod health;
-pub mod membership;
-pub mod metrics;
+pub(crate) mod membership;
+pub(crate) mod metrics;
 pub mod plan;
 pub mod preflight;
 pub mod report;
 pub mod tags;
 pub mod trigger;
+pub(crate) mod ttl;
 pub mod world;
 
 #[cfg(test)]
 pub(crate) mod testing;
 
 pub use config::Config;
-pub use error::Error;
+pub use report::Error;

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::world::InstanceRecord;
 
 #[derive(Debug, Clone)]
-pub struct MembershipCache {
+pub(crate) struct MembershipCache {
     ttl: Duration,
     last: Arc<Mutex<Option<Listing>>>,
 }
@@ -33,7 +33,7 @@ pub struct MembershipCache {
 type Listing = (Instant, Arc<Vec<InstanceRecord>>);
 
 impl MembershipCache {
-    pub fn new(ttl: Duration) -> Self {
+    pub(crate) fn new(ttl: Duration) -> Self {
         Self {
             ttl,
             last: Arc::default(),
@@ -41,7 +41,7 @@ impl MembershipCache {
     }
 
     /// The last listing, if younger than the TTL.
-    pub fn fresh(&self) -> Option<Arc<Vec<InstanceRecord>>> {
+    pub(crate) fn fresh(&self) -> Option<Arc<Vec<InstanceRecord>>> {
         let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         last.as_ref()
             .filter(|(at, _)| at.elapsed() < self.ttl)
@@ -49,7 +49,7 @@ impl MembershipCache {
     }
 
     /// Keeps a listing just read.
-    pub fn store(&self, instances: Vec<InstanceRecord>) -> Arc<Vec<InstanceRecord>> {
+    pub(crate) fn store(&self, instances: Vec<InstanceRecord>) -> Arc<Vec<InstanceRecord>> {
         let instances = Arc::new(instances);
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         *last = Some((Instant::now(), instances.clone()));

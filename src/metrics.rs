@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 use crate::plan::Action;
 use crate::report::Report;
 
-pub const NAMESPACE: &str = "VipFailover";
+pub(crate) const NAMESPACE: &str = "VipFailover";
 
 /// The EMF document for one group's decision.
-pub fn decision_metrics(report: &Report) -> Value {
+pub(crate) fn decision_metrics(report: &Report) -> Value {
     // A dry run decides but changes nothing: it must not look like a failover.
     let count = |a: Action| u32::from(report.action == a && !report.dry_run);
     let write_errors = report.failed_routes().len();
@@ -55,7 +55,7 @@ pub fn decision_metrics(report: &Report) -> Value {
 }
 
 /// Writes the EMF line on stdout, where the Lambda runtime ships it to CloudWatch Logs.
-pub fn emit(report: &Report) {
+pub(crate) fn emit(report: &Report) {
     println!("{}", decision_metrics(report));
 }
 

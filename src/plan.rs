@@ -27,13 +27,19 @@ use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::group::{Group, GroupTable, Member, MoveRecord};
-use crate::health::Grade;
+use crate::group::{Group, Member, MoveRecord};
 use crate::world::RouteTarget;
+
+mod rules;
+mod writes;
+
+pub(crate) use rules::holder;
+use rules::{choose_automatic, choose_manual, Choice, View};
+use writes::{foreign_routes, health_warnings, target_warnings, writes_towards};
 
 /// What the decision was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Intent {
+pub(crate) enum Intent {
     /// Alarms, state changes and the schedule: put the VIP where the levels read
     /// now say it belongs. Hold-down applies.
     Automatic,
@@ -57,7 +63,7 @@ pub enum Action {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum WriteKind {
+pub(crate) enum WriteKind {
     Create,
     Replace,
 }
@@ -65,15 +71,15 @@ pub enum WriteKind {
 /// One route to write. Its destination is always a group VIP: the plan never names
 /// any other route, which is what keeps unrelated routes safe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RouteWrite {
-    pub route_table_id: String,
-    pub destination: IpNet,
-    pub kind: WriteKind,
-    pub before: Option<RouteTarget>,
-    pub eni_id: String,
+pub(crate) struct RouteWrite {
+    pub(crate) route_table_id: String,
+    pub(crate) destination: IpNet,
+    pub(crate) kind: WriteKind,
+    pub(crate) before: Option<RouteTarget>,
+    pub(crate) eni_id: String,
     /// The table is tagged for the group: a replace whose route vanished may
     /// become a create. In an untagged table no route is ever added.
-    pub may_create: bool,
+    pub(crate) may_create: bool,
 }
 
 /// Why nothing may be written. Each maps to its own `errorType`.
@@ -104,7 +110,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// A short, stable name for dashboards and the Lambda error type.
-    pub fn error_type(&self) -> &'static str {
+    pub(crate) fn error_type(&self) -> &'static str {
         match self {
             Self::NoRouteTables { .. } => "NoRouteTables",
             Self::UnknownTarget { .. } => "UnknownTarget",
@@ -117,7 +123,7 @@ impl Refusal {
     /// Whether the same request may succeed later without anyone changing
     /// anything: members recover, hold-downs end; tags and names do not fix
     /// themselves.
-    pub fn retryable(&self) -> bool {
+    pub(crate) fn retryable(&self) -> bool {
         !matches!(
             self,
             Self::NoRouteTables { .. } | Self::UnknownTarget { .. }
@@ -126,34 +132,63 @@ impl Refusal {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    pub action: Action,
-    pub reason: String,
+pub(crate) struct Plan {
+    pub(crate) action: Action,
+    pub(crate) reason: String,
     /// Set exactly when `action` is `Refused`.
-    pub refusal: Option<Refusal>,
+    pub(crate) refusal: Option<Refusal>,
     /// The holder by majority before the decision.
-    pub from: Option<Member>,
+    pub(crate) from: Option<Member>,
     /// The member that holds (or keeps) the VIP; `None` when refused.
-    pub to: Option<Member>,
-    pub writes: Vec<RouteWrite>,
+    pub(crate) to: Option<Member>,
+    pub(crate) writes: Vec<RouteWrite>,
     /// The move to record on the group's tables before the first route write.
-    pub record: Option<MoveRecord>,
-    pub warnings: Vec<String>,
+    pub(crate) record: Option<MoveRecord>,
+    pub(crate) warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Rule "record before write": a move over more than one route is recorded
+    /// on the group's tables before its first route write, so a run killed half
+    /// way is finished by the next one, never reverted; a move that cannot be
+    /// recorded is not started. A one-route move cannot stop half way: its record
+    /// goes out with its write, one round trip sooner.
+    pub(crate) fn records_first(&self) -> bool {
+        self.writes.len() > 1 && self.record.is_some()
+    }
+}
+
+/// What happened to one route write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// EC2 accepted it: the planned kind, or the other one when the route appeared
+    /// or vanished since it was read (another invocation, an operator).
+    Written(WriteKind),
+    /// Refused or failed beyond its retries: why, as the adapter said it.
+    Failed(String),
+    /// Not done before the last moment a write could start.
+    Pending,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WriteOutcome {
+    pub(crate) write: RouteWrite,
+    pub(crate) outcome: Outcome,
 }
 
 /// Time-dependent rules, kept out of the snapshot so the decision stays pure.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
-    pub now: DateTime<Utc>,
+pub(crate) struct Policy {
+    pub(crate) now: DateTime<Utc>,
     /// After a move, automatic triggers may not move the VIP again for this long.
     /// Zero disables it.
-    pub hold_down: Duration,
+    pub(crate) hold_down: Duration,
 }
 
 impl Policy {
     /// No hold-down, at the current time.
     #[cfg(test)]
-    pub fn immediate() -> Self {
+    pub(crate) fn immediate() -> Self {
         Self {
             now: Utc::now(),
             hold_down: Duration::ZERO,
@@ -163,53 +198,15 @@ impl Policy {
 
 /// SigV4 refuses requests signed more than five minutes off AWS's clock, so no
 /// genuine writer can date a move record later than this.
-pub const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+pub(crate) const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 
 /// How long a recorded move may still be unfinished: the template drops events
 /// older than 15 minutes (`MaximumEventAgeInSeconds`), and by then three
 /// scheduled reconciles have had their turn. An older record is history, not a
 /// move in flight: it no longer outranks the majority.
-pub const PENDING_MOVE_TTL: chrono::Duration = chrono::Duration::minutes(15);
+pub(crate) const PENDING_MOVE_TTL: chrono::Duration = chrono::Duration::minutes(15);
 
-/// Where the VIP is, and where a recorded move says it is going.
-#[derive(Debug, Clone)]
-struct View<'a> {
-    /// Holder by majority.
-    holder: Option<&'a Member>,
-    /// The newest move record carried by a majority of the tables.
-    record: Option<MoveRecord>,
-    /// The recorded move's target, while it is not failed and the move is unfinished.
-    pending: Option<&'a Member>,
-}
-
-impl<'a> View<'a> {
-    fn of(group: &'a Group, policy: &Policy, warnings: &mut Vec<String>) -> Self {
-        let record = recorded_move(group, policy, warnings);
-        let pending = record
-            .as_ref()
-            .filter(|r| policy.now < r.at + PENDING_MOVE_TTL)
-            .and_then(|r| group.member(&r.to))
-            .filter(|m| !m.is_failed() && !writes_towards(group, m).is_empty());
-        Self {
-            holder: holder(group),
-            record,
-            pending,
-        }
-    }
-
-    /// Rule "a recorded move is finished".
-    fn incumbent(&self) -> Option<&'a Member> {
-        self.pending.or(self.holder)
-    }
-}
-
-/// A chosen member and why.
-struct Choice<'a> {
-    member: &'a Member,
-    note: Option<String>,
-}
-
-pub fn decide(group: &Group, intent: &Intent, policy: &Policy) -> Plan {
+pub(crate) fn decide(group: &Group, intent: &Intent, policy: &Policy) -> Plan {
     let mut warnings = health_warnings(group);
     warnings.extend(foreign_routes(group));
     let view = View::of(group, policy, &mut warnings);
@@ -242,95 +239,6 @@ fn refused(view: &View<'_>, refusal: Refusal, warnings: Vec<String>) -> Plan {
         record: None,
         warnings,
     }
-}
-
-/// Rules "stay while healthy", "preempt only onto healthy", "best candidate"
-/// and the hold-down, for automatic triggers.
-fn choose_automatic<'a>(
-    group: &'a Group,
-    view: &View<'a>,
-    policy: &Policy,
-    warnings: &mut Vec<String>,
-) -> Result<Choice<'a>, Refusal> {
-    let held = view.incumbent().and_then(|m| held_until(view, m, policy));
-    if let Some(incumbent) = view.incumbent().filter(|m| !m.is_failed()) {
-        let Some((better, note)) = better_than(group, incumbent) else {
-            return Ok(Choice {
-                member: incumbent,
-                note: None,
-            });
-        };
-        if let Some(until) = held {
-            warnings.push(format!(
-                "hold-down: {} waits until {} to take the VIP from {}",
-                better.instance_id,
-                until.to_rfc3339(),
-                incumbent.instance_id
-            ));
-            return Ok(Choice {
-                member: incumbent,
-                note: None,
-            });
-        }
-        return Ok(Choice {
-            member: better,
-            note: Some(note),
-        });
-    }
-    let best = best_candidate(group, None).ok_or_else(|| Refusal::NoHealthyMember {
-        members: member_health(group),
-    })?;
-    match (view.incumbent(), held) {
-        (Some(incumbent), Some(until)) if incumbent.health.failed_by_alarms_only() => {
-            Err(Refusal::HeldDown {
-                holder: incumbent.instance_id.clone(),
-                health: incumbent.health.summary(),
-                moved_at: view
-                    .record
-                    .as_ref()
-                    .map(|r| r.at.to_rfc3339())
-                    .unwrap_or_default(),
-                until: until.to_rfc3339(),
-            })
-        }
-        _ => Ok(Choice {
-            member: best,
-            note: None,
-        }),
-    }
-}
-
-/// An operator's move: to the named member unless it failed, or away from the
-/// holder to the best other member. Never held down.
-fn choose_manual<'a>(
-    group: &'a Group,
-    view: &View<'a>,
-    target: Option<&str>,
-) -> Result<Choice<'a>, Refusal> {
-    let Some(target) = target else {
-        let member =
-            best_candidate(group, view.incumbent()).ok_or_else(|| Refusal::NoOtherMember {
-                members: member_health(group),
-            })?;
-        return Ok(Choice { member, note: None });
-    };
-    if let Some(unusable) = group.unresolved.iter().find(|u| u.instance_id == target) {
-        return Err(Refusal::TargetFailed {
-            target: target.to_string(),
-            health: unusable.detail.clone(),
-        });
-    }
-    let member = group.member(target).ok_or_else(|| Refusal::UnknownTarget {
-        target: target.to_string(),
-        members: group.member_ids(),
-    })?;
-    if member.is_failed() {
-        return Err(Refusal::TargetFailed {
-            target: target.to_string(),
-            health: member.health.summary(),
-        });
-    }
-    Ok(Choice { member, note: None })
 }
 
 /// Turns the chosen member into writes, an action and the move record.
@@ -406,247 +314,6 @@ fn move_reason(view: &View<'_>, chosen: &Member, note: Option<String>, finishing
             chosen.instance_id
         ),
     }
-}
-
-/// Rule "holder by majority": the member most of the group's VIP routes point
-/// at (blackholes count for nobody); a tie goes to the preferred member.
-pub fn holder(group: &Group) -> Option<&Member> {
-    let mut best: Option<(&Member, usize)> = None;
-    for member in &group.members {
-        let held = group
-            .routes()
-            .filter_map(|(_, r)| r.current.as_ref())
-            .filter(|c| !c.blackhole && member.is_target_of(&c.target))
-            .count();
-        if held > best.map_or(0, |(_, n)| n) {
-            best = Some((member, held));
-        }
-    }
-    best.map(|(m, _)| m)
-}
-
-/// Rule "best candidate": the preferred healthy member, else the preferred one
-/// of unknown health; never a failed one, never `excluding`.
-fn best_candidate<'a>(group: &'a Group, excluding: Option<&Member>) -> Option<&'a Member> {
-    let eligible = |grade: Grade| {
-        group
-            .members
-            .iter()
-            .filter(move |m| m.health.grade == grade)
-            .find(|m| excluding.map(|e| &e.instance_id) != Some(&m.instance_id))
-    };
-    eligible(Grade::Healthy).or_else(|| eligible(Grade::Unknown))
-}
-
-/// A member that should take the VIP from an incumbent that has not failed:
-/// rule "prefer healthy over unknown" (an incumbent of unknown health yields to
-/// the preferred healthy member), then rule "preempt only onto healthy".
-fn better_than<'a>(group: &'a Group, incumbent: &Member) -> Option<(&'a Member, String)> {
-    if incumbent.health.grade == Grade::Unknown {
-        let healthy =
-            best_candidate(group, Some(incumbent)).filter(|m| m.health.grade == Grade::Healthy)?;
-        let note = format!(
-            "{} is healthy and {}'s health is unknown ({})",
-            healthy.instance_id,
-            incumbent.instance_id,
-            incumbent.health.summary()
-        );
-        return Some((healthy, note));
-    }
-    let better = preemptor(group, incumbent)?;
-    let note = format!(
-        "preemption: {} (priority {}) is healthy and preferred over {} (priority {})",
-        better.instance_id, better.priority, incumbent.instance_id, incumbent.priority
-    );
-    Some((better, note))
-}
-
-/// Rule "preempt only onto healthy".
-fn preemptor<'a>(group: &'a Group, incumbent: &Member) -> Option<&'a Member> {
-    if !group.preempt {
-        return None;
-    }
-    group
-        .members
-        .iter()
-        .find(|m| m.health.grade == Grade::Healthy && m.priority < incumbent.priority)
-}
-
-/// End of the hold-down protecting `holder`, if it is the target of the recorded
-/// move and that move is recent. Records dated further ahead than
-/// [`MAX_CLOCK_SKEW`] were dropped, so a skewed clock extends a hold-down by five
-/// minutes at most.
-fn held_until(view: &View<'_>, holder: &Member, policy: &Policy) -> Option<DateTime<Utc>> {
-    let record = view
-        .record
-        .as_ref()
-        .filter(|r| r.to == holder.instance_id)?;
-    let hold = chrono::Duration::from_std(policy.hold_down).ok()?;
-    let until = record.at.checked_add_signed(hold)?;
-    (policy.now < until).then_some(until)
-}
-
-/// The newest move record that a majority of the group's own tables carry. A
-/// record on a few tables only, dated in the future or unreadable is not
-/// authority: it is reported and ignored (anyone allowed to tag a route table can
-/// write one); a record on a table that is not the group's is not read at all.
-fn recorded_move(group: &Group, policy: &Policy, warnings: &mut Vec<String>) -> Option<MoveRecord> {
-    let own: Vec<&GroupTable> = group.own_tables().collect();
-    let quorum = own.len() / 2 + 1;
-    let mut carried: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for table in &own {
-        if let Some(value) = table.record.as_deref() {
-            carried.entry(value).or_default().push(&table.id);
-        }
-    }
-    let mut valid: Vec<MoveRecord> = Vec::new();
-    for (value, tables) in carried {
-        let problem = match MoveRecord::parse(value) {
-            None => Some("cannot be read".to_string()),
-            Some(r) if r.at > policy.now + MAX_CLOCK_SKEW => {
-                Some("is dated in the future".to_string())
-            }
-            Some(_) if tables.len() < quorum => Some(format!(
-                "is carried by {} of {} tables",
-                tables.len(),
-                own.len()
-            )),
-            Some(r) => {
-                valid.push(r);
-                None
-            }
-        };
-        if let Some(problem) = problem {
-            warnings.push(format!(
-                "move record {value:?} on {} {problem}; ignored",
-                tables.join(", ")
-            ));
-        }
-    }
-    valid.into_iter().max_by_key(|r| r.at)
-}
-
-/// The writes that make every VIP route of the group point at `member`'s ENI.
-fn writes_towards(group: &Group, member: &Member) -> Vec<RouteWrite> {
-    let wanted = RouteTarget::NetworkInterface(member.eni_id.clone());
-    group
-        .routes()
-        .filter_map(|(table, route)| {
-            let kind = match &route.current {
-                Some(r) if r.target == wanted && !r.blackhole => return None,
-                Some(r) if group.leaves_alone(table, r) => return None,
-                Some(_) => WriteKind::Replace,
-                None if table.tagged => WriteKind::Create,
-                // An untagged table opted in by holding a VIP route; we only move
-                // routes there, never add ones its owner did not create.
-                None => return None,
-            };
-            Some(RouteWrite {
-                route_table_id: table.id.clone(),
-                destination: route.vip,
-                kind,
-                before: route.current.as_ref().map(|r| r.target.clone()),
-                eni_id: member.eni_id.clone(),
-                may_create: table.tagged,
-            })
-        })
-        .collect()
-}
-
-/// The routes the trust boundary ([`Group::leaves_alone`]) keeps out of every
-/// plan, one warning each.
-fn foreign_routes(group: &Group) -> Vec<String> {
-    group
-        .routes()
-        .filter_map(|(table, route)| {
-            let current = route.current.as_ref()?;
-            group.leaves_alone(table, current).then(|| {
-                format!(
-                    "{} is not tagged for the group and routes {} to {}, which is not the group's: left alone; tag the table for the group to have it follow the VIP",
-                    table.id,
-                    route.vip,
-                    current.target.id()
-                )
-            })
-        })
-        .collect()
-}
-
-/// One line per member that is not healthy, and per tagged instance that cannot
-/// be a member.
-fn health_warnings(group: &Group) -> Vec<String> {
-    let mut warnings: Vec<String> = group
-        .members
-        .iter()
-        .filter(|m| m.health.grade != Grade::Healthy)
-        .map(|m| match m.health.grade {
-            Grade::Failed => format!("member {} failed: {}", m.instance_id, m.health.summary()),
-            _ => format!(
-                "member {} health is unknown: {}",
-                m.instance_id,
-                m.health.summary()
-            ),
-        })
-        .collect();
-    warnings.extend(group.unresolved.iter().map(|u| {
-        format!(
-            "instance {} is tagged for the group but cannot be a member: {}",
-            u.instance_id, u.detail
-        )
-    }));
-    if group.members.len() + group.unresolved.len() < 2 {
-        warnings.push(format!(
-            "group {} has a single member: there is nothing to fail over to",
-            group.name
-        ));
-    }
-    warnings
-}
-
-fn target_warnings(group: &Group, chosen: &Member) -> Vec<String> {
-    let mut warnings = Vec::new();
-    if chosen.health.grade == Grade::Unknown {
-        // An operator may name (or leave) a target of unknown health while
-        // another member is healthy; only say "none is" when it is true.
-        let none_healthy = group
-            .members
-            .iter()
-            .all(|m| m.health.grade != Grade::Healthy);
-        warnings.push(format!(
-            "{} was chosen although its health is unknown ({}){}",
-            chosen.instance_id,
-            chosen.health.summary(),
-            if none_healthy {
-                ": no member is healthy"
-            } else {
-                ""
-            }
-        ));
-    }
-    if chosen.source_dest_check == Some(true) {
-        warnings.push(format!(
-            "ENI {} of {} has source/dest check enabled and will drop traffic for the VIP; disable it (aws ec2 modify-network-interface-attribute --network-interface-id {} --no-source-dest-check)",
-            chosen.eni_id, chosen.instance_id, chosen.eni_id
-        ));
-    }
-    warnings
-}
-
-/// `i-a (failed: state stopped); i-b (healthy)`.
-fn member_health(group: &Group) -> String {
-    let members = group.members.iter().map(|m| {
-        let grade = match m.health.grade {
-            Grade::Healthy => "healthy".to_string(),
-            Grade::Unknown => format!("unknown: {}", m.health.summary()),
-            Grade::Failed => format!("failed: {}", m.health.summary()),
-        };
-        format!("{} ({grade})", m.instance_id)
-    });
-    let unresolved = group
-        .unresolved
-        .iter()
-        .map(|u| format!("{} (failed: {})", u.instance_id, u.detail));
-    members.chain(unresolved).collect::<Vec<_>>().join("; ")
 }
 
 #[cfg(test)]

@@ -4,8 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ConfigError;
-use crate::group::{self, Group};
+use crate::group::{self, ConfigError, Group};
 use crate::health::Grade;
 use crate::plan;
 use crate::tags::TagContract;
@@ -34,7 +33,7 @@ impl CheckReport {
 }
 
 /// A group whose tags contradict themselves fails one check: the tag contract.
-pub fn invalid(group: &str, error: &ConfigError) -> CheckReport {
+pub(crate) fn invalid(group: &str, error: &ConfigError) -> CheckReport {
     CheckReport {
         group: group.to_string(),
         ok: false,
@@ -48,15 +47,15 @@ pub fn invalid(group: &str, error: &ConfigError) -> CheckReport {
 
 /// A route table tagged for the group in a VPC other than the members'.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StrayTable {
-    pub route_table_id: String,
-    pub vpc_id: String,
+pub(crate) struct StrayTable {
+    pub(crate) route_table_id: String,
+    pub(crate) vpc_id: String,
 }
 
 /// The tables tagged for `group` outside its VPC, among all tables carrying the
 /// group tag key: the failover ignores them (a route there could not reach the
 /// members), so only the pre-flight reports them.
-pub fn stray_tables(
+pub(crate) fn stray_tables(
     group: &Group,
     tagged: &[RouteTableRecord],
     tags: &TagContract,
@@ -74,14 +73,14 @@ pub fn stray_tables(
 
 /// What the check looks at besides the group.
 #[derive(Debug, Clone, Copy)]
-pub struct Context<'a> {
-    pub group_tag_key: &'a str,
-    pub stray: &'a [StrayTable],
+pub(crate) struct Context<'a> {
+    pub(crate) group_tag_key: &'a str,
+    pub(crate) stray: &'a [StrayTable],
     /// Alarms of the deployment's prefix that name no instance or several.
-    pub unmapped_alarms: &'a [String],
+    pub(crate) unmapped_alarms: &'a [String],
 }
 
-pub fn check(group: &Group, context: &Context<'_>) -> CheckReport {
+pub(crate) fn check(group: &Group, context: &Context<'_>) -> CheckReport {
     let findings = vec![
         tag_contract(group),
         source_dest_check(group),

@@ -7,11 +7,14 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::aws::ec2::{Outcome, WriteOutcome};
 use crate::group::{Group, Member, VipRoute};
 use crate::health::Grade;
-use crate::plan::{Action, Plan, RouteWrite, WriteKind};
+use crate::plan::{Action, Outcome, Plan, RouteWrite, WriteKind, WriteOutcome};
+
+pub mod error;
+
 use crate::world::{InstanceState, RouteRecord, RouteTableRecord, RouteTarget, StatusChecks};
+pub use error::Error;
 
 /// A member as named in reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,14 +58,14 @@ pub enum RouteResult {
 }
 
 impl RouteResult {
-    pub fn written(kind: WriteKind) -> Self {
+    pub(crate) fn written(kind: WriteKind) -> Self {
         match kind {
             WriteKind::Create => Self::Created,
             WriteKind::Replace => Self::Replaced,
         }
     }
 
-    pub fn planned(kind: WriteKind) -> Self {
+    pub(crate) fn planned(kind: WriteKind) -> Self {
         match kind {
             WriteKind::Create => Self::WouldCreate,
             WriteKind::Replace => Self::WouldReplace,
@@ -137,17 +140,17 @@ impl Report {
 
 /// What the apply step returned, for [`build`].
 #[derive(Debug, Clone, Copy)]
-pub struct Applied<'a> {
-    pub dry_run: bool,
-    pub outcomes: &'a [WriteOutcome],
+pub(crate) struct Applied<'a> {
+    pub(crate) dry_run: bool,
+    pub(crate) outcomes: &'a [WriteOutcome],
     /// The written tables as re-read, or why they could not be.
-    pub verified: Result<&'a [RouteTableRecord], &'a str>,
+    pub(crate) verified: Result<&'a [RouteTableRecord], &'a str>,
     /// Warnings of the apply step (move record, source/dest check, other writers).
-    pub warnings: &'a [String],
+    pub(crate) warnings: &'a [String],
 }
 
 /// The report of one group's run.
-pub fn build(
+pub(crate) fn build(
     group: &Group,
     plan: &Plan,
     applied: &Applied<'_>,
@@ -252,7 +255,7 @@ fn written(
             result: RouteResult::Pending,
             ..entry.clone()
         },
-        Some(Outcome::Failed(e)) => failed(e.to_string()),
+        Some(Outcome::Failed(e)) => failed(e.clone()),
         Some(Outcome::Written(kind)) => {
             let tables = match applied.verified {
                 Ok(tables) => tables,
@@ -333,7 +336,7 @@ pub struct StatusReport {
 }
 
 impl StatusReport {
-    pub fn new(group: &Group, reconcile: &Plan) -> Self {
+    pub(crate) fn new(group: &Group, reconcile: &Plan) -> Self {
         let active = crate::plan::holder(group).map(|a| a.instance_id.clone());
         Self {
             group: group.name.clone(),
@@ -408,7 +411,7 @@ pub enum Response {
 }
 
 impl Response {
-    pub fn ignored(reason: String, trigger: &str) -> Self {
+    pub(crate) fn ignored(reason: String, trigger: &str) -> Self {
         Self::Ignored {
             action: "ignored",
             reason,
@@ -418,7 +421,7 @@ impl Response {
 }
 
 /// A route target as operators read it.
-pub fn describe_route(route: &RouteRecord) -> String {
+pub(crate) fn describe_route(route: &RouteRecord) -> String {
     let id = route.target.id();
     match (&route.target, route.blackhole) {
         (_, true) => format!("{id} (blackhole)"),

@@ -11,7 +11,7 @@ pub struct TagContract {
 }
 
 /// Priority of a member that carries no priority tag: lower is preferred.
-pub const DEFAULT_PRIORITY: u32 = 100;
+pub(crate) const DEFAULT_PRIORITY: u32 = 100;
 
 impl Default for TagContract {
     fn default() -> Self {
@@ -20,13 +20,13 @@ impl Default for TagContract {
 }
 
 impl TagContract {
-    pub fn new(prefix: impl Into<String>) -> Self {
+    pub(crate) fn new(prefix: impl Into<String>) -> Self {
         Self {
             prefix: prefix.into(),
         }
     }
 
-    pub fn prefix(&self) -> &str {
+    pub(crate) fn prefix(&self) -> &str {
         &self.prefix
     }
 
@@ -37,28 +37,28 @@ impl TagContract {
     }
 
     /// On instances: integer, lower is preferred.
-    pub fn priority(&self) -> String {
+    pub(crate) fn priority(&self) -> String {
         self.key("priority")
     }
 
     /// On instances: the ENI to route to, when not the one at device index 0.
-    pub fn eni(&self) -> String {
+    pub(crate) fn eni(&self) -> String {
         self.key("eni")
     }
 
     /// On instances: comma-separated VIP CIDRs (/32 or /128), equal on all members.
-    pub fn vip(&self) -> String {
+    pub(crate) fn vip(&self) -> String {
         self.key("vip")
     }
 
     /// On instances: `true` lets a recovered, better-priority member take the VIP back.
-    pub fn preempt(&self) -> String {
+    pub(crate) fn preempt(&self) -> String {
         self.key("preempt")
     }
 
     /// On route tables: `<RFC 3339 time> <from>><to>` of the group's last move,
     /// one tag per group. It is the anti-flap memory of a stateless function.
-    pub fn last_move(&self, group: &str) -> String {
+    pub(crate) fn last_move(&self, group: &str) -> String {
         self.key(&format!("last-move:{group}"))
     }
 
@@ -68,10 +68,10 @@ impl TagContract {
 }
 
 /// EC2's limit on a tag key, in characters.
-pub const MAX_TAG_KEY_CHARS: usize = 127;
+pub(crate) const MAX_TAG_KEY_CHARS: usize = 127;
 
 /// Splits a comma-separated tag value, ignoring blanks and surrounding spaces.
-pub fn split_list(value: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn split_list(value: &str) -> impl Iterator<Item = &str> {
     value.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 

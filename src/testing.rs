@@ -11,19 +11,19 @@ use crate::world::{
     RouteTableRecord, RouteTarget, StatusChecks,
 };
 
-pub const VPC: &str = "vpc-1";
-pub const VIP: &str = "192.168.100.10/32";
+pub(crate) const VPC: &str = "vpc-1";
+pub(crate) const VIP: &str = "192.168.100.10/32";
 
-pub fn net(s: &str) -> IpNet {
+pub(crate) fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
-pub fn eni_of(instance: &str) -> String {
+pub(crate) fn eni_of(instance: &str) -> String {
     format!("eni-{}", instance.trim_start_matches("i-"))
 }
 
 /// A running, healthy member of group `web` with the seed VIP.
-pub fn member(id: &str, priority: u32) -> InstanceRecord {
+pub(crate) fn member(id: &str, priority: u32) -> InstanceRecord {
     InstanceRecord {
         id: id.to_string(),
         state: InstanceState::Running,
@@ -45,28 +45,28 @@ pub fn member(id: &str, priority: u32) -> InstanceRecord {
     }
 }
 
-pub fn with_tag(mut record: InstanceRecord, key: &str, value: &str) -> InstanceRecord {
+pub(crate) fn with_tag(mut record: InstanceRecord, key: &str, value: &str) -> InstanceRecord {
     record.tags.insert(key.to_string(), value.to_string());
     record
 }
 
-pub fn without_tag(mut record: InstanceRecord, key: &str) -> InstanceRecord {
+pub(crate) fn without_tag(mut record: InstanceRecord, key: &str) -> InstanceRecord {
     record.tags.remove(key);
     record
 }
 
-pub fn stopped(mut record: InstanceRecord) -> InstanceRecord {
+pub(crate) fn stopped(mut record: InstanceRecord) -> InstanceRecord {
     record.state = InstanceState::Stopped;
     record.checks = StatusChecks::UNKNOWN;
     record
 }
 
-pub fn impaired(mut record: InstanceRecord) -> InstanceRecord {
+pub(crate) fn impaired(mut record: InstanceRecord) -> InstanceRecord {
     record.checks.system = CheckStatus::Impaired;
     record
 }
 
-pub fn route(dest: &str, target: RouteTarget) -> RouteRecord {
+pub(crate) fn route(dest: &str, target: RouteTarget) -> RouteRecord {
     RouteRecord {
         destination: Some(net(dest)),
         target,
@@ -74,11 +74,11 @@ pub fn route(dest: &str, target: RouteTarget) -> RouteRecord {
     }
 }
 
-pub fn to_eni_of(instance: &str) -> RouteTarget {
+pub(crate) fn to_eni_of(instance: &str) -> RouteTarget {
     RouteTarget::NetworkInterface(eni_of(instance))
 }
 
-pub fn table(id: &str, routes: Vec<RouteRecord>) -> RouteTableRecord {
+pub(crate) fn table(id: &str, routes: Vec<RouteRecord>) -> RouteTableRecord {
     RouteTableRecord {
         id: id.to_string(),
         vpc_id: VPC.to_string(),
@@ -87,14 +87,14 @@ pub fn table(id: &str, routes: Vec<RouteRecord>) -> RouteTableRecord {
     }
 }
 
-pub fn tagged(mut t: RouteTableRecord, groups: &str) -> RouteTableRecord {
+pub(crate) fn tagged(mut t: RouteTableRecord, groups: &str) -> RouteTableRecord {
     t.tags
         .insert("vip-failover:group".to_string(), groups.to_string());
     t
 }
 
 /// Tables `rtb-1..=n`, each with an internet route and the VIP routed to `holder`.
-pub fn tables_pointing_at(holder: &str, n: usize) -> Vec<RouteTableRecord> {
+pub(crate) fn tables_pointing_at(holder: &str, n: usize) -> Vec<RouteTableRecord> {
     (1..=n)
         .map(|i| {
             table(
@@ -108,12 +108,12 @@ pub fn tables_pointing_at(holder: &str, n: usize) -> Vec<RouteTableRecord> {
         .collect()
 }
 
-pub fn web_group(instances: &[InstanceRecord], tables: &[RouteTableRecord]) -> Group {
+pub(crate) fn web_group(instances: &[InstanceRecord], tables: &[RouteTableRecord]) -> Group {
     web_group_with(instances, tables, &[])
 }
 
 /// The group with alarm levels read now.
-pub fn web_group_with(
+pub(crate) fn web_group_with(
     instances: &[InstanceRecord],
     tables: &[RouteTableRecord],
     alarms: &[AlarmRecord],
@@ -121,7 +121,7 @@ pub fn web_group_with(
     build_web(&snapshot(instances, tables, alarms)).expect("valid group")
 }
 
-pub fn snapshot<'a>(
+pub(crate) fn snapshot<'a>(
     instances: &'a [InstanceRecord],
     tables: &'a [RouteTableRecord],
     alarms: &'a [AlarmRecord],
@@ -136,7 +136,7 @@ pub fn snapshot<'a>(
     }
 }
 
-pub fn build_web(snapshot: &Snapshot<'_>) -> Result<Group, crate::error::ConfigError> {
+pub(crate) fn build_web(snapshot: &Snapshot<'_>) -> Result<Group, crate::group::ConfigError> {
     group::build("web", snapshot, &TagContract::default())
 }
 
@@ -146,7 +146,7 @@ const VPC_CIDRS: &[IpNet] = &[IpNet::V4(ipnet::Ipv4Net::new_assert(
 ))];
 
 /// An alarm on `instance` in `state`.
-pub fn alarm_on(instance: &str, state: AlarmState) -> AlarmRecord {
+pub(crate) fn alarm_on(instance: &str, state: AlarmState) -> AlarmRecord {
     AlarmRecord {
         name: format!("vip-failover-app-{instance}"),
         instance_id: instance.to_string(),

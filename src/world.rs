@@ -21,7 +21,7 @@ pub enum InstanceState {
 }
 
 impl InstanceState {
-    pub fn from_ec2(name: &str) -> Self {
+    pub(crate) fn from_ec2(name: &str) -> Self {
         match name {
             "pending" => Self::Pending,
             "running" => Self::Running,
@@ -35,7 +35,7 @@ impl InstanceState {
 
     /// The instance is going away or gone: it cannot answer for the VIP, whatever
     /// any other signal says.
-    pub fn is_down(self) -> bool {
+    pub(crate) fn is_down(self) -> bool {
         matches!(
             self,
             Self::Stopping | Self::Stopped | Self::ShuttingDown | Self::Terminated
@@ -43,11 +43,11 @@ impl InstanceState {
     }
 
     /// Terminated or on its way there: it will not come back.
-    pub fn is_gone(self) -> bool {
+    pub(crate) fn is_gone(self) -> bool {
         matches!(self, Self::ShuttingDown | Self::Terminated)
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Running => "running",
@@ -74,7 +74,7 @@ pub enum CheckStatus {
 }
 
 impl CheckStatus {
-    pub fn from_ec2(name: &str) -> Self {
+    pub(crate) fn from_ec2(name: &str) -> Self {
         match name {
             "ok" => Self::Ok,
             "impaired" => Self::Impaired,
@@ -85,7 +85,7 @@ impl CheckStatus {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
             Self::Impaired => "impaired",
@@ -109,14 +109,14 @@ pub struct StatusChecks {
 
 impl StatusChecks {
     /// What an instance has before `DescribeInstanceStatus` is read.
-    pub const UNKNOWN: Self = Self {
+    pub(crate) const UNKNOWN: Self = Self {
         instance: CheckStatus::Unknown,
         system: CheckStatus::Unknown,
         attached_ebs: CheckStatus::NotApplicable,
     };
 
     #[cfg(test)]
-    pub const OK: Self = Self {
+    pub(crate) const OK: Self = Self {
         instance: CheckStatus::Ok,
         system: CheckStatus::Ok,
         attached_ebs: CheckStatus::NotApplicable,
@@ -125,30 +125,30 @@ impl StatusChecks {
 
 /// A network interface attached to an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EniRecord {
-    pub id: String,
-    pub device_index: i32,
+pub(crate) struct EniRecord {
+    pub(crate) id: String,
+    pub(crate) device_index: i32,
     /// `Some(true)` means the ENI drops packets addressed to the VIP: failover to it
     /// would black-hole traffic, so it is reported.
-    pub source_dest_check: Option<bool>,
+    pub(crate) source_dest_check: Option<bool>,
     /// An instance may carry ENIs of other VPCs (multi-VPC attachment); a route
     /// can only target an ENI of the route table's own VPC.
-    pub vpc_id: Option<String>,
+    pub(crate) vpc_id: Option<String>,
 }
 
 /// One EC2 instance with the facts the group snapshot needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceRecord {
-    pub id: String,
-    pub state: InstanceState,
-    pub availability_zone: Option<String>,
-    pub vpc_id: Option<String>,
-    pub enis: Vec<EniRecord>,
-    pub tags: BTreeMap<String, String>,
+    pub(crate) id: String,
+    pub(crate) state: InstanceState,
+    pub(crate) availability_zone: Option<String>,
+    pub(crate) vpc_id: Option<String>,
+    pub(crate) enis: Vec<EniRecord>,
+    pub(crate) tags: BTreeMap<String, String>,
     /// When the instance last started: a state-change event older than this
     /// speaks of an earlier life of the instance.
-    pub launch_time: Option<DateTime<Utc>>,
-    pub checks: StatusChecks,
+    pub(crate) launch_time: Option<DateTime<Utc>>,
+    pub(crate) checks: StatusChecks,
 }
 
 /// The three states of a CloudWatch alarm.
@@ -161,7 +161,7 @@ pub enum AlarmState {
 }
 
 impl AlarmState {
-    pub fn from_cloudwatch(value: &str) -> Option<Self> {
+    pub(crate) fn from_cloudwatch(value: &str) -> Option<Self> {
         match value {
             "OK" => Some(Self::Ok),
             "ALARM" => Some(Self::Alarm),
@@ -182,16 +182,16 @@ impl AlarmState {
 /// A CloudWatch alarm as read now (`DescribeAlarms`), already mapped to the
 /// instance it speaks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AlarmRecord {
-    pub name: String,
-    pub instance_id: String,
-    pub state: AlarmState,
+pub(crate) struct AlarmRecord {
+    pub(crate) name: String,
+    pub(crate) instance_id: String,
+    pub(crate) state: AlarmState,
 }
 
 /// Where a route sends traffic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", content = "id", rename_all = "snake_case")]
-pub enum RouteTarget {
+pub(crate) enum RouteTarget {
     NetworkInterface(String),
     Instance(String),
     /// Gateways, peering, endpoints...: never ours, but recognisable in reports.
@@ -199,7 +199,7 @@ pub enum RouteTarget {
 }
 
 impl RouteTarget {
-    pub fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         match self {
             Self::NetworkInterface(id) | Self::Instance(id) | Self::Other(id) => id,
         }
@@ -208,25 +208,25 @@ impl RouteTarget {
 
 /// One route of a route table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteRecord {
+pub(crate) struct RouteRecord {
     /// Destination as EC2 wrote it; `None` for prefix-list destinations.
-    pub destination: Option<IpNet>,
-    pub target: RouteTarget,
+    pub(crate) destination: Option<IpNet>,
+    pub(crate) target: RouteTarget,
     /// EC2 marks a route `blackhole` when its target (ENI or instance) is gone.
-    pub blackhole: bool,
+    pub(crate) blackhole: bool,
 }
 
 /// A VPC route table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteTableRecord {
-    pub id: String,
-    pub vpc_id: String,
-    pub tags: BTreeMap<String, String>,
-    pub routes: Vec<RouteRecord>,
+pub(crate) struct RouteTableRecord {
+    pub(crate) id: String,
+    pub(crate) vpc_id: String,
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) routes: Vec<RouteRecord>,
 }
 
 impl RouteTableRecord {
-    pub fn route_to(&self, destination: &IpNet) -> Option<&RouteRecord> {
+    pub(crate) fn route_to(&self, destination: &IpNet) -> Option<&RouteRecord> {
         self.routes
             .iter()
             .find(|r| r.destination.as_ref() == Some(destination))

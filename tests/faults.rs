@@ -10,8 +10,8 @@ use testkit::fault_proxy::{Fault, Rules};
 use testkit::patient;
 use testkit::topology;
 use testkit::world::{given_a_group_with_tables, run};
-use vip_failover::error::Error;
 use vip_failover::Config;
+use vip_failover::Error;
 
 const TABLES: usize = 20;
 

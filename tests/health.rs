@@ -18,10 +18,10 @@ use testkit::fault_proxy::{FaultProxy, Rewrite, Rules};
 use testkit::topology::{self, GROUP, VIP};
 use testkit::world::{given_the_two_az_seed, group_report, run, World};
 use testkit::CallLog;
-use vip_failover::error::Error;
 use vip_failover::handler::Handler;
 use vip_failover::report::{Report, Response};
 use vip_failover::Config;
+use vip_failover::Error;
 
 const PREEMPT: &str = "vip-failover:preempt";
 const ENI_TAG: &str = "vip-failover:eni";

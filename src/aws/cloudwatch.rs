@@ -1,43 +1,26 @@
 //! CloudWatch alarm levels, read now: the state of every alarm of the deployment
-//! (by name prefix), mapped to the instance it speaks for by the same rules as
-//! alarm events, so an alarm swallowed once is still seen on the next run.
+//! (by name prefix), mapped to the instance it speaks for by the same rule as
+//! alarm events ([`crate::alarms`]), so an alarm swallowed once is still seen on
+//! the next run.
 
 use aws_sdk_cloudwatch::types::{AlarmType, CompositeAlarm, MetricAlarm, StateValue};
 use tokio::time::Instant;
 
 use super::ops::Op;
-use super::{Aws, Window};
-use crate::error::AwsError;
-use crate::trigger::alarm_instance;
+use super::{Aws, AwsError, Window};
+use crate::alarms::{alarm_instance, Alarms};
 use crate::world::{AlarmRecord, AlarmState};
 
 /// Which alarms to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AlarmSelect {
+pub(crate) enum AlarmSelect {
     Prefix(String),
     Names(Vec<String>),
 }
 
-/// The alarms read, and the ones that could not be mapped to one instance.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Alarms {
-    pub alarms: Vec<AlarmRecord>,
-    /// One line per alarm that names no instance or several.
-    pub unmapped: Vec<String>,
-}
-
-impl Alarms {
-    /// Adds another read. The two reads of a run never overlap: the event's
-    /// alarm is read by name only when its name is outside the prefix.
-    pub fn extend(&mut self, other: Alarms) {
-        self.alarms.extend(other.alarms);
-        self.unmapped.extend(other.unmapped);
-    }
-}
-
 impl Aws {
     /// Metric and composite alarms, paginated.
-    pub async fn alarms(
+    pub(crate) async fn alarms(
         &self,
         select: &AlarmSelect,
         tag_prefix: &str,
@@ -141,6 +124,6 @@ fn map(read: &mut Alarms, alarm: Described<'_>, tag_prefix: &str) {
             instance_id,
             state,
         }),
-        Err(e) => read.unmapped.push(e.to_string()),
+        Err(e) => read.unmapped.push(e.detail()),
     }
 }

@@ -1,41 +1,18 @@
-//! EC2 reads into world records, and the paced, deadline-bounded route writes.
+//! EC2 reads into world records (the writes are in [`super::routes`]).
 
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_ec2::types::{Filter, RouteState, Tag};
 use chrono::{DateTime, Utc};
-use futures_util::stream::{self, StreamExt};
 use ipnet::IpNet;
 use tokio::time::Instant;
 
 use super::ops::Op;
-use super::{Aws, Window, VPC_CIDR_TTL};
-use crate::error::AwsError;
-use crate::plan::{RouteWrite, WriteKind};
+use super::{Aws, AwsError, Window};
 use crate::world::{
     CheckStatus, EniRecord, InstanceRecord, InstanceState, RouteRecord, RouteTableRecord,
     RouteTarget, StatusChecks,
 };
-
-/// What happened to one route write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// EC2 accepted it: the planned kind, or the other one when the route appeared
-    /// or vanished since it was read (another invocation, an operator).
-    Written(WriteKind),
-    Failed(AwsError),
-    /// Not done before the last moment a write could start.
-    Pending,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WriteOutcome {
-    pub write: RouteWrite,
-    pub outcome: Outcome,
-}
-
-/// CreateTags takes at most 1,000 resources per call.
-const TAG_BATCH: usize = 1000;
 
 impl Aws {
     /// Every instance carrying `tag_key`, of every group, without status checks.
@@ -70,7 +47,7 @@ impl Aws {
 
     /// Instance, system and attached-EBS checks of the given instances. EC2 only
     /// reports checks for running instances; the others are absent.
-    pub async fn status_checks(
+    pub(crate) async fn status_checks(
         &self,
         ids: Vec<String>,
         until: Instant,
@@ -107,7 +84,7 @@ impl Aws {
     /// Route tables of one VPC (`vpc`), of one tag key (`tag_key`, any VPC), or the
     /// listed tables (`ids`). Filtering by route target is done by the caller:
     /// EC2-compatible emulators do not all support those filters.
-    pub async fn route_tables(
+    pub(crate) async fn route_tables(
         &self,
         select: TableSelect,
         until: Instant,
@@ -140,14 +117,12 @@ impl Aws {
     }
 
     /// IPv4 and IPv6 CIDRs associated with a VPC (cached, see [`VPC_CIDR_TTL`]).
-    pub async fn vpc_cidrs(&self, vpc_id: &str, until: Instant) -> Result<Vec<IpNet>, AwsError> {
-        let cached = self
-            .vpc_cidrs
-            .lock()
-            .ok()
-            .and_then(|c| c.get(vpc_id).cloned())
-            .filter(|(at, _)| at.elapsed() < VPC_CIDR_TTL);
-        if let Some((_, cidrs)) = cached {
+    pub(crate) async fn vpc_cidrs(
+        &self,
+        vpc_id: &str,
+        until: Instant,
+    ) -> Result<Vec<IpNet>, AwsError> {
+        if let Some(cidrs) = self.vpc_cidrs.fresh(&vpc_id.to_string()) {
             return Ok(cidrs);
         }
         let request = self.ec2.describe_vpcs().vpc_ids(vpc_id);
@@ -157,164 +132,17 @@ impl Aws {
             })
             .await?;
         let cidrs = vpc_cidr_list(&out);
-        if let Ok(mut cache) = self.vpc_cidrs.lock() {
-            cache.insert(vpc_id.to_string(), (Instant::now(), cidrs.clone()));
-        }
+        self.vpc_cidrs.store(vpc_id.to_string(), cidrs.clone());
         Ok(cidrs)
-    }
-
-    /// Writes one tag on the given tables (the move record), in batches.
-    pub async fn tag_tables(
-        &self,
-        ids: &[String],
-        key: &str,
-        value: &str,
-        window: Window,
-    ) -> Result<(), AwsError> {
-        for batch in ids.chunks(TAG_BATCH) {
-            let request = self
-                .ec2
-                .create_tags()
-                .set_resources(Some(batch.to_vec()))
-                .tags(Tag::builder().key(key).value(value).build());
-            self.call_in(Op::CreateTags, window, || request.clone().send())
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Turns off source/dest check so the ENI accepts packets for the VIP.
-    pub async fn disable_source_dest_check(
-        &self,
-        eni_id: &str,
-        window: Window,
-    ) -> Result<(), AwsError> {
-        let off = aws_sdk_ec2::types::AttributeBooleanValue::builder()
-            .value(false)
-            .build();
-        let request = self
-            .ec2
-            .modify_network_interface_attribute()
-            .network_interface_id(eni_id)
-            .source_dest_check(off);
-        self.call_in(Op::ModifyNetworkInterfaceAttribute, window, || {
-            request.clone().send()
-        })
-        .await
-        .map(|_| ())
-    }
-
-    /// Applies every write, concurrently up to the configured bound, each paced by
-    /// its operation's bucket. A failing write never stops the others: a
-    /// half-moved VIP is worse than a slow one. Writes that cannot start before
-    /// `window.start_by` are returned as pending.
-    pub async fn apply(&self, writes: &[RouteWrite], window: Window) -> Vec<WriteOutcome> {
-        stream::iter(writes.iter().cloned())
-            .map(|write| async move {
-                let outcome = self.write(&write, window).await;
-                WriteOutcome { write, outcome }
-            })
-            .buffer_unordered(self.write_concurrency)
-            .collect()
-            .await
-    }
-
-    /// One idempotent route write. If the route vanished since the read, a replace
-    /// becomes a create; if it appeared, a create becomes a replace. Only on those
-    /// two answers: any other error is reported as it came.
-    async fn write(&self, write: &RouteWrite, window: Window) -> Outcome {
-        let first = match self.send_write(write, write.kind, window).await {
-            Ok(()) => return Outcome::Written(write.kind),
-            Err(e) => e,
-        };
-        let fallback = match write.kind {
-            WriteKind::Replace if write.may_create && route_not_found(&first) => WriteKind::Create,
-            WriteKind::Create if first.code.as_deref() == Some("RouteAlreadyExists") => {
-                WriteKind::Replace
-            }
-            _ => return failed(first),
-        };
-        match self.send_write(write, fallback, window).await {
-            Ok(()) => Outcome::Written(fallback),
-            Err(second) => after_fallback(first, second),
-        }
-    }
-
-    async fn send_write(
-        &self,
-        write: &RouteWrite,
-        kind: WriteKind,
-        window: Window,
-    ) -> Result<(), AwsError> {
-        let (v4, v6) = match write.destination {
-            IpNet::V4(_) => (Some(write.destination.to_string()), None),
-            IpNet::V6(_) => (None, Some(write.destination.to_string())),
-        };
-        match kind {
-            WriteKind::Replace => {
-                let request = self
-                    .ec2
-                    .replace_route()
-                    .route_table_id(&write.route_table_id)
-                    .set_destination_cidr_block(v4)
-                    .set_destination_ipv6_cidr_block(v6)
-                    .network_interface_id(&write.eni_id);
-                self.call_in(Op::ReplaceRoute, window, || request.clone().send())
-                    .await
-                    .map(|_| ())
-            }
-            WriteKind::Create => {
-                let request = self
-                    .ec2
-                    .create_route()
-                    .route_table_id(&write.route_table_id)
-                    .set_destination_cidr_block(v4)
-                    .set_destination_ipv6_cidr_block(v6)
-                    .network_interface_id(&write.eni_id);
-                self.call_in(Op::CreateRoute, window, || request.clone().send())
-                    .await
-                    .map(|_| ())
-            }
-        }
     }
 }
 
 /// Which route tables to read.
 #[derive(Debug, Clone)]
-pub enum TableSelect {
+pub(crate) enum TableSelect {
     Vpc(String),
     TagKey(String),
     Ids(Vec<String>),
-}
-
-/// EC2 answers a ReplaceRoute of a missing route with `InvalidParameterValue`
-/// ("There is no route defined for ... Use CreateRoute instead"), like any other
-/// bad parameter; only that message means "create it instead".
-fn route_not_found(error: &AwsError) -> bool {
-    match error.code.as_deref() {
-        Some("InvalidRoute.NotFound") => true,
-        Some("InvalidParameterValue") => error.message.contains("no route defined"),
-        _ => false,
-    }
-}
-
-/// A fallback that could not start before the deadline leaves the write owed,
-/// so pending, as any write the deadline stopped; otherwise the first error is
-/// the one that explains what happened.
-fn after_fallback(first: AwsError, second: AwsError) -> Outcome {
-    if second.code.as_deref() == Some(super::TOO_LATE) {
-        Outcome::Pending
-    } else {
-        failed(first)
-    }
-}
-
-fn failed(error: AwsError) -> Outcome {
-    if error.code.as_deref() == Some(super::TOO_LATE) {
-        Outcome::Pending
-    } else {
-        Outcome::Failed(error)
-    }
 }
 
 fn check(summary: Option<&aws_sdk_ec2::types::InstanceStatusSummary>) -> CheckStatus {
@@ -454,46 +282,4 @@ fn route_table_record(table: &aws_sdk_ec2::types::RouteTable) -> Option<RouteTab
         tags: tag_map(table.tags()),
         routes,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn error(code: &str, message: &str) -> AwsError {
-        AwsError {
-            service: "EC2",
-            operation: "ReplaceRoute",
-            code: Some(code.to_string()),
-            message: message.to_string(),
-            retryable: false,
-        }
-    }
-
-    #[test]
-    fn only_a_missing_route_turns_a_replace_into_a_create() {
-        let missing = "There is no route defined for '192.168.100.10/32' in the route table. Use CreateRoute instead.";
-        assert!(route_not_found(&error("InvalidParameterValue", missing)));
-        assert!(route_not_found(&error("InvalidRoute.NotFound", "gone")));
-        assert!(!route_not_found(&error(
-            "InvalidParameterValue",
-            "Value (eni-x) for parameter networkInterfaceId is invalid"
-        )));
-        assert!(!route_not_found(&error("UnauthorizedOperation", "no")));
-    }
-
-    #[test]
-    fn given_a_fallback_the_deadline_stopped_then_the_write_is_pending_else_the_first_error_counts()
-    {
-        let missing = || error("InvalidRoute.NotFound", "gone");
-        let late = error(crate::aws::TOO_LATE, "not started");
-        assert!(matches!(after_fallback(missing(), late), Outcome::Pending));
-        let denied = error("UnauthorizedOperation", "no");
-        match after_fallback(missing(), denied) {
-            Outcome::Failed(first) => {
-                assert_eq!(first.code.as_deref(), Some("InvalidRoute.NotFound"))
-            }
-            other => panic!("expected the first error, got {other:?}"),
-        }
-    }
 }

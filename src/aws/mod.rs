@@ -10,14 +10,15 @@
 //! which a burst of throttles empties in a second, leaving every later call
 //! without retries.
 
-pub mod cloudwatch;
-pub mod ec2;
+pub(crate) mod cloudwatch;
+pub(crate) mod ec2;
+pub(crate) mod error;
 pub mod ops;
 pub mod pace;
+pub(crate) mod routes;
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -28,20 +29,11 @@ use ipnet::IpNet;
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::error::AwsError;
+use crate::ttl::TtlCache;
+pub(crate) use error::AwsError;
+use error::Failure;
 use ops::Op;
 use pace::Pacer;
-
-/// EC2 and CloudWatch error codes after which the same call may succeed later.
-const RETRYABLE_CODES: &[&str] = &[
-    "RequestLimitExceeded",
-    "Throttling",
-    "ThrottlingException",
-    "InternalError",
-    "InternalFailure",
-    "ServiceUnavailable",
-    "Unavailable",
-];
 
 /// The AWS APIs as vip-failover uses them.
 #[derive(Debug, Clone)]
@@ -54,29 +46,23 @@ pub struct Aws {
     /// VPC CIDRs by VPC id, kept for the life of a warm Lambda container: CIDR
     /// associations change rarely, and dropping the read takes a call off every
     /// failover after the first.
-    vpc_cidrs: CidrCache,
+    vpc_cidrs: TtlCache<String, Vec<IpNet>>,
 }
-
-/// VPC CIDRs by VPC id, with when they were read.
-type CidrCache = Arc<Mutex<HashMap<String, (Instant, Vec<IpNet>)>>>;
 
 /// When calls may start, and when they must be over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
+pub(crate) struct Window {
     /// No new request (or retry) starts after this.
-    pub start_by: Instant,
+    pub(crate) start_by: Instant,
     /// No request runs past this.
-    pub end: Instant,
+    pub(crate) end: Instant,
 }
 
 impl Window {
-    pub fn until(end: Instant) -> Self {
+    pub(crate) fn until(end: Instant) -> Self {
         Self { start_by: end, end }
     }
 }
-
-/// The error code of a call that could not start before its window closed.
-pub const TOO_LATE: &str = "DeadlineReached";
 
 /// How long cached VPC CIDRs are trusted.
 const VPC_CIDR_TTL: Duration = Duration::from_secs(300);
@@ -104,7 +90,7 @@ impl Aws {
                 operation_timeout: config.operation_timeout,
             },
             write_concurrency: config.write_concurrency.max(1),
-            vpc_cidrs: Arc::default(),
+            vpc_cidrs: TtlCache::new(VPC_CIDR_TTL),
         }
     }
 
@@ -123,6 +109,7 @@ impl Aws {
         )
     }
 
+    /// The EC2 client (the bench reads through it).
     pub fn ec2(&self) -> &aws_sdk_ec2::Client {
         &self.ec2
     }
@@ -148,7 +135,7 @@ impl Aws {
         let mut attempts = 0;
         loop {
             if self.pacer.acquire(op, window.start_by).await.is_err() {
-                return Err(too_late(op));
+                return Err(AwsError::new(op, Failure::NotStarted));
             }
             let left = window.end.saturating_duration_since(Instant::now());
             let error =
@@ -158,7 +145,7 @@ impl Aws {
                         return Ok(value);
                     }
                     Ok(Err(e)) => aws_error(op, e),
-                    Err(_) => timed_out(op),
+                    Err(_) => AwsError::new(op, Failure::Timeout),
                 };
             if error.is_throttle() {
                 self.pacer.throttled(op);
@@ -166,7 +153,7 @@ impl Aws {
             }
             attempts += 1;
             let pause = backoff(attempts);
-            if !error.retryable
+            if !error.retryable()
                 || attempts >= self.retry.max_attempts
                 || Instant::now() + pause > give_up
             {
@@ -178,15 +165,11 @@ impl Aws {
 }
 
 /// After the first failed attempt 200 ms, then 400 ms, 800 ms... up to 2 s,
-/// with up to 50% jitter so calls that
-/// failed together do not come back together.
+/// with up to 50% jitter so calls that failed together do not come back
+/// together.
 fn backoff(attempt: u32) -> Duration {
     let base = Duration::from_millis(100u64 << attempt.min(5)).min(Duration::from_secs(2));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    base + base.mul_f64(f64::from(nanos % 500) / 1000.0)
+    base + base.mul_f64(fastrand::f64() / 2.0)
 }
 
 /// Per-attempt timeouts: an attempt that hangs is abandoned and retried.
@@ -197,58 +180,39 @@ pub fn timeout_config(config: &Config) -> TimeoutConfig {
         .build()
 }
 
-/// The SDK's retries stay off: [`Aws::call`] retries (see the module docs).
+/// The SDK's retries stay off: [`Aws::call_in`] retries (see the module docs).
 pub fn retry_config() -> RetryConfig {
     RetryConfig::disabled()
 }
 
 /// Maps an SDK error to ours, keeping the service's error code for operators.
-pub fn aws_error<E, R>(op: Op, error: SdkError<E, R>) -> AwsError
+fn aws_error<E, R>(op: Op, error: SdkError<E, R>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let error_of = |code: Option<String>, message: String, retryable: bool| AwsError {
-        service: op.service().name(),
-        operation: op.name(),
-        code,
-        message,
+    let transport = |retryable: bool| Failure::Transport {
+        message: error_chain(&error),
         retryable,
     };
     match &error {
         SdkError::ServiceError(service) => {
             let inner = service.err();
-            let code = inner.code().map(str::to_string);
-            let retryable = code
-                .as_deref()
-                .is_some_and(|c| RETRYABLE_CODES.contains(&c));
-            let message = inner.message().unwrap_or("no message").to_string();
-            error_of(code, message, retryable)
+            let message = inner.message().unwrap_or("no message");
+            match inner.code() {
+                Some(code) => AwsError::service(op, code, message),
+                None => AwsError::new(
+                    op,
+                    Failure::Transport {
+                        message: message.to_string(),
+                        retryable: false,
+                    },
+                ),
+            }
         }
-        SdkError::TimeoutError(_) => timed_out(op),
-        SdkError::ConstructionFailure(_) => error_of(None, error_chain(&error), false),
-        other => error_of(None, error_chain(other), true),
-    }
-}
-
-fn timed_out(op: Op) -> AwsError {
-    AwsError {
-        service: op.service().name(),
-        operation: op.name(),
-        code: Some("Timeout".to_string()),
-        message: "the attempt timed out".to_string(),
-        retryable: true,
-    }
-}
-
-fn too_late(op: Op) -> AwsError {
-    AwsError {
-        service: op.service().name(),
-        operation: op.name(),
-        code: Some(TOO_LATE.to_string()),
-        message: "not started: the invocation's deadline comes before the next request token"
-            .to_string(),
-        retryable: true,
+        SdkError::TimeoutError(_) => AwsError::new(op, Failure::Timeout),
+        SdkError::ConstructionFailure(_) => AwsError::new(op, transport(false)),
+        _ => AwsError::new(op, transport(true)),
     }
 }
 

@@ -12,7 +12,7 @@ pub enum Service {
 }
 
 impl Service {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Ec2 => "EC2",
             Self::CloudWatch => "CloudWatch",
@@ -20,7 +20,8 @@ impl Service {
     }
 
     /// The IAM action prefix.
-    pub fn iam_prefix(self) -> &'static str {
+    #[cfg(test)]
+    pub(crate) fn iam_prefix(self) -> &'static str {
         match self {
             Self::Ec2 => "ec2",
             Self::CloudWatch => "cloudwatch",
@@ -43,7 +44,10 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 9] = [
+    /// How many operations there are.
+    pub(crate) const COUNT: usize = 9;
+
+    pub const ALL: [Op; Self::COUNT] = [
         Op::DescribeInstances,
         Op::DescribeInstanceStatus,
         Op::DescribeRouteTables,
@@ -55,7 +59,12 @@ impl Op {
         Op::DescribeAlarms,
     ];
 
-    pub fn name(self) -> &'static str {
+    /// Position in [`Op::ALL`]: per-operation state lives in arrays.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::DescribeInstances => "DescribeInstances",
             Self::DescribeInstanceStatus => "DescribeInstanceStatus",
@@ -81,7 +90,8 @@ impl Op {
     }
 
     /// `ec2:ReplaceRoute`.
-    pub fn iam_action(self) -> String {
+    #[cfg(test)]
+    pub(crate) fn iam_action(self) -> String {
         format!("{}:{}", self.service().iam_prefix(), self.name())
     }
 }
@@ -161,7 +171,8 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for op in Op::ALL {
+        for (i, op) in Op::ALL.into_iter().enumerate() {
+            assert_eq!(op.index(), i, "{op} is where its index says");
             assert_eq!(Op::from_name(op.name()), Some(op));
         }
         assert_eq!(Op::from_name("RunInstances"), None);

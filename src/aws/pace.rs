@@ -11,7 +11,6 @@
 //! climbs back with each success. Buckets live as long as the process, like
 //! EC2's, so a warm container remembers what it spent.
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -21,38 +20,30 @@ use super::ops::Op;
 
 /// One bucket's shape: how many tokens it holds and how fast it refills.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limit {
-    pub burst: f64,
-    pub per_second: f64,
+pub(crate) struct Limit {
+    pub(crate) burst: f64,
+    pub(crate) per_second: f64,
 }
 
-/// The bucket shape of every operation.
+/// The bucket shape of every operation, indexed by [`Op::index`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct RateLimits(BTreeMap<Op, Limit>);
+pub struct RateLimits([Limit; Op::COUNT]);
 
 impl RateLimits {
     /// EC2's documented defaults; DescribeAlarms at CloudWatch's 9 requests/s.
-    pub fn documented() -> Self {
+    pub(crate) fn documented() -> Self {
         let limit = |burst, per_second| Limit { burst, per_second };
-        Self(
-            Op::ALL
-                .into_iter()
-                .map(|op| {
-                    let l = match op {
-                        Op::CreateRoute | Op::ReplaceRoute => limit(50.0, 5.0),
-                        Op::ModifyNetworkInterfaceAttribute => limit(50.0, 5.0),
-                        Op::CreateTags => limit(100.0, 10.0),
-                        // Called with instance ids and no filter: the unfiltered bucket.
-                        Op::DescribeInstanceStatus => limit(50.0, 10.0),
-                        Op::DescribeAlarms => limit(9.0, 9.0),
-                        Op::DescribeInstances | Op::DescribeRouteTables | Op::DescribeVpcs => {
-                            limit(100.0, 20.0)
-                        }
-                    };
-                    (op, l)
-                })
-                .collect(),
-        )
+        Self(Op::ALL.map(|op| match op {
+            Op::CreateRoute | Op::ReplaceRoute => limit(50.0, 5.0),
+            Op::ModifyNetworkInterfaceAttribute => limit(50.0, 5.0),
+            Op::CreateTags => limit(100.0, 10.0),
+            // Called with instance ids and no filter: the unfiltered bucket.
+            Op::DescribeInstanceStatus => limit(50.0, 10.0),
+            Op::DescribeAlarms => limit(9.0, 9.0),
+            Op::DescribeInstances | Op::DescribeRouteTables | Op::DescribeVpcs => {
+                limit(100.0, 20.0)
+            }
+        }))
     }
 
     /// `ReplaceRoute=200/20,CreateRoute=200/20`: overrides for accounts with raised
@@ -71,7 +62,7 @@ impl RateLimits {
             let number = |s: &str| s.trim().parse::<f64>().ok().filter(|n| *n >= 1.0);
             match (number(burst), number(rate)) {
                 (Some(burst), Some(per_second)) => {
-                    limits.0.insert(op, Limit { burst, per_second });
+                    limits.0[op.index()] = Limit { burst, per_second };
                 }
                 _ => {
                     return Err(format!(
@@ -83,14 +74,14 @@ impl RateLimits {
         Ok(limits)
     }
 
-    pub fn get(&self, op: Op) -> Limit {
-        self.0[&op]
+    pub(crate) fn get(&self, op: Op) -> Limit {
+        self.0[op.index()]
     }
 }
 
 /// The deadline came before a token would.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TooLate;
+pub(crate) struct TooLate;
 
 /// One operation's bucket, kept as a schedule rather than a token count (the
 /// generic cell rate algorithm): `next` is when the bucket would be exactly
@@ -125,8 +116,8 @@ impl Bucket {
 
 /// Token buckets for every operation, shared by every call of the process.
 #[derive(Debug)]
-pub struct Pacer {
-    buckets: Mutex<BTreeMap<Op, Bucket>>,
+pub(crate) struct Pacer {
+    buckets: Mutex<[Bucket; Op::COUNT]>,
 }
 
 /// Share of the rate kept on a throttle, and the floor it never goes below.
@@ -136,21 +127,17 @@ const SLOWEST: f64 = 0.25;
 const SPEED_UP: f64 = 0.02;
 
 impl Pacer {
-    pub fn new(limits: &RateLimits) -> Self {
+    pub(crate) fn new(limits: &RateLimits) -> Self {
         let now = Instant::now();
-        let buckets = Op::ALL
-            .into_iter()
-            .map(|op| {
-                let limit = limits.get(op);
-                let bucket = Bucket {
-                    limit,
-                    rate: limit.per_second,
-                    next: now,
-                    slowed_at: None,
-                };
-                (op, bucket)
-            })
-            .collect();
+        let buckets = Op::ALL.map(|op| {
+            let limit = limits.get(op);
+            Bucket {
+                limit,
+                rate: limit.per_second,
+                next: now,
+                slowed_at: None,
+            }
+        });
         Self {
             buckets: Mutex::new(buckets),
         }
@@ -158,18 +145,15 @@ impl Pacer {
 
     /// Waits for a token of `op`'s bucket. Refuses at once, without reserving,
     /// when the token would come after `until`.
-    pub async fn acquire(&self, op: Op, until: Instant) -> Result<(), TooLate> {
-        let slot = {
-            let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-            let bucket = buckets.get_mut(&op).expect("a bucket per operation");
-            let now = Instant::now();
+    pub(crate) async fn acquire(&self, op: Op, until: Instant) -> Result<(), TooLate> {
+        let slot = self.with(op, |bucket, now| {
             let slot = bucket.slot(now);
             if slot > until {
                 return Err(TooLate);
             }
             bucket.next = bucket.next.max(now) + bucket.interval();
-            slot
-        };
+            Ok(slot)
+        })?;
         tokio::time::sleep_until(slot).await;
         Ok(())
     }
@@ -177,7 +161,7 @@ impl Pacer {
     /// AWS said the account's bucket is empty: so is ours (no call goes before
     /// one more interval has passed), and the rate drops, at most once a second,
     /// since calls in flight learn it together.
-    pub fn throttled(&self, op: Op) {
+    pub(crate) fn throttled(&self, op: Op) {
         self.with(op, |bucket, now| {
             if bucket
                 .slowed_at
@@ -192,7 +176,7 @@ impl Pacer {
     }
 
     /// A call went through: the rate climbs back towards the limit.
-    pub fn succeeded(&self, op: Op) {
+    pub(crate) fn succeeded(&self, op: Op) {
         self.with(op, |bucket, _| {
             bucket.rate =
                 (bucket.rate + bucket.limit.per_second * SPEED_UP).min(bucket.limit.per_second);
@@ -201,16 +185,15 @@ impl Pacer {
 
     /// The current refill rate of `op`.
     #[cfg(test)]
-    pub fn rate(&self, op: Op) -> f64 {
-        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        buckets[&op].rate
+    pub(crate) fn rate(&self, op: Op) -> f64 {
+        self.with(op, |bucket, _| bucket.rate)
     }
 
-    fn with(&self, op: Op, change: impl FnOnce(&mut Bucket, Instant)) {
+    /// `change` on `op`'s bucket, under the lock. A panic elsewhere while the
+    /// lock was held leaves buckets that are still whole: keep using them.
+    fn with<T>(&self, op: Op, change: impl FnOnce(&mut Bucket, Instant) -> T) -> T {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(bucket) = buckets.get_mut(&op) {
-            change(bucket, Instant::now());
-        }
+        change(&mut buckets[op.index()], Instant::now())
     }
 }
 

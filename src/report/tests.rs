@@ -2,7 +2,8 @@
 //! verifying read returned.
 
 use super::*;
-use crate::error::AwsError;
+use crate::aws::ops::Op;
+use crate::aws::AwsError;
 use crate::plan::{decide, Intent, Policy};
 use crate::testing::*;
 
@@ -59,13 +60,8 @@ fn given_a_dry_run_then_every_planned_write_is_shown_as_would_and_nothing_as_cha
 fn given_written_failed_and_pending_writes_then_each_table_says_which_and_only_verified_ones_count()
 {
     let (group, plan) = moving();
-    let throttled = AwsError {
-        service: "EC2",
-        operation: "ReplaceRoute",
-        code: Some("UnauthorizedOperation".to_string()),
-        message: "denied".to_string(),
-        retryable: false,
-    };
+    let throttled =
+        AwsError::service(Op::ReplaceRoute, "UnauthorizedOperation", "denied").to_string();
     let outcomes = [
         outcome(&plan, 0, Outcome::Written(WriteKind::Replace)),
         outcome(&plan, 1, Outcome::Failed(throttled)),

@@ -1,24 +1,18 @@
 //! CloudWatch alarm payloads, whichever channel delivers them (the alarm's own
-//! Lambda action, EventBridge, SNS), and the rule that maps an alarm to the one
-//! instance it speaks for. The CloudWatch adapter reuses that rule through
-//! [`alarm_instance`], so an alarm read with DescribeAlarms and the same alarm
+//! Lambda action, EventBridge, SNS). The rule that maps an alarm to the one
+//! instance it speaks for is the domain's ([`crate::alarms`]), shared with the
+//! CloudWatch adapter, so an alarm read with DescribeAlarms and the same alarm
 //! delivered as an event always name the same instance.
-
-use std::collections::BTreeSet;
 
 use aws_lambda_events::event::cloudwatch_alarms::{CloudWatchAlarm, CloudWatchAlarmData};
 use serde_json::Value;
 
-use super::{
-    checked_instance_id, is_instance_id, json_kind, malformed, short_json, truncated, AlarmHint,
-    Trigger, TriggerError,
-};
+use super::{json_kind, malformed, short_json, truncated, AlarmHint, Trigger, TriggerError};
+use crate::alarms::{alarm_instance, AlarmInstanceError};
 use crate::world::AlarmState;
 
 /// Shape name of the alarm's direct Lambda action.
 pub(super) const ALARM_ACTION: &str = "CloudWatch alarm action";
-/// Shape name for alarms that arrive as data rather than as an event (DescribeAlarms).
-const CLOUDWATCH_ALARM: &str = "CloudWatch alarm";
 
 /// What every alarm shape reduces to before the instance is resolved.
 pub(super) struct AlarmFacts<'a> {
@@ -176,8 +170,13 @@ pub(super) fn alarm_trigger(
     facts: &AlarmFacts<'_>,
     tag_prefix: &str,
 ) -> Result<Trigger, TriggerError> {
-    let resolver = Resolver::new(facts.name, facts.shape, tag_prefix);
-    let instance_id = resolver.resolve(facts.description, &facts.dimension_ids)?;
+    let instance_id = alarm_instance(
+        facts.name,
+        facts.description,
+        &facts.dimension_ids,
+        tag_prefix,
+    )
+    .map_err(|e| refusal(e, facts.shape))?;
     let source = format!(
         "alarm {} ({}){}",
         facts.name,
@@ -199,132 +198,15 @@ pub(super) fn alarm_trigger(
     })
 }
 
-/// The instance an alarm speaks for, by the same rules as alarm events: a
-/// `{tag_prefix}instance=i-...` in the description wins, then the `InstanceId`
-/// dimensions of its metric (or metric-math metrics), then an id standing alone
-/// in its name. Errors name the shape "CloudWatch alarm".
-pub fn alarm_instance(
-    name: &str,
-    description: Option<&str>,
-    dimension_ids: &[&str],
-    tag_prefix: &str,
-) -> Result<String, TriggerError> {
-    Resolver::new(name, CLOUDWATCH_ALARM, tag_prefix).resolve(description, dimension_ids)
-}
-
-/// Resolves one alarm's instance; carries what every refusal names (the alarm,
-/// the shape that delivered it, the description key to suggest as the fix).
-struct Resolver<'a> {
-    alarm: &'a str,
-    shape: &'static str,
-    /// The description convention's key, e.g. `vip-failover:instance=`.
-    key: String,
-}
-
-impl<'a> Resolver<'a> {
-    fn new(alarm: &'a str, shape: &'static str, tag_prefix: &str) -> Self {
-        Self {
-            alarm,
-            shape,
-            key: format!("{tag_prefix}instance="),
+/// The domain's refusal, in the words of the channel (`shape`) that delivered
+/// the alarm.
+fn refusal(error: AlarmInstanceError, shape: &'static str) -> TriggerError {
+    match error {
+        AlarmInstanceError::Nothing { alarm, key } => {
+            TriggerError::AlarmWithoutInstance { alarm, key }
         }
+        other => malformed(shape, other.detail()),
     }
-
-    /// The description convention wins because it is the operator's explicit
-    /// statement (and the only way to disambiguate a metric-math alarm over
-    /// several instances); then the metric dimensions; then an id embedded in
-    /// the alarm name, which is all a composite alarm may have.
-    fn resolve(
-        &self,
-        description: Option<&str>,
-        dimension_ids: &[&str],
-    ) -> Result<String, TriggerError> {
-        if let Some(id) = self.described(description)? {
-            return Ok(id);
-        }
-        let mut from_dimensions = BTreeSet::new();
-        for id in dimension_ids {
-            from_dimensions.insert(checked_instance_id(
-                id,
-                self.shape,
-                &format!("the InstanceId dimension of alarm {}", self.alarm),
-            )?);
-        }
-        if let Some(id) = self.single(from_dimensions, "its metrics' InstanceId dimensions")? {
-            return Ok(id);
-        }
-        let from_name: BTreeSet<String> = ids_in_text(self.alarm).into_iter().collect();
-        if let Some(id) = self.single(from_name, "its name")? {
-            return Ok(id);
-        }
-        Err(TriggerError::AlarmWithoutInstance {
-            alarm: self.alarm.to_string(),
-            key: self.key.clone(),
-        })
-    }
-
-    /// Reads every `{prefix}instance=` occurrence; they must agree, since a
-    /// description naming two instances is a copy-paste slip, not a choice.
-    fn described(&self, description: Option<&str>) -> Result<Option<String>, TriggerError> {
-        let Some(description) = description else {
-            return Ok(None);
-        };
-        let key = &self.key;
-        let mut found = BTreeSet::new();
-        for (at, _) in description.match_indices(key.as_str()) {
-            let rest = &description[at + key.len()..];
-            let end = rest
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-                .unwrap_or(rest.len());
-            found.insert(checked_instance_id(
-                &rest[..end],
-                self.shape,
-                &format!("`{key}` in the description of alarm {}", self.alarm),
-            )?);
-        }
-        self.single(found, &format!("`{key}` in its description"))
-    }
-
-    /// Failover moves one member, so an alarm naming several instances through
-    /// one `origin` is refused with the way to make it name one.
-    fn single(&self, ids: BTreeSet<String>, origin: &str) -> Result<Option<String>, TriggerError> {
-        if ids.len() > 1 {
-            return Err(malformed(
-                self.shape,
-                format!(
-                    "alarm {} names several instances ({}) through {origin}; failover needs one, so put `{}i-...` in its description or split the alarm",
-                    self.alarm,
-                    ids.into_iter().collect::<Vec<_>>().join(", "),
-                    self.key
-                ),
-            ));
-        }
-        Ok(ids.into_iter().next())
-    }
-}
-
-/// Finds well-formed instance ids standing as their own token in free text
-/// (e.g. `web-i-0a1b2c3d4e5f60718-status`), without a regex crate.
-pub(super) fn ids_in_text(text: &str) -> Vec<String> {
-    let bytes = text.as_bytes();
-    let mut ids = Vec::new();
-    for (at, _) in text.match_indices("i-") {
-        if at > 0 && bytes[at - 1].is_ascii_alphanumeric() {
-            continue;
-        }
-        let rest = &text[at + 2..];
-        let hex_len = rest
-            .find(|c: char| !matches!(c, '0'..='9' | 'a'..='f'))
-            .unwrap_or(rest.len());
-        let ends_token = rest[hex_len..]
-            .chars()
-            .next()
-            .is_none_or(|c| !c.is_ascii_alphanumeric());
-        if ends_token && is_instance_id(&text[at..at + 2 + hex_len]) {
-            ids.push(text[at..at + 2 + hex_len].to_string());
-        }
-    }
-    ids
 }
 
 #[cfg(test)]
@@ -453,97 +335,6 @@ mod tests {
                 "alarm web-serverA-unhealthy (ALARM)"
             ))
         );
-    }
-
-    #[test]
-    fn instance_ids_in_alarm_names_must_stand_alone() {
-        assert_eq!(ids_in_text("web-i-12345678-status"), vec!["i-12345678"]);
-        assert_eq!(ids_in_text(&format!("{SERVER_A} down")), vec![SERVER_A]);
-        assert_eq!(ids_in_text(&format!("(web/{SERVER_A})")), vec![SERVER_A]);
-        assert!(ids_in_text("wiki-12345678").is_empty());
-        assert!(ids_in_text("i-12345678x").is_empty());
-        assert!(ids_in_text("i-123456789").is_empty());
-        assert!(ids_in_text("i-").is_empty());
-        assert!(ids_in_text("CompositeDemo.Main").is_empty());
-    }
-
-    // -- alarm_instance: the rule as the CloudWatch adapter calls it -----------
-
-    #[test]
-    fn alarm_instance_reads_a_metric_alarms_dimensions() {
-        assert_eq!(
-            alarm_instance("web-serverA-status-check", None, &[SERVER_A], PREFIX),
-            Ok(SERVER_A.to_string())
-        );
-        // A metric-math alarm whose metrics all name one instance names it once.
-        assert_eq!(
-            alarm_instance(
-                "web-traffic",
-                Some("all traffic"),
-                &[SERVER_A, SERVER_A],
-                PREFIX
-            ),
-            Ok(SERVER_A.to_string())
-        );
-    }
-
-    #[test]
-    fn alarm_instance_prefers_the_description_hint() {
-        let description = format!("Watch B through A. {PREFIX}instance={SERVER_B}.");
-        assert_eq!(
-            alarm_instance(
-                "web-serverA-status-check",
-                Some(&description),
-                &[SERVER_A],
-                PREFIX
-            ),
-            Ok(SERVER_B.to_string())
-        );
-        // A composite alarm has no dimensions at all.
-        assert_eq!(
-            alarm_instance("web-unhealthy", Some(&description), &[], PREFIX),
-            Ok(SERVER_B.to_string())
-        );
-    }
-
-    #[test]
-    fn alarm_instance_falls_back_to_an_id_in_the_name() {
-        assert_eq!(
-            alarm_instance(&format!("web-{SERVER_A}-unhealthy"), None, &[], PREFIX),
-            Ok(SERVER_A.to_string())
-        );
-        assert_eq!(
-            alarm_instance("web-unhealthy", Some("no hint here"), &[], PREFIX),
-            Err(TriggerError::AlarmWithoutInstance {
-                alarm: "web-unhealthy".to_string(),
-                key: format!("{PREFIX}instance="),
-            })
-        );
-    }
-
-    #[test]
-    fn alarm_instance_refuses_an_alarm_over_two_instances() {
-        let refusals = [
-            alarm_instance("web-pair", None, &[SERVER_A, SERVER_B], PREFIX),
-            alarm_instance(
-                "web-pair",
-                Some(&format!(
-                    "{PREFIX}instance={SERVER_A} {PREFIX}instance={SERVER_B}"
-                )),
-                &[],
-                PREFIX,
-            ),
-            alarm_instance(&format!("{SERVER_A}-or-{SERVER_B}"), None, &[], PREFIX),
-        ];
-        for refused in refusals {
-            let Err(TriggerError::Malformed { shape, detail }) = &refused else {
-                panic!("two instances must be refused: {refused:?}");
-            };
-            assert_eq!(*shape, CLOUDWATCH_ALARM);
-            for fragment in [SERVER_A, SERVER_B, "vip-failover:instance=i-..."] {
-                assert!(detail.contains(fragment), "{detail}");
-            }
-        }
     }
 
     #[test]

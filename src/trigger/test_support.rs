@@ -6,12 +6,12 @@ use serde_json::Value;
 use super::{AlarmHint, ManualCommand, StateHint, Trigger, TriggerError};
 use crate::world::{AlarmState, InstanceState};
 
-pub(super) const PREFIX: &str = "vip-failover:";
-pub(super) const SERVER_A: &str = "i-0a1b2c3d4e5f60718";
-pub(super) const SERVER_B: &str = "i-0f1e2d3c4b5a69788";
+pub(crate) const PREFIX: &str = "vip-failover:";
+pub(crate) const SERVER_A: &str = "i-0a1b2c3d4e5f60718";
+pub(crate) const SERVER_B: &str = "i-0f1e2d3c4b5a69788";
 
 /// The `time` of `events/eventbridge-ec2-state-change-stopped.json`.
-pub(super) const STOPPED_SAMPLE_TIME: &str = "2025-03-14T11:03:27Z";
+pub(crate) const STOPPED_SAMPLE_TIME: &str = "2025-03-14T11:03:27Z";
 
 fn load(dir: &str, name: &str) -> Value {
     let path = format!("{}/{dir}/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -20,17 +20,17 @@ fn load(dir: &str, name: &str) -> Value {
 }
 
 /// A public sample from `tests/fixtures/reference-events`.
-pub(super) fn reference(name: &str) -> Value {
+pub(crate) fn reference(name: &str) -> Value {
     load("tests/fixtures/reference-events", name)
 }
 
 /// A user-facing sample from `events/`.
-pub(super) fn sample(name: &str) -> Value {
+pub(crate) fn sample(name: &str) -> Value {
     load("events", name)
 }
 
 /// Returns `event` with the value at JSON pointer `at` replaced (or removed when `None`).
-pub(super) fn edit(mut event: Value, at: &str, new: Option<Value>) -> Value {
+pub(crate) fn edit(mut event: Value, at: &str, new: Option<Value>) -> Value {
     let (parent, key) = at.rsplit_once('/').expect("pointer has a parent");
     let target = event
         .pointer_mut(parent)
@@ -54,7 +54,7 @@ pub(super) fn edit(mut event: Value, at: &str, new: Option<Value>) -> Value {
 }
 
 /// The trigger an alarm event must become: alarm `alarm` on `instance_id` is now `state`.
-pub(super) fn alarm_hint(
+pub(crate) fn alarm_hint(
     state: AlarmState,
     alarm: &str,
     instance_id: &str,
@@ -69,7 +69,7 @@ pub(super) fn alarm_hint(
 }
 
 /// The trigger an EC2 state change must become; `at` is the event's RFC 3339 `time`.
-pub(super) fn state_hint(
+pub(crate) fn state_hint(
     state: InstanceState,
     instance_id: &str,
     at: Option<&str>,
@@ -84,13 +84,13 @@ pub(super) fn state_hint(
 }
 
 /// Parses an RFC 3339 time written in a test.
-pub(super) fn utc(time: &str) -> DateTime<Utc> {
+pub(crate) fn utc(time: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(time)
         .unwrap_or_else(|e| panic!("{time}: {e}"))
         .with_timezone(&Utc)
 }
 
-pub(super) fn failover(target: Option<&str>, dry_run: bool) -> Trigger {
+pub(crate) fn failover(target: Option<&str>, dry_run: bool) -> Trigger {
     Trigger::Manual(ManualCommand::Failover {
         group: "web".to_string(),
         target: target.map(str::to_string),
@@ -99,7 +99,7 @@ pub(super) fn failover(target: Option<&str>, dry_run: bool) -> Trigger {
 }
 
 /// The variant's name, so a table of refusals can say which one it expects.
-pub(super) fn variant(error: &TriggerError) -> &'static str {
+pub(crate) fn variant(error: &TriggerError) -> &'static str {
     match error {
         TriggerError::NotAnObject { .. } => "NotAnObject",
         TriggerError::UnknownEvent { .. } => "UnknownEvent",

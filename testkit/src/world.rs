@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 
 use aws_sdk_ec2::Client;
 use serde_json::Value;
-use vip_failover::error::Error;
 use vip_failover::handler::Handler;
 use vip_failover::report::{Report, Response};
 use vip_failover::Config;
+use vip_failover::Error;
 
 use crate::fault_proxy::{FaultProxy, Rules};
 use crate::topology::{self, Seed, Server, VIP};

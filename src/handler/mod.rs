@@ -1,0 +1,413 @@
+//! One invocation, as I/O sequencing only: parse, read the world, decide (pure),
+//! apply, verify, report. Each trigger kind is one line of
+//! [`Handler::handle_trigger`]; what to decide lives in [`crate::plan`], what to
+//! say in [`crate::report`]. Reading is in `read.rs`, applying in `apply.rs`.
+
+mod apply;
+mod read;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::alarms::Levels;
+use crate::aws::ec2::TableSelect;
+use crate::aws::{Aws, AwsError};
+use crate::config::Config;
+use crate::deadline::Deadline;
+use crate::group::{self, ConfigError};
+use crate::health::ReportedDown;
+use crate::membership::MembershipCache;
+use crate::metrics;
+use crate::plan::{self, Intent, Plan, Policy};
+use crate::preflight;
+use crate::report::{self, Applied, Error, Report, Response, StatusReport};
+use crate::trigger::{self, AlarmHint, ManualCommand, Trigger};
+use crate::world::InstanceRecord;
+use apply::Done;
+
+/// Everything an invocation needs, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Handler {
+    aws: Aws,
+    config: Config,
+    membership: MembershipCache,
+    emit_metrics: bool,
+}
+
+/// One group's run: what to decide, for whom, and until when. It alone turns a
+/// trigger into what the decision needs: the intent, the hints, the source
+/// named in reports, and whether to write at all.
+#[derive(Debug, Clone)]
+struct Run {
+    group: String,
+    intent: Intent,
+    hints: Hints,
+    source: String,
+    dry_run: bool,
+    started: Instant,
+    deadline: Deadline,
+}
+
+/// What the event points at. Only hints: levels are read again before deciding.
+#[derive(Debug, Clone, Default)]
+struct Hints {
+    /// The alarm of an alarm event: read by name when outside the prefix, and
+    /// taken at its word only when CloudWatch cannot be read.
+    alarm: Option<AlarmHint>,
+    /// A down state from an EC2 state-change event: authoritative for that
+    /// instance (see [`crate::health`]).
+    reported_down: Option<(String, ReportedDown)>,
+    /// Alarm levels read once for every group of a reconcile: with no alarm of
+    /// its own to read, each group's read would be the same prefix read.
+    shared_alarms: Option<Arc<OnceCell<Levels>>>,
+}
+
+impl Run {
+    /// The run of `group` that `trigger` asks for.
+    fn of(trigger: &Trigger, group: &str, started: Instant, deadline: Deadline) -> Self {
+        Self {
+            group: group.trim().to_string(),
+            intent: intent(trigger),
+            hints: Hints::of(trigger),
+            source: source(trigger),
+            dry_run: matches!(
+                trigger,
+                Trigger::Manual(ManualCommand::Failover { dry_run: true, .. })
+            ),
+            started,
+            deadline,
+        }
+    }
+}
+
+/// What the decision is asked to do: an operator's move, or, for every
+/// automatic trigger, to put the VIP where the levels read now say it belongs.
+fn intent(trigger: &Trigger) -> Intent {
+    match trigger {
+        Trigger::Manual(ManualCommand::Failover { target, .. }) => Intent::Failover {
+            target: target.clone(),
+        },
+        _ => Intent::Automatic,
+    }
+}
+
+/// Where the trigger came from, for reports ("manual", "schedule <rule arn>",
+/// the hint's source...). An ignored event keeps only its reason, so it is
+/// reported as coming from "event".
+fn source(trigger: &Trigger) -> String {
+    match trigger {
+        Trigger::Alarm(hint) => hint.source.clone(),
+        Trigger::InstanceState(hint) => hint.source.clone(),
+        Trigger::Manual(ManualCommand::Failover { .. }) => "manual failover".to_string(),
+        Trigger::Manual(_) => "manual".to_string(),
+        Trigger::Reconcile { source, .. } => source.clone(),
+        Trigger::Ignored { .. } => "event".to_string(),
+    }
+}
+
+impl Hints {
+    fn of(trigger: &Trigger) -> Self {
+        match trigger {
+            Trigger::Alarm(hint) => Self {
+                alarm: Some(hint.clone()),
+                ..Self::default()
+            },
+            Trigger::InstanceState(hint) => Self {
+                reported_down: Some((
+                    hint.instance_id.clone(),
+                    ReportedDown {
+                        state: hint.state,
+                        at: hint.at,
+                    },
+                )),
+                ..Self::default()
+            },
+            _ => Self::default(),
+        }
+    }
+}
+
+impl Handler {
+    pub fn new(aws: Aws, config: Config) -> Self {
+        Self {
+            membership: MembershipCache::new(config.membership_ttl),
+            aws,
+            config,
+            emit_metrics: true,
+        }
+    }
+
+    /// No EMF lines on stdout: for the operator CLI, whose stdout is for people
+    /// and scripts, and which is not in CloudWatch Logs anyway.
+    pub fn without_metrics(mut self) -> Self {
+        self.emit_metrics = false;
+        self
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn aws(&self) -> &Aws {
+        &self.aws
+    }
+
+    /// A deadline `budget` from now, with the configured reserve (CLI, tests).
+    pub fn deadline_after(&self, budget: std::time::Duration) -> Deadline {
+        Deadline::after(budget, self.config.deadline_reserve)
+    }
+
+    pub async fn handle(&self, event: Value, deadline: Deadline) -> Result<Response, Error> {
+        let trigger = trigger::parse(&event, self.config.tags.prefix())
+            .inspect_err(|e| warn!(error = %e, "event refused"))?;
+        self.handle_trigger(trigger, deadline).await
+    }
+
+    /// Runs an already parsed trigger; the operator CLI enters here.
+    pub async fn handle_trigger(
+        &self,
+        trigger: Trigger,
+        deadline: Deadline,
+    ) -> Result<Response, Error> {
+        info!(trigger = ?trigger, "event received");
+        let started = Instant::now();
+        match &trigger {
+            Trigger::Alarm(_) | Trigger::InstanceState(_) => {
+                self.for_instance(&trigger, started, deadline).await
+            }
+            Trigger::Manual(ManualCommand::Failover { group, .. }) => {
+                let run = Run::of(&trigger, group, started, deadline);
+                self.run(&run, None).await.map(Response::Group)
+            }
+            Trigger::Manual(ManualCommand::Status { group }) => self.status(group, deadline).await,
+            Trigger::Manual(ManualCommand::Check { group }) => self.check(group, deadline).await,
+            Trigger::Reconcile { groups, .. } => {
+                self.reconcile(&trigger, groups.clone(), started, deadline)
+                    .await
+            }
+            Trigger::Ignored { reason } => Ok(Response::ignored(reason.clone(), "event")),
+        }
+    }
+
+    /// An alarm or state change of one instance: its group is found from its
+    /// tags. Costs nothing while a fresh member list says it is in no group.
+    async fn for_instance(
+        &self,
+        trigger: &Trigger,
+        started: Instant,
+        deadline: Deadline,
+    ) -> Result<Response, Error> {
+        let instance_id = trigger.instance_id().unwrap_or_default().to_string();
+        let source = source(trigger);
+        // A member list read just now is passed on; a cached one is read again
+        // in the run's first round, beside the rest.
+        let (listing, read_now) = match self.membership.fresh() {
+            Some(listing) => (listing, false),
+            None => (self.list(deadline.last_write()).await?, true),
+        };
+        let group = listing
+            .iter()
+            .find(|i| i.id == instance_id)
+            .and_then(|r| group::group_of(r, &self.config.tags))
+            .map(str::to_string);
+        let read_now = read_now.then_some(listing);
+        let Some(group) = group else {
+            info!(instance_id, "instance belongs to no failover group");
+            let reason = format!(
+                "instance {instance_id} carries no {} tag: it is in no failover group",
+                self.config.tags.group()
+            );
+            return Ok(Response::ignored(reason, &source));
+        };
+        let run = Run::of(trigger, &group, started, deadline);
+        self.run(&run, read_now).await.map(Response::Group)
+    }
+
+    /// Every named group (every group, when none is named), concurrently, each
+    /// with its own result.
+    async fn reconcile(
+        &self,
+        trigger: &Trigger,
+        groups: Option<Vec<String>>,
+        started: Instant,
+        deadline: Deadline,
+    ) -> Result<Response, Error> {
+        let listing = self.list(deadline.last_write()).await?;
+        let names: Vec<String> = match groups {
+            Some(names) => names.iter().map(|n| n.trim().to_string()).collect(),
+            None => group::group_names(&listing, &self.config.tags)
+                .into_iter()
+                .collect(),
+        };
+        let alarms = Arc::new(OnceCell::new());
+        let runs: Vec<Run> = names
+            .iter()
+            .map(|name| {
+                let mut run = Run::of(trigger, name, started, deadline);
+                run.hints.shared_alarms = Some(alarms.clone());
+                run
+            })
+            .collect();
+        let results = futures_util::future::join_all(
+            runs.iter().map(|run| self.run(run, Some(listing.clone()))),
+        )
+        .await;
+        let mut reports = Vec::new();
+        let mut failures = Vec::new();
+        for (name, result) in names.into_iter().zip(results) {
+            match result {
+                Ok(report) => reports.push(report),
+                Err(e) => failures.push((name, e)),
+            }
+        }
+        if !failures.is_empty() {
+            return Err(Error::Groups {
+                failures,
+                done: reports,
+            });
+        }
+        Ok(Response::Reconcile {
+            action: "reconcile",
+            changed: reports.iter().any(|r| r.changed),
+            groups: reports,
+            duration_ms: elapsed_ms(started),
+        })
+    }
+
+    async fn status(&self, name: &str, deadline: Deadline) -> Result<Response, Error> {
+        let hints = Hints::default();
+        let loaded = Box::pin(self.load(name.trim(), None, &hints, deadline.end())).await?;
+        let plan = plan::decide(&loaded.group, &Intent::Automatic, &self.policy());
+        Ok(Response::Status(StatusReport::new(&loaded.group, &plan)))
+    }
+
+    /// The pre-flight check. Contradicting tags are a finding, an unknown group
+    /// is a wrong request.
+    async fn check(&self, name: &str, deadline: Deadline) -> Result<Response, Error> {
+        let key = self.config.tags.group();
+        let hints = Hints::default();
+        let (loaded, tagged) = tokio::join!(
+            Box::pin(self.load(name.trim(), None, &hints, deadline.end())),
+            self.aws
+                .route_tables(TableSelect::TagKey(key.clone()), deadline.end()),
+        );
+        let report = match loaded {
+            Ok(loaded) => {
+                let stray = preflight::stray_tables(&loaded.group, &tagged?, &self.config.tags);
+                let context = preflight::Context {
+                    group_tag_key: &key,
+                    stray: &stray,
+                    unmapped_alarms: &loaded.unmapped_alarms,
+                };
+                preflight::check(&loaded.group, &context)
+            }
+            Err(Error::Config(e)) if matches!(*e, ConfigError::UnknownGroup { .. }) => {
+                return Err(Error::Config(e))
+            }
+            Err(Error::Config(e)) => preflight::invalid(name.trim(), &e),
+            Err(e) => return Err(e),
+        };
+        info!(group = %report.group, ok = report.ok, problems = report.problems().count(), "check");
+        Ok(Response::Check(report))
+    }
+
+    /// Decides and (unless a dry run) applies and verifies for one group.
+    async fn run(
+        &self,
+        run: &Run,
+        listing: Option<Arc<Vec<InstanceRecord>>>,
+    ) -> Result<Report, Error> {
+        let loaded =
+            Box::pin(self.load(&run.group, listing, &run.hints, run.deadline.last_write())).await?;
+        let plan = plan::decide(&loaded.group, &run.intent, &self.policy());
+        let done = if run.dry_run || plan.writes.is_empty() {
+            Done::nothing()
+        } else {
+            Box::pin(self.apply(&loaded.group, &plan, run.deadline)).await
+        };
+        let applied = Applied {
+            dry_run: run.dry_run,
+            outcomes: &done.outcomes,
+            verified: done.verified.as_deref().map_err(String::as_str),
+            warnings: &done.warnings,
+        };
+        let report = report::build(
+            &loaded.group,
+            &plan,
+            &applied,
+            &run.source,
+            elapsed_ms(run.started),
+        );
+        log_decision(&report);
+        if self.emit_metrics {
+            metrics::emit(&report);
+        }
+        verdict(report, plan, done.unrecorded)
+    }
+
+    fn policy(&self) -> Policy {
+        Policy {
+            now: Utc::now(),
+            hold_down: self.config.hold_down,
+        }
+    }
+}
+
+/// The report, or the error it amounts to.
+fn verdict(report: Report, plan: Plan, unrecorded: Option<AwsError>) -> Result<Report, Error> {
+    if let Some(refusal) = plan.refusal {
+        return Err(Error::Refused {
+            refusal,
+            report: Box::new(report),
+        });
+    }
+    if let Some(error) = unrecorded {
+        return Err(Error::MoveNotRecorded {
+            error,
+            report: Box::new(report),
+        });
+    }
+    if !report.pending_routes().is_empty() {
+        return Err(Error::DeadlineReached {
+            report: Box::new(report),
+        });
+    }
+    if !report.failed_routes().is_empty() {
+        return Err(Error::PartialFailure {
+            report: Box::new(report),
+        });
+    }
+    Ok(report)
+}
+
+/// The one log line per decision that an operator greps for at 3 a.m.
+fn log_decision(report: &Report) {
+    info!(
+        group = %report.group,
+        action = ?report.action,
+        reason = %report.reason,
+        trigger = %report.trigger,
+        dry_run = report.dry_run,
+        from = report.from.as_ref().map(|e| e.instance_id.as_str()).unwrap_or("-"),
+        to = report.to.as_ref().map(|e| e.instance_id.as_str()).unwrap_or("-"),
+        routes = report.route_tables.len(),
+        changed = report.written_routes(),
+        failed = report.failed_routes().len(),
+        pending = report.pending_routes().len(),
+        warnings = ?report.warnings,
+        duration_ms = report.duration_ms,
+        "decision"
+    );
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests;

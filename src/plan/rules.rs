@@ -1,0 +1,256 @@
+//! The rules that choose the member to hold the VIP (see [`super`] for the list).
+
+use chrono::{DateTime, Utc};
+
+use super::writes::{member_health, writes_towards};
+use super::{Policy, Refusal, MAX_CLOCK_SKEW, PENDING_MOVE_TTL};
+use crate::group::{Group, GroupTable, Member, MoveRecord};
+use crate::health::Grade;
+
+/// Where the VIP is, and where a recorded move says it is going.
+#[derive(Debug, Clone)]
+pub(super) struct View<'a> {
+    /// Holder by majority.
+    pub(super) holder: Option<&'a Member>,
+    /// The newest move record carried by a majority of the tables.
+    pub(super) record: Option<MoveRecord>,
+    /// The recorded move's target, while it is not failed and the move is unfinished.
+    pub(super) pending: Option<&'a Member>,
+}
+
+impl<'a> View<'a> {
+    pub(super) fn of(group: &'a Group, policy: &Policy, warnings: &mut Vec<String>) -> Self {
+        let record = recorded_move(group, policy, warnings);
+        let pending = record
+            .as_ref()
+            .filter(|r| policy.now < r.at + PENDING_MOVE_TTL)
+            .and_then(|r| group.member(&r.to))
+            .filter(|m| !m.is_failed() && !writes_towards(group, m).is_empty());
+        Self {
+            holder: holder(group),
+            record,
+            pending,
+        }
+    }
+
+    /// Rule "a recorded move is finished".
+    pub(super) fn incumbent(&self) -> Option<&'a Member> {
+        self.pending.or(self.holder)
+    }
+}
+
+/// A chosen member and why.
+pub(super) struct Choice<'a> {
+    pub(super) member: &'a Member,
+    pub(super) note: Option<String>,
+}
+
+/// Rules "stay while healthy", "preempt only onto healthy", "best candidate"
+/// and the hold-down, for automatic triggers.
+pub(super) fn choose_automatic<'a>(
+    group: &'a Group,
+    view: &View<'a>,
+    policy: &Policy,
+    warnings: &mut Vec<String>,
+) -> Result<Choice<'a>, Refusal> {
+    let held = view.incumbent().and_then(|m| held_until(view, m, policy));
+    if let Some(incumbent) = view.incumbent().filter(|m| !m.is_failed()) {
+        let Some((better, note)) = better_than(group, incumbent) else {
+            return Ok(Choice {
+                member: incumbent,
+                note: None,
+            });
+        };
+        if let Some(until) = held {
+            warnings.push(format!(
+                "hold-down: {} waits until {} to take the VIP from {}",
+                better.instance_id,
+                until.to_rfc3339(),
+                incumbent.instance_id
+            ));
+            return Ok(Choice {
+                member: incumbent,
+                note: None,
+            });
+        }
+        return Ok(Choice {
+            member: better,
+            note: Some(note),
+        });
+    }
+    let best = best_candidate(group, None).ok_or_else(|| Refusal::NoHealthyMember {
+        members: member_health(group),
+    })?;
+    match (view.incumbent(), held) {
+        (Some(incumbent), Some(until)) if incumbent.health.failed_by_alarms_only() => {
+            Err(Refusal::HeldDown {
+                holder: incumbent.instance_id.clone(),
+                health: incumbent.health.summary(),
+                moved_at: view
+                    .record
+                    .as_ref()
+                    .map(|r| r.at.to_rfc3339())
+                    .unwrap_or_default(),
+                until: until.to_rfc3339(),
+            })
+        }
+        _ => Ok(Choice {
+            member: best,
+            note: None,
+        }),
+    }
+}
+
+/// An operator's move: to the named member unless it failed, or away from the
+/// holder to the best other member. Never held down.
+pub(super) fn choose_manual<'a>(
+    group: &'a Group,
+    view: &View<'a>,
+    target: Option<&str>,
+) -> Result<Choice<'a>, Refusal> {
+    let Some(target) = target else {
+        let member =
+            best_candidate(group, view.incumbent()).ok_or_else(|| Refusal::NoOtherMember {
+                members: member_health(group),
+            })?;
+        return Ok(Choice { member, note: None });
+    };
+    if let Some(unusable) = group.unresolved.iter().find(|u| u.instance_id == target) {
+        return Err(Refusal::TargetFailed {
+            target: target.to_string(),
+            health: unusable.detail.clone(),
+        });
+    }
+    let member = group.member(target).ok_or_else(|| Refusal::UnknownTarget {
+        target: target.to_string(),
+        members: group.member_ids(),
+    })?;
+    if member.is_failed() {
+        return Err(Refusal::TargetFailed {
+            target: target.to_string(),
+            health: member.health.summary(),
+        });
+    }
+    Ok(Choice { member, note: None })
+}
+
+/// Rule "holder by majority": the member most of the group's VIP routes point
+/// at (blackholes count for nobody); a tie goes to the preferred member.
+pub(crate) fn holder(group: &Group) -> Option<&Member> {
+    let mut best: Option<(&Member, usize)> = None;
+    for member in &group.members {
+        let held = group
+            .routes()
+            .filter_map(|(_, r)| r.current.as_ref())
+            .filter(|c| !c.blackhole && member.is_target_of(&c.target))
+            .count();
+        if held > best.map_or(0, |(_, n)| n) {
+            best = Some((member, held));
+        }
+    }
+    best.map(|(m, _)| m)
+}
+
+/// Rule "best candidate": the preferred healthy member, else the preferred one
+/// of unknown health; never a failed one, never `excluding`.
+pub(super) fn best_candidate<'a>(
+    group: &'a Group,
+    excluding: Option<&Member>,
+) -> Option<&'a Member> {
+    let eligible = |grade: Grade| {
+        group
+            .members
+            .iter()
+            .filter(move |m| m.health.grade == grade)
+            .find(|m| excluding.map(|e| &e.instance_id) != Some(&m.instance_id))
+    };
+    eligible(Grade::Healthy).or_else(|| eligible(Grade::Unknown))
+}
+
+/// A member that should take the VIP from an incumbent that has not failed:
+/// rule "prefer healthy over unknown" (an incumbent of unknown health yields to
+/// the preferred healthy member), then rule "preempt only onto healthy".
+fn better_than<'a>(group: &'a Group, incumbent: &Member) -> Option<(&'a Member, String)> {
+    if incumbent.health.grade == Grade::Unknown {
+        let healthy =
+            best_candidate(group, Some(incumbent)).filter(|m| m.health.grade == Grade::Healthy)?;
+        let note = format!(
+            "{} is healthy and {}'s health is unknown ({})",
+            healthy.instance_id,
+            incumbent.instance_id,
+            incumbent.health.summary()
+        );
+        return Some((healthy, note));
+    }
+    let better = preemptor(group, incumbent)?;
+    let note = format!(
+        "preemption: {} (priority {}) is healthy and preferred over {} (priority {})",
+        better.instance_id, better.priority, incumbent.instance_id, incumbent.priority
+    );
+    Some((better, note))
+}
+
+/// Rule "preempt only onto healthy".
+fn preemptor<'a>(group: &'a Group, incumbent: &Member) -> Option<&'a Member> {
+    if !group.preempt {
+        return None;
+    }
+    group
+        .members
+        .iter()
+        .find(|m| m.health.grade == Grade::Healthy && m.priority < incumbent.priority)
+}
+
+/// End of the hold-down protecting `holder`, if it is the target of the recorded
+/// move and that move is recent. Records dated further ahead than
+/// [`MAX_CLOCK_SKEW`] were dropped, so a skewed clock extends a hold-down by five
+/// minutes at most.
+fn held_until(view: &View<'_>, holder: &Member, policy: &Policy) -> Option<DateTime<Utc>> {
+    let record = view
+        .record
+        .as_ref()
+        .filter(|r| r.to == holder.instance_id)?;
+    let hold = chrono::Duration::from_std(policy.hold_down).ok()?;
+    let until = record.at.checked_add_signed(hold)?;
+    (policy.now < until).then_some(until)
+}
+
+/// The newest move record that a majority of the group's own tables carry. A
+/// record on a few tables only, dated in the future or unreadable is not
+/// authority: it is reported and ignored (anyone allowed to tag a route table can
+/// write one); a record on a table that is not the group's is not read at all.
+fn recorded_move(group: &Group, policy: &Policy, warnings: &mut Vec<String>) -> Option<MoveRecord> {
+    let own: Vec<&GroupTable> = group.own_tables().collect();
+    let quorum = own.len() / 2 + 1;
+    let mut carried: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for table in &own {
+        if let Some(value) = table.record.as_deref() {
+            carried.entry(value).or_default().push(&table.id);
+        }
+    }
+    let mut valid: Vec<MoveRecord> = Vec::new();
+    for (value, tables) in carried {
+        let problem = match MoveRecord::parse(value) {
+            None => Some("cannot be read".to_string()),
+            Some(r) if r.at > policy.now + MAX_CLOCK_SKEW => {
+                Some("is dated in the future".to_string())
+            }
+            Some(_) if tables.len() < quorum => Some(format!(
+                "is carried by {} of {} tables",
+                tables.len(),
+                own.len()
+            )),
+            Some(r) => {
+                valid.push(r);
+                None
+            }
+        };
+        if let Some(problem) = problem {
+            warnings.push(format!(
+                "move record {value:?} on {} {problem}; ignored",
+                tables.join(", ")
+            ));
+        }
+    }
+    valid.into_iter().max_by_key(|r| r.at)
+}
