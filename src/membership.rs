@@ -16,43 +16,29 @@
 //! where a group lives, so a warm failover reads its members, their checks, the
 //! route tables and the alarms in one round.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
+use crate::ttl::TtlCache;
 use crate::world::InstanceRecord;
 
 #[derive(Debug, Clone)]
-pub(crate) struct MembershipCache {
-    ttl: Duration,
-    last: Arc<Mutex<Option<Listing>>>,
-}
-
-/// A member list and when it was read.
-type Listing = (Instant, Arc<Vec<InstanceRecord>>);
+pub(crate) struct MembershipCache(TtlCache<(), Arc<Vec<InstanceRecord>>>);
 
 impl MembershipCache {
     pub(crate) fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            last: Arc::default(),
-        }
+        Self(TtlCache::new(ttl))
     }
 
     /// The last listing, if younger than the TTL.
     pub(crate) fn fresh(&self) -> Option<Arc<Vec<InstanceRecord>>> {
-        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        last.as_ref()
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, instances)| instances.clone())
+        self.0.fresh(&())
     }
 
     /// Keeps a listing just read.
     pub(crate) fn store(&self, instances: Vec<InstanceRecord>) -> Arc<Vec<InstanceRecord>> {
         let instances = Arc::new(instances);
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        *last = Some((Instant::now(), instances.clone()));
+        self.0.store((), instances.clone());
         instances
     }
 }
