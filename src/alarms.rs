@@ -93,24 +93,33 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// The description convention wins because it is the operator's explicit
-    /// statement (and the only way to disambiguate a metric-math alarm over
-    /// several instances); then the metric dimensions; then an id embedded in
-    /// the alarm name, which is all a composite alarm may have.
+    /// Rule "the metric names its instance": a metric's own `InstanceId`
+    /// dimension decides, so whoever may edit alarm descriptions cannot point
+    /// an alarm at another member (nor, with a bad id, make it count for none).
+    /// The description convention only chooses among the instances of a
+    /// metric-math alarm over several, and names the instance of an alarm
+    /// without one (a composite alarm); then comes an id in the alarm's name.
     fn resolve(
         &self,
         description: Option<&str>,
         dimension_ids: &[&str],
     ) -> Result<String, AlarmInstanceError> {
-        if let Some(id) = self.described(description)? {
-            return Ok(id);
-        }
         let mut from_dimensions = BTreeSet::new();
         for id in dimension_ids {
             let what = format!("the InstanceId dimension of alarm {}", self.alarm);
             from_dimensions.insert(checked(id, what)?);
         }
-        if let Some(id) = self.single(from_dimensions, "its metrics' InstanceId dimensions")? {
+        if from_dimensions.len() == 1 {
+            return Ok(from_dimensions.into_iter().next().unwrap_or_default());
+        }
+        let described = self.described(description)?;
+        if !from_dimensions.is_empty() {
+            return match described.filter(|id| from_dimensions.contains(id)) {
+                Some(id) => Ok(id),
+                None => Err(self.several(from_dimensions, "its metrics' InstanceId dimensions")),
+            };
+        }
+        if let Some(id) = described {
             return Ok(id);
         }
         let from_name: BTreeSet<String> = ids_in_text(self.alarm).into_iter().collect();
@@ -150,14 +159,18 @@ impl<'a> Resolver<'a> {
         origin: &str,
     ) -> Result<Option<String>, AlarmInstanceError> {
         if ids.len() > 1 {
-            return Err(AlarmInstanceError::Several {
-                alarm: self.alarm.to_string(),
-                ids: ids.into_iter().collect(),
-                origin: origin.to_string(),
-                key: self.key.clone(),
-            });
+            return Err(self.several(ids, origin));
         }
         Ok(ids.into_iter().next())
+    }
+
+    fn several(&self, ids: BTreeSet<String>, origin: &str) -> AlarmInstanceError {
+        AlarmInstanceError::Several {
+            alarm: self.alarm.to_string(),
+            ids: ids.into_iter().collect(),
+            origin: origin.to_string(),
+            key: self.key.clone(),
+        }
     }
 }
 
@@ -203,14 +216,6 @@ pub(crate) struct Alarms {
     pub(crate) unmapped: Vec<String>,
 }
 
-impl Alarms {
-    /// Adds another read.
-    pub(crate) fn extend(&mut self, other: Alarms) {
-        self.alarms.extend(other.alarms);
-        self.unmapped.extend(other.unmapped);
-    }
-}
-
 /// The alarm an event named, as the event said it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EventAlarm<'a> {
@@ -223,35 +228,29 @@ pub(crate) struct EventAlarm<'a> {
 /// did.
 pub(crate) type Levels = (Alarms, Option<String>);
 
-/// Rule "the level decides, the event is a hint": the levels read now (by
-/// prefix, and the event's own alarm by name) are the truth. Only when a read
-/// failed and did not return the event's alarm is the event taken at its word,
-/// since nothing better is known about that alarm. A failed prefix read leaves
-/// every member's alarms unknown (its reason is returned).
-pub(crate) fn merge_levels(
-    by_prefix: Result<Alarms, String>,
-    by_name: Result<Alarms, String>,
-    event: Option<&EventAlarm<'_>>,
-) -> Levels {
-    let mut alarms = Alarms::default();
-    let failed = by_prefix.is_err() || by_name.is_err();
-    let prefix_unread = match by_prefix {
-        Ok(read) => {
-            alarms.extend(read);
-            None
+/// Rule "the level decides, the event is a hint": the levels read now are the
+/// truth. Only when they could not be read is the event's own alarm taken at
+/// its word, since nothing better is known about it; every other alarm is then
+/// unknown (the reason is returned).
+pub(crate) fn merge_levels(read: Result<Alarms, String>, event: Option<&EventAlarm<'_>>) -> Levels {
+    match read {
+        Ok(alarms) => (alarms, None),
+        Err(why) => {
+            let alarms = event
+                .map(|e| AlarmRecord {
+                    name: e.name.to_string(),
+                    instance_id: e.instance_id.to_string(),
+                    state: e.state,
+                })
+                .into_iter()
+                .collect();
+            let alarms = Alarms {
+                alarms,
+                unmapped: Vec::new(),
+            };
+            (alarms, Some(why))
         }
-        Err(why) => Some(why),
-    };
-    if let Ok(read) = by_name {
-        alarms.extend(read);
     }
-    let unread_event = event.filter(|e| failed && !alarms.alarms.iter().any(|a| a.name == e.name));
-    alarms.alarms.extend(unread_event.map(|e| AlarmRecord {
-        name: e.name.to_string(),
-        instance_id: e.instance_id.to_string(),
-        state: e.state,
-    }));
-    (alarms, prefix_unread)
 }
 
 #[cfg(test)]
@@ -286,10 +285,9 @@ mod tests {
     }
 
     #[test]
-    fn given_both_reads_then_the_levels_read_now_decide_not_the_event() {
+    fn given_a_read_then_the_levels_read_now_decide_not_the_event() {
         let ok_now = record("web-a-app", AlarmState::Ok);
         let (levels, unread) = merge_levels(
-            read(&[]),
             read(std::slice::from_ref(&ok_now)),
             Some(&event(AlarmState::Alarm)),
         );
@@ -301,29 +299,13 @@ mod tests {
     fn given_a_failed_read_then_only_the_events_own_alarm_is_taken_at_its_word() {
         let (levels, unread) = merge_levels(
             Err("CloudWatch DescribeAlarms failed (Throttling)".to_string()),
-            Err("throttled".to_string()),
             Some(&event(AlarmState::Alarm)),
         );
         assert_eq!(levels.alarms, vec![record("web-a-app", AlarmState::Alarm)]);
         assert!(unread.is_some_and(|why| why.contains("Throttling")));
-        let (levels, unread) = merge_levels(
-            Err("denied".to_string()),
-            read(&[record("web-a-app", AlarmState::Ok)]),
-            Some(&event(AlarmState::Alarm)),
-        );
-        assert_eq!(
-            levels.alarms,
-            vec![record("web-a-app", AlarmState::Ok)],
-            "a read that returned the alarm wins over the event"
-        );
+        let (levels, unread) = merge_levels(Err("denied".to_string()), None);
+        assert!(levels.alarms.is_empty(), "nothing is invented");
         assert_eq!(unread.as_deref(), Some("denied"));
-    }
-
-    #[test]
-    fn given_no_event_and_a_good_read_then_nothing_is_invented() {
-        let (levels, unread) = merge_levels(read(&[]), Err("x".to_string()), None);
-        assert!(levels.alarms.is_empty());
-        assert_eq!(unread, None);
     }
 
     #[test]
@@ -357,7 +339,7 @@ mod tests {
     }
 
     #[test]
-    fn alarm_instance_prefers_the_description_hint() {
+    fn alarm_instance_takes_the_metrics_own_instance_over_a_description() {
         let description = format!("Watch B through A. {PREFIX}instance={SERVER_B}.");
         assert_eq!(
             alarm_instance(
@@ -366,8 +348,34 @@ mod tests {
                 &[SERVER_A],
                 PREFIX
             ),
+            Ok(SERVER_A.to_string()),
+            "a description editor cannot point the alarm at another member"
+        );
+        assert_eq!(
+            alarm_instance(
+                "web-serverA-status-check",
+                Some(&format!("{PREFIX}instance=i-zzz")),
+                &[SERVER_A],
+                PREFIX
+            ),
+            Ok(SERVER_A.to_string()),
+            "nor make it count for nobody"
+        );
+        // Over several instances, the description chooses among them only.
+        assert_eq!(
+            alarm_instance(
+                "web-pair",
+                Some(&description),
+                &[SERVER_A, SERVER_B],
+                PREFIX
+            ),
             Ok(SERVER_B.to_string())
         );
+        let elsewhere = format!("{PREFIX}instance=i-0123456789abcdef0");
+        assert!(matches!(
+            alarm_instance("web-pair", Some(&elsewhere), &[SERVER_A, SERVER_B], PREFIX),
+            Err(AlarmInstanceError::Several { .. })
+        ));
         // A composite alarm has no dimensions at all.
         assert_eq!(
             alarm_instance("web-unhealthy", Some(&description), &[], PREFIX),

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::aws::pace::RateLimits;
+use crate::group::Scope;
 use crate::tags::TagContract;
 
 /// Runtime settings.
@@ -10,8 +11,9 @@ use crate::tags::TagContract;
 pub struct Config {
     pub tags: TagContract,
     /// Alarms whose name starts with this are read on every run and count
-    /// towards their instance's health (`None`: only an event's own alarm is
-    /// read). The template passes its `AlarmNamePrefix`.
+    /// towards their instance's health (`None`: every alarm of the account is
+    /// read). An alarm event outside the prefix is refused: no later run could
+    /// read its level. The template passes its `AlarmNamePrefix`.
     pub alarm_name_prefix: Option<String>,
     /// Time for one attempt of an AWS call.
     pub attempt_timeout: Duration,
@@ -27,6 +29,11 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// Anti-flap hold-down after a move (see [`crate::plan`]).
     pub hold_down: Duration,
+    /// How long an operator's move is pinned against preemption.
+    pub pin: Duration,
+    /// The route tables the stack lists and its member allowlist
+    /// (`ROUTE_TABLE_IDS`, `MEMBER_INSTANCE_IDS`).
+    pub scope: Scope,
     /// Disable source/dest check on the target ENI before routing to it, instead
     /// of only warning. Off by default: it changes an instance's configuration.
     pub fix_source_dest_check: bool,
@@ -52,6 +59,8 @@ impl Default for Config {
             write_concurrency: 64,
             rate_limits: RateLimits::documented(),
             hold_down: Duration::from_secs(60),
+            pin: Duration::from_secs(86_400),
+            scope: Scope::default(),
             fix_source_dest_check: false,
             membership_ttl: Duration::from_secs(60),
             deadline_reserve: Duration::from_secs(5),
@@ -81,20 +90,36 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
-    fn number(&self, name: &'static str, default: u64, min: u64) -> Result<u64, ConfigEnvError> {
+    /// A whole number in `min..=max`: a huge value would overflow the clock
+    /// arithmetic it feeds, so it is refused here, naming the range.
+    fn number(
+        &self,
+        name: &'static str,
+        default: u64,
+        (min, max): (u64, u64),
+    ) -> Result<u64, ConfigEnvError> {
         let Some(value) = (self.0)(name) else {
             return Ok(default);
         };
         match value.trim().parse::<u64>() {
-            Ok(n) if n >= min => Ok(n),
-            _ if min == 0 => Err(self.invalid(name, value, "a whole number (0 or more)")),
-            _ => Err(self.invalid(name, value, "a positive integer")),
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(self.invalid(name, value, &format!("a whole number from {min} to {max}"))),
         }
     }
 
-    fn millis(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigEnvError> {
-        let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
-        self.number(name, default, 1).map(Duration::from_millis)
+    fn millis(
+        &self,
+        name: &'static str,
+        default: Duration,
+        max: Duration,
+    ) -> Result<Duration, ConfigEnvError> {
+        let as_ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.number(name, as_ms(default), (1, as_ms(max)))
+            .map(Duration::from_millis)
+    }
+
+    fn list(&self, name: &'static str) -> String {
+        (self.0)(name).unwrap_or_default()
     }
 
     fn flag(&self, name: &'static str) -> Result<bool, ConfigEnvError> {
@@ -127,7 +152,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
-    /// Unset: the default prefix; set but empty: alarm levels are not read.
+    /// Unset: the default prefix; set but empty: every alarm is read.
     fn alarm_prefix(&self) -> Option<String> {
         match (self.0)("ALARM_NAME_PREFIX") {
             None => Some(DEFAULT_ALARM_NAME_PREFIX.to_string()),
@@ -149,8 +174,9 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 impl Config {
     /// Reads `TAG_PREFIX`, `ALARM_NAME_PREFIX`, `EC2_ATTEMPT_TIMEOUT_MS`,
     /// `EC2_OPERATION_TIMEOUT_MS`, `EC2_MAX_ATTEMPTS`, `WRITE_CONCURRENCY`,
-    /// `EC2_RATE_LIMITS`, `HOLD_DOWN_SECONDS`, `FIX_SOURCE_DEST_CHECK`,
-    /// `MEMBERSHIP_CACHE_SECONDS` and `DEADLINE_RESERVE_MS`; unset ones keep their
+    /// `EC2_RATE_LIMITS`, `HOLD_DOWN_SECONDS`, `PIN_SECONDS`,
+    /// `FIX_SOURCE_DEST_CHECK`, `MEMBERSHIP_CACHE_SECONDS`, `DEADLINE_RESERVE_MS`,
+    /// `ROUTE_TABLE_IDS` and `MEMBER_INSTANCE_IDS`; unset ones keep their
     /// defaults.
     pub fn from_env() -> Result<Self, ConfigEnvError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -159,34 +185,42 @@ impl Config {
     pub(crate) fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigEnvError> {
+        const DAY: u64 = 86_400;
         let d = Self::default();
         let env = Env(lookup);
-        let secs = |name, default: Duration| {
-            env.number(name, default.as_secs(), 0)
+        let secs = |name, default: Duration, max: u64| {
+            env.number(name, default.as_secs(), (0, max))
                 .map(Duration::from_secs)
         };
+        let minute = Duration::from_secs(60);
+        let count = |name, default: u64, max| env.number(name, default, (1, max));
         Ok(Self {
             tags: env.tags()?,
             alarm_name_prefix: env.alarm_prefix(),
-            attempt_timeout: env.millis("EC2_ATTEMPT_TIMEOUT_MS", d.attempt_timeout)?,
-            operation_timeout: env.millis("EC2_OPERATION_TIMEOUT_MS", d.operation_timeout)?,
-            max_attempts: u32::try_from(env.number(
-                "EC2_MAX_ATTEMPTS",
-                u64::from(d.max_attempts),
-                1,
-            )?)
-            .unwrap_or(u32::MAX),
-            write_concurrency: usize::try_from(env.number(
+            attempt_timeout: env.millis("EC2_ATTEMPT_TIMEOUT_MS", d.attempt_timeout, minute)?,
+            operation_timeout: env.millis(
+                "EC2_OPERATION_TIMEOUT_MS",
+                d.operation_timeout,
+                15 * minute,
+            )?,
+            max_attempts: u32::try_from(count("EC2_MAX_ATTEMPTS", d.max_attempts.into(), 100)?)
+                .unwrap_or(u32::MAX),
+            write_concurrency: usize::try_from(count(
                 "WRITE_CONCURRENCY",
                 d.write_concurrency as u64,
-                1,
+                1_000,
             )?)
             .unwrap_or(usize::MAX),
             rate_limits: env.rate_limits()?,
-            hold_down: secs("HOLD_DOWN_SECONDS", d.hold_down)?,
+            hold_down: secs("HOLD_DOWN_SECONDS", d.hold_down, DAY)?,
+            pin: secs("PIN_SECONDS", d.pin, 30 * DAY)?,
+            scope: Scope::new(
+                &env.list("ROUTE_TABLE_IDS"),
+                &env.list("MEMBER_INSTANCE_IDS"),
+            ),
             fix_source_dest_check: env.flag("FIX_SOURCE_DEST_CHECK")?,
-            membership_ttl: secs("MEMBERSHIP_CACHE_SECONDS", d.membership_ttl)?,
-            deadline_reserve: env.millis("DEADLINE_RESERVE_MS", d.deadline_reserve)?,
+            membership_ttl: secs("MEMBERSHIP_CACHE_SECONDS", d.membership_ttl, DAY)?,
+            deadline_reserve: env.millis("DEADLINE_RESERVE_MS", d.deadline_reserve, 15 * minute)?,
         })
     }
 }
@@ -259,5 +293,36 @@ mod tests {
         assert!(config_from(&[("FIX_SOURCE_DEST_CHECK", "yes")]).is_err());
         assert!(config_from(&[("HOLD_DOWN_SECONDS", "-1")]).is_err());
         assert!(config_from(&[("WRITE_CONCURRENCY", "0")]).is_err());
+    }
+
+    #[test]
+    fn given_values_that_would_overflow_the_clock_then_they_are_refused_not_a_panic() {
+        for (name, value) in [
+            ("EC2_OPERATION_TIMEOUT_MS", "18446744073709551615"),
+            ("EC2_ATTEMPT_TIMEOUT_MS", "99999999999"),
+            ("DEADLINE_RESERVE_MS", "18446744073709551615"),
+            ("HOLD_DOWN_SECONDS", "18446744073709551615"),
+            ("MEMBERSHIP_CACHE_SECONDS", "18446744073709551615"),
+            ("PIN_SECONDS", "99999999999"),
+            ("EC2_RATE_LIMITS", "ReplaceRoute=inf/5"),
+            ("EC2_RATE_LIMITS", "ReplaceRoute=50/1e300"),
+            ("EC2_RATE_LIMITS", "ReplaceRoute=NaN/5"),
+        ] {
+            let err = config_from(&[(name, value)]).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn given_the_stacks_lists_then_the_scope_holds_them() {
+        let config = config_from(&[
+            ("ROUTE_TABLE_IDS", "rtb-1, rtb-2"),
+            ("MEMBER_INSTANCE_IDS", ""),
+            ("PIN_SECONDS", "3600"),
+        ])
+        .unwrap();
+        assert_eq!(config.scope, Scope::new("rtb-1,rtb-2", ""));
+        assert!(config.scope.members.is_none(), "an empty allowlist is none");
+        assert_eq!(config.pin, Duration::from_secs(3600));
     }
 }

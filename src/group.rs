@@ -2,14 +2,16 @@
 //! the VIPs, and the route tables that carry (or must carry) the VIP routes.
 //!
 //! Building a [`Group`] is where the tag contract is enforced, with one line drawn
-//! on purpose: a group that **contradicts itself** (members disagreeing on the VIP,
-//! the VPC or preemption, a VIP inside the VPC, a VIP claimed by two groups) is
-//! refused, because any move would be a guess; a **member** that cannot be used
-//! (terminated without VPC or ENI, a detached or foreign ENI, a bad tag value) is a
-//! failed member named in the warnings, because refusing the whole group would
-//! leave the VIP wherever it is, possibly on that very member.
+//! on purpose: a **member** that cannot be used (terminated without VPC or ENI, a
+//! detached or foreign ENI, a bad tag value, a VPC or VIP the group's own route
+//! tables do not carry, outside a sealed member list) is a failed member named in
+//! the warnings, because refusing the whole group would leave the VIP wherever it
+//! is, possibly on that very member; the incumbent configuration wins over a
+//! dissenting tag (`incumbent.rs`). A group is refused only when nothing tells
+//! which configuration is the incumbent, or when it cannot work at all (a VIP
+//! inside the VPC, a name too long for its tags).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use ipnet::IpNet;
@@ -23,12 +25,13 @@ use crate::world::{
 };
 
 mod error;
+mod incumbent;
 mod rules;
 
 pub use error::ConfigError;
-use rules::{
-    agreed_preempt, agreed_vips, group_tables, outside_vpc, resolve, uncontested, writable_name,
-};
+use error::MemberError;
+use incumbent::{group_preempt, incumbent_vips, incumbent_vpc, seal_of, uncontested};
+use rules::{group_tables, outside_vpc, resolve, writable_name};
 
 /// One server that can hold the VIP.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,6 +82,9 @@ pub(crate) struct GroupTable {
     /// Tagged for this group: missing VIP routes are created. Untagged tables only
     /// get their existing VIP routes moved, never new ones.
     pub(crate) tagged: bool,
+    /// Listed in the stack's `RouteTableIds`: the function may write it though
+    /// it is not tagged.
+    pub(crate) listed: bool,
     pub(crate) routes: Vec<VipRoute>,
     /// The raw move record (tag value) this table carries for the group, if any.
     pub(crate) record: Option<String>,
@@ -100,6 +106,46 @@ pub(crate) struct Group {
     /// Every instance id tagged for the group and every ENI attached to one,
     /// usable or not: what a VIP route may point at and still be the group's.
     pub(crate) owned: BTreeSet<String>,
+    /// The sealed member list, when there is one.
+    pub(crate) seal: Option<Seal>,
+    /// What the tags disagree on that did not stop the group (preemption turned
+    /// off, a VIP another group also claims).
+    pub(crate) warnings: Vec<String>,
+}
+
+impl GroupTable {
+    /// The group's own table: tagged for it, or listed in the stack.
+    pub(crate) fn own(&self) -> bool {
+        self.tagged || self.listed
+    }
+}
+
+/// What the stack scopes: the route tables it lists (`RouteTableIds`) and, when
+/// set, the only instances that may be members (`MemberInstanceIds`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub(crate) listed: BTreeSet<String>,
+    pub(crate) members: Option<BTreeSet<String>>,
+}
+
+impl Scope {
+    /// From the stack's comma-separated lists (empty: nothing listed, no allowlist).
+    pub fn new(listed: &str, members: &str) -> Self {
+        let set =
+            |list: &str| -> BTreeSet<String> { split_list(list).map(str::to_string).collect() };
+        let members = set(members);
+        Self {
+            listed: set(listed),
+            members: (!members.is_empty()).then_some(members),
+        }
+    }
+}
+
+/// A sealed member list and where it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seal {
+    pub members: BTreeSet<String>,
+    pub sources: Vec<String>,
 }
 
 /// A move as recorded on the group's route tables before its first route write
@@ -109,14 +155,22 @@ pub(crate) struct MoveRecord {
     pub(crate) at: DateTime<Utc>,
     pub(crate) from: Option<String>,
     pub(crate) to: String,
+    /// An operator's move is pinned until then: preemption does not undo it.
+    pub(crate) pinned_until: Option<DateTime<Utc>>,
 }
 
 impl MoveRecord {
-    /// Tag value: `2026-11-24T03:00:00Z i-0aaa>i-0bbb` (`-` when there was no holder).
+    /// Tag value: `2026-11-24T03:00:00Z i-0aaa>i-0bbb` (`-` when there was no
+    /// holder), with ` pinned-until=2026-11-25T03:00:00Z` for an operator's move.
     pub(crate) fn to_tag_value(&self) -> String {
+        let secs = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let pin = self
+            .pinned_until
+            .map(|until| format!(" pinned-until={}", secs(&until)))
+            .unwrap_or_default();
         format!(
-            "{} {}>{}",
-            self.at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "{} {}>{}{pin}",
+            secs(&self.at),
             self.from.as_deref().unwrap_or("-"),
             self.to
         )
@@ -125,19 +179,28 @@ impl MoveRecord {
     /// `None` for a value this version cannot read: a damaged record must never
     /// block a failover, it only loses what it would have told.
     pub(crate) fn parse(value: &str) -> Option<Self> {
-        let (at, moved) = value.trim().split_once(' ')?;
-        let (from, to) = moved.trim().split_once('>')?;
+        let (at, moved) = value.trim().split_once(char::is_whitespace)?;
         let at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
-        let to = to.trim();
-        if to.is_empty() {
-            return None;
+        let (from, rest) = moved.split_once('>')?;
+        let mut words = rest.split_whitespace();
+        let to = words.next()?;
+        let from = from.trim();
+        let mut pinned_until = None;
+        for option in words {
+            let until = option.strip_prefix("pinned-until=")?;
+            pinned_until = Some(
+                DateTime::parse_from_rfc3339(until)
+                    .ok()?
+                    .with_timezone(&Utc),
+            );
         }
         Some(Self {
             at,
-            from: Some(from.trim())
+            from: Some(from)
                 .filter(|f| !f.is_empty() && *f != "-")
                 .map(str::to_string),
             to: to.to_string(),
+            pinned_until,
         })
     }
 }
@@ -171,17 +234,23 @@ impl Group {
     /// that points at something not the group's (a gateway, a peering, another
     /// group's ENI) belongs to someone else and is never written.
     pub(crate) fn leaves_alone(&self, table: &GroupTable, route: &RouteRecord) -> bool {
-        !table.tagged && !self.may_move(route)
+        !table.own() && !self.may_move(route)
     }
 
-    /// The tables that are the group's own: tagged for it, or holding a VIP
-    /// route that is the group's. Its move records live there, and only there.
-    pub(crate) fn own_tables(&self) -> impl Iterator<Item = &GroupTable> {
-        self.tables.iter().filter(|t| {
-            t.tagged
-                || t.routes
+    /// Rule "only the group's own tables vote": the tables tagged for the group
+    /// or listed in the stack decide who holds the VIP and carry its move
+    /// records; other tables only follow. A group with no table of its own
+    /// falls back to the tables whose VIP route is the group's.
+    pub(crate) fn voting_tables(&self) -> impl Iterator<Item = &GroupTable> {
+        let any_own = self.tables.iter().any(GroupTable::own);
+        self.tables.iter().filter(move |t| {
+            if any_own {
+                t.own()
+            } else {
+                t.routes
                     .iter()
                     .any(|r| r.current.as_ref().is_some_and(|c| self.may_move(c)))
+            }
         })
     }
 
@@ -234,9 +303,11 @@ pub(crate) fn table_is_tagged_for(
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Snapshot<'a> {
     pub(crate) instances: &'a [InstanceRecord],
-    /// The route tables of the group's VPC.
+    /// The route tables of the VPCs the group's members are in.
     pub(crate) tables: &'a [RouteTableRecord],
-    pub(crate) vpc_cidrs: &'a [IpNet],
+    /// The CIDRs of those VPCs, by VPC id.
+    pub(crate) vpc_cidrs: &'a BTreeMap<String, Vec<IpNet>>,
+    pub(crate) scope: &'a Scope,
     pub(crate) alarms: &'a [AlarmRecord],
     /// Why the alarm levels could not be read this time, if they could not.
     pub(crate) alarms_unread: Option<&'a str>,
@@ -244,13 +315,13 @@ pub(crate) struct Snapshot<'a> {
     pub(crate) reported_down: Option<(&'a str, ReportedDown)>,
 }
 
-/// The VPC a group lives in: the one its live members share. Terminated or
-/// shutting-down members only count when no live member has a VPC.
-pub(crate) fn vpc_of(
+/// The instances tagged for group `name`, or why there is no such group (a
+/// name whose tags EC2 could not carry is no group either).
+pub(crate) fn members_of<'a>(
     name: &str,
-    instances: &[InstanceRecord],
+    instances: &'a [InstanceRecord],
     tags: &TagContract,
-) -> Result<String, ConfigError> {
+) -> Result<Vec<&'a InstanceRecord>, ConfigError> {
     writable_name(name, tags)?;
     let members: Vec<&InstanceRecord> = instances
         .iter()
@@ -262,36 +333,12 @@ pub(crate) fn vpc_of(
             tag_key: tags.group(),
         });
     }
-    let gone = |i: &&&InstanceRecord| i.state.is_gone();
-    let live: Vec<&&InstanceRecord> = members
-        .iter()
-        .filter(|i| !gone(i) && i.vpc_id.is_some())
-        .collect();
-    let voters: Vec<&&InstanceRecord> = if live.is_empty() {
-        members.iter().filter(|i| i.vpc_id.is_some()).collect()
-    } else {
-        live
-    };
-    let Some(first) = voters.first() else {
-        return Err(ConfigError::NoUsableMember {
-            group: name.trim().to_string(),
-            detail: "no member is in a VPC".to_string(),
-        });
-    };
-    let first_vpc = first.vpc_id.clone().unwrap_or_default();
-    match voters
-        .iter()
-        .find(|i| i.vpc_id.as_deref() != Some(first_vpc.as_str()))
-    {
-        Some(other) => Err(ConfigError::MixedVpcs {
-            group: name.trim().to_string(),
-            first: first.id.clone(),
-            first_vpc,
-            second: other.id.clone(),
-            second_vpc: other.vpc_id.clone().unwrap_or_default(),
-        }),
-        None => Ok(first_vpc),
-    }
+    Ok(members)
+}
+
+/// The VPCs the group's route tables are to be read from: its live members'.
+pub(crate) fn vpcs_of(members: &[&InstanceRecord]) -> Vec<String> {
+    incumbent::candidate_vpcs(members)
 }
 
 /// Builds and validates a group from what was read now.
@@ -301,33 +348,72 @@ pub(crate) fn build(
     tags: &TagContract,
 ) -> Result<Group, ConfigError> {
     let name = name.trim();
-    let vpc_id = vpc_of(name, snapshot.instances, tags)?;
+    let scoped = (tags, snapshot.scope);
+    let records = members_of(name, snapshot.instances, tags)?;
+    let vpc_id = incumbent_vpc(name, &records, snapshot.tables, scoped)?;
+    let seal = seal_of(name, &vpc_id, snapshot.tables, scoped);
     let mut candidates = Vec::new();
     let mut unresolved = Vec::new();
-    for record in snapshot
-        .instances
-        .iter()
-        .filter(|i| is_member(i, name, tags))
-    {
+    let mut set_aside = |instance: &str, error: MemberError| {
+        unresolved.push(Unresolved {
+            instance_id: instance.to_string(),
+            detail: error.to_string(),
+        })
+    };
+    for record in &records {
         match resolve(record, &vpc_id, snapshot, tags) {
+            Err(e) => set_aside(&record.id, e),
+            Ok(_) if !seal.as_ref().is_none_or(|s| s.members.contains(&record.id)) => {
+                let sources = seal
+                    .as_ref()
+                    .map(|s| s.sources.join(", "))
+                    .unwrap_or_default();
+                set_aside(
+                    &record.id,
+                    MemberError::NotSealed {
+                        instance: record.id.clone(),
+                        sources,
+                    },
+                )
+            }
             Ok(candidate) => candidates.push(candidate),
-            Err(e) => unresolved.push(Unresolved {
-                instance_id: record.id.clone(),
-                detail: e.to_string(),
-            }),
         }
     }
-    let vips = agreed_vips(name, &candidates, &unresolved, tags)?;
-    let preempt = agreed_preempt(name, &candidates, tags)?;
-    outside_vpc(name, &vpc_id, &vips, snapshot.vpc_cidrs)?;
-    uncontested(name, &vpc_id, &vips, snapshot.instances, tags)?;
+    let (vips, candidates, dissent) =
+        incumbent_vips(name, &vpc_id, candidates, snapshot.tables, scoped)?;
+    for (instance, error) in dissent {
+        set_aside(&instance, error);
+    }
+    if candidates.is_empty() {
+        let detail = unresolved
+            .iter()
+            .map(|u| u.detail.clone())
+            .collect::<Vec<_>>();
+        return Err(ConfigError::NoUsableMember {
+            group: name.to_string(),
+            detail: detail.join("; "),
+        });
+    }
+    let cidrs = snapshot
+        .vpc_cidrs
+        .get(&vpc_id)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    outside_vpc(name, &vpc_id, &vips, cidrs)?;
+    let (preempt, preempt_warning) = group_preempt(&candidates, tags);
+    let contest = uncontested(
+        name,
+        &vpc_id,
+        &vips,
+        snapshot.instances,
+        snapshot.tables,
+        tags,
+    )?;
     let mut members: Vec<Member> = candidates.into_iter().map(|c| c.member).collect();
     members.sort_by(|a, b| (a.priority, &a.instance_id).cmp(&(b.priority, &b.instance_id)));
-    let tables = group_tables(name, &vpc_id, &vips, snapshot.tables, tags);
-    let owned = snapshot
-        .instances
+    let tables = group_tables(name, &vpc_id, &vips, snapshot.tables, scoped);
+    let owned = records
         .iter()
-        .filter(|i| is_member(i, name, tags))
         .flat_map(|i| std::iter::once(i.id.clone()).chain(i.enis.iter().map(|e| e.id.clone())))
         .collect();
     Ok(Group {
@@ -339,6 +425,8 @@ pub(crate) fn build(
         unresolved,
         tables,
         owned,
+        seal,
+        warnings: preempt_warning.into_iter().chain(contest).collect(),
     })
 }
 

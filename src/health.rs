@@ -16,10 +16,11 @@ use crate::world::{AlarmRecord, AlarmState, CheckStatus, InstanceState, StatusCh
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Grade {
-    /// Running, every check ok, no alarm in ALARM or INSUFFICIENT_DATA.
+    /// Running, every check ok, no alarm in ALARM (an alarm without data is no
+    /// verdict: see [`Health::no_data`]).
     Healthy,
-    /// Running, but a check is still initializing or has insufficient data, or an
-    /// alarm has no data: not proven failed, not proven healthy.
+    /// Running, but a check is still initializing or has insufficient data, or
+    /// the alarm levels could not be read: not proven failed, not proven healthy.
     Unknown,
     /// Anything else: down, impaired, an alarm in ALARM, or not usable as a member.
     Failed,
@@ -61,9 +62,11 @@ impl Finding {
                 CheckStatus::Impaired => Grade::Failed,
                 _ => Grade::Unknown,
             },
+            // Rule "INSUFFICIENT_DATA is no verdict": the alarm's owner says what
+            // missing data means (`TreatMissingData`: breaching puts it in ALARM).
             Self::Alarm { state, .. } => match state {
                 AlarmState::Alarm => Grade::Failed,
-                _ => Grade::Unknown,
+                _ => Grade::Healthy,
             },
             Self::AlarmsUnread { .. } => Grade::Unknown,
         }
@@ -83,6 +86,10 @@ impl Finding {
                 None => format!("EC2 reported it {}", state.as_str()),
             },
             Self::Check { check, status } => format!("{check} status {}", status.as_str()),
+            Self::Alarm {
+                alarm,
+                state: AlarmState::InsufficientData,
+            } => format!("alarm {alarm} is INSUFFICIENT_DATA (no verdict)"),
             Self::Alarm { alarm, state } => format!("alarm {alarm} is {}", state.as_str()),
             Self::AlarmsUnread { why } => format!("alarm levels unread ({why})"),
         }
@@ -108,6 +115,25 @@ impl Health {
 
     pub(crate) fn is_failed(&self) -> bool {
         self.grade == Grade::Failed
+    }
+
+    /// Healthy, but an alarm of the member has no data: as a target it ranks
+    /// after members whose alarms are all OK, and it is never preempted onto.
+    pub(crate) fn no_data(&self) -> bool {
+        self.findings.iter().any(|f| {
+            matches!(
+                f,
+                Finding::Alarm {
+                    state: AlarmState::InsufficientData,
+                    ..
+                }
+            )
+        })
+    }
+
+    /// Healthy with every signal saying so: what preemption asks for.
+    pub(crate) fn fully_healthy(&self) -> bool {
+        self.grade == Grade::Healthy && !self.no_data()
     }
 
     /// Failed, and only because of alarms: EC2 itself has nothing against it.
@@ -311,14 +337,19 @@ mod tests {
     }
 
     #[test]
-    fn given_an_alarm_without_data_then_the_grade_is_unknown() {
+    fn given_an_alarm_without_data_then_it_is_no_verdict_but_is_named() {
         let quiet = alarm(AlarmState::InsufficientData);
         let alarms = [&quiet];
         let health = assess(&Signals {
             alarms: &alarms,
             ..running()
         });
-        assert_eq!(health.grade, Grade::Unknown);
+        assert_eq!(health.grade, Grade::Healthy);
+        assert!(health.no_data() && !health.fully_healthy());
+        assert_eq!(
+            health.summary(),
+            "alarm web-a-app is INSUFFICIENT_DATA (no verdict)"
+        );
     }
 
     #[test]

@@ -16,13 +16,9 @@ pub(crate) fn decision_metrics(report: &Report) -> Value {
     // A dry run decides but changes nothing: it must not look like a failover.
     let count = |a: Action| u32::from(report.action == a && !report.dry_run);
     let write_errors = report.failed_routes().len();
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
     json!({
         "_aws": {
-            "Timestamp": timestamp,
+            "Timestamp": now_ms(),
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
                 "Dimensions": [["Group"]],
@@ -52,6 +48,35 @@ pub(crate) fn decision_metrics(report: &Report) -> Value {
         ),
         "DecisionLatency": report.duration_ms,
     })
+}
+
+/// The EMF document for a group a reconcile set aside (its tags are wrong):
+/// `ConfigurationErrors` by group, so an alarm can name it.
+pub(crate) fn problem_metrics(group: &str, error_type: &str) -> Value {
+    json!({
+        "_aws": {
+            "Timestamp": now_ms(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Group"]],
+                "Metrics": [{"Name": "ConfigurationErrors", "Unit": "Count"}]
+            }]
+        },
+        "Group": group,
+        "ErrorType": error_type,
+        "ConfigurationErrors": 1,
+    })
+}
+
+pub(crate) fn emit_problem(group: &str, error_type: &str) {
+    println!("{}", problem_metrics(group, error_type));
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// Writes the EMF line on stdout, where the Lambda runtime ships it to CloudWatch Logs.

@@ -99,7 +99,7 @@ pub enum Refusal {
     NoHealthyMember { members: String },
     #[error("no healthy member other than the current holder; members: {members}")]
     NoOtherMember { members: String },
-    #[error("hold-down until {until}: {holder} keeps the VIP although it failed ({health}); it moved there at {moved_at}; a retry or the scheduled reconcile moves it once the hold-down ends")]
+    #[error("hold-down until {until}: {holder} keeps the VIP although it is not healthy ({health}); it moved there at {moved_at}; a retry or the scheduled reconcile moves it once the hold-down ends")]
     HeldDown {
         holder: String,
         health: String,
@@ -144,6 +144,9 @@ pub(crate) struct Plan {
     pub(crate) writes: Vec<RouteWrite>,
     /// The move to record on the group's tables before the first route write.
     pub(crate) record: Option<MoveRecord>,
+    /// The move takes the VIP off a failed member (or converges it from no
+    /// member): bookkeeping never blocks it.
+    pub(crate) urgent: bool,
     pub(crate) warnings: Vec<String>,
 }
 
@@ -155,6 +158,13 @@ impl Plan {
     /// goes out with its write, one round trip sooner.
     pub(crate) fn records_first(&self) -> bool {
         self.writes.len() > 1 && self.record.is_some()
+    }
+
+    /// Rule "a move off a failed holder is never blocked by bookkeeping": only a
+    /// move for preference (preemption, an operator's choice of a healthy
+    /// holder) waits for its record; an urgent one goes ahead with a warning.
+    pub(crate) fn waits_for_record(&self) -> bool {
+        self.records_first() && !self.urgent
     }
 }
 
@@ -183,6 +193,8 @@ pub(crate) struct Policy {
     /// After a move, automatic triggers may not move the VIP again for this long.
     /// Zero disables it.
     pub(crate) hold_down: Duration,
+    /// How long an operator's move is pinned against preemption.
+    pub(crate) pin: Duration,
 }
 
 impl Policy {
@@ -192,8 +204,17 @@ impl Policy {
         Self {
             now: Utc::now(),
             hold_down: Duration::ZERO,
+            pin: Duration::from_secs(86_400),
         }
     }
+}
+
+/// The operator's pin in force on the group, if any: the record that pins and
+/// until when (for `status` and the `release` action).
+pub(crate) fn pin(group: &Group, policy: &Policy) -> Option<(MoveRecord, DateTime<Utc>)> {
+    let record = rules::recorded_move(group, policy, &mut Vec::new())?;
+    let until = rules::pin_end(&record, policy)?;
+    Some((record, until))
 }
 
 /// SigV4 refuses requests signed more than five minutes off AWS's clock, so no
@@ -208,6 +229,7 @@ pub(crate) const PENDING_MOVE_TTL: chrono::Duration = chrono::Duration::minutes(
 
 pub(crate) fn decide(group: &Group, intent: &Intent, policy: &Policy) -> Plan {
     let mut warnings = health_warnings(group);
+    warnings.extend(group.warnings.iter().cloned());
     warnings.extend(foreign_routes(group));
     let view = View::of(group, policy, &mut warnings);
     if group.tables.is_empty() {
@@ -222,8 +244,14 @@ pub(crate) fn decide(group: &Group, intent: &Intent, policy: &Policy) -> Plan {
         Intent::Automatic => choose_automatic(group, &view, policy, &mut warnings),
         Intent::Failover { target } => choose_manual(group, &view, target.as_deref()),
     };
+    let pinned_until = match intent {
+        Intent::Automatic => None,
+        Intent::Failover { .. } => chrono::Duration::from_std(policy.pin)
+            .ok()
+            .and_then(|pin| policy.now.checked_add_signed(pin)),
+    };
     match choice {
-        Ok(choice) => plan_writes(group, &view, choice, policy, warnings),
+        Ok(choice) => plan_writes(group, &view, choice, (policy, pinned_until), warnings),
         Err(refusal) => refused(&view, refusal, warnings),
     }
 }
@@ -237,6 +265,7 @@ fn refused(view: &View<'_>, refusal: Refusal, warnings: Vec<String>) -> Plan {
         to: None,
         writes: Vec::new(),
         record: None,
+        urgent: false,
         warnings,
     }
 }
@@ -246,7 +275,7 @@ fn plan_writes(
     group: &Group,
     view: &View<'_>,
     choice: Choice<'_>,
-    policy: &Policy,
+    (policy, pinned_until): (&Policy, Option<DateTime<Utc>>),
     mut warnings: Vec<String>,
 ) -> Plan {
     let chosen = choice.member;
@@ -276,6 +305,7 @@ fn plan_writes(
         at: policy.now,
         from: view.holder.map(|h| h.instance_id.clone()),
         to: chosen.instance_id.clone(),
+        pinned_until,
     });
     Plan {
         action,
@@ -285,6 +315,7 @@ fn plan_writes(
         to: Some(chosen.clone()),
         writes,
         record,
+        urgent: view.holder.is_none_or(Member::is_failed),
         warnings,
     }
 }

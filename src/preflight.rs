@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::group::{self, ConfigError, Group};
+use crate::group::{self, ConfigError, Group, GroupTable};
 use crate::health::Grade;
 use crate::plan;
 use crate::tags::TagContract;
@@ -90,6 +90,7 @@ pub(crate) fn check(group: &Group, context: &Context<'_>) -> CheckReport {
         iam_scope(group, context.group_tag_key),
         tables_in_vpc(group, context),
         alarms(context),
+        membership(group, context.group_tag_key),
     ];
     CheckReport {
         group: group.name.clone(),
@@ -181,14 +182,15 @@ fn routes_present(group: &Group, group_tag_key: &str) -> Finding {
 /// The holder is healthy and every VIP route agrees on it.
 fn active_member(group: &Group) -> Finding {
     let holder = plan::holder(group);
+    // A route the trust boundary leaves alone is not the group's to repair.
     let stray = group
         .routes()
-        .filter(|(_, r)| {
-            let on_holder = r
-                .current
-                .as_ref()
-                .is_some_and(|c| !c.blackhole && holder.is_some_and(|h| h.is_target_of(&c.target)));
-            r.current.is_some() && !on_holder
+        .filter(|(t, r)| {
+            let Some(c) = r.current.as_ref() else {
+                return false;
+            };
+            let on_holder = !c.blackhole && holder.is_some_and(|h| h.is_target_of(&c.target));
+            !on_holder && !group.leaves_alone(t, c)
         })
         .count();
     let mut problems = Vec::new();
@@ -238,10 +240,16 @@ fn healthy_standby(group: &Group) -> Finding {
 /// The deployment's IAM policy only lets the function write to route tables that
 /// carry the group tag (or are listed in its RouteTableIds parameter).
 fn iam_scope(group: &Group, group_tag_key: &str) -> Finding {
+    let ours = |t: &GroupTable| {
+        t.routes
+            .iter()
+            .filter_map(|r| r.current.as_ref())
+            .any(|c| !group.leaves_alone(t, c))
+    };
     let problems = group
         .tables
         .iter()
-        .filter(|t| !t.tagged)
+        .filter(|t| !t.own() && ours(t))
         .map(|t| {
             format!(
                 "{} holds a VIP route but is not tagged {group_tag_key}; tag it or list it in the stack's RouteTableIds, or the route write is denied",
@@ -252,7 +260,7 @@ fn iam_scope(group: &Group, group_tag_key: &str) -> Finding {
     finding(
         "iam_scope",
         problems,
-        "every route table is tagged for the group".to_string(),
+        "every route table the group writes is tagged for it or listed".to_string(),
     )
 }
 
@@ -274,6 +282,25 @@ fn tables_in_vpc(group: &Group, context: &Context<'_>) -> Finding {
     finding("tables_in_vpc", problems, fine)
 }
 
+/// Optional sealed membership: whether tags on instances alone can add a
+/// member. Informative: an open group is not a failure.
+fn membership(group: &Group, group_tag_key: &str) -> Finding {
+    let fine = match &group.seal {
+        Some(seal) => format!(
+            "sealed: only [{}] may be members ({})",
+            seal.members.iter().cloned().collect::<Vec<_>>().join(", "),
+            seal.sources.join("; ")
+        ),
+        None => format!(
+            "not sealed: any instance of {} tagged {group_tag_key}={} joins the group; to seal it, tag its route tables {} with the member ids, or set the stack's MemberInstanceIds",
+            group.vpc_id,
+            group.name,
+            group_tag_key.replace("group", &format!("members:{}", group.name))
+        ),
+    };
+    finding("membership", Vec::new(), fine)
+}
+
 /// An alarm that names no instance is read but counts for nobody.
 fn alarms(context: &Context<'_>) -> Finding {
     let problems = context
@@ -289,130 +316,4 @@ fn alarms(context: &Context<'_>) -> Finding {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::*;
-
-    fn verdicts(report: &CheckReport) -> Vec<(&str, bool)> {
-        report
-            .findings
-            .iter()
-            .map(|f| (f.check.as_str(), f.ok))
-            .collect()
-    }
-
-    fn context<'a>(stray: &'a [StrayTable], unmapped: &'a [String]) -> Context<'a> {
-        Context {
-            group_tag_key: "vip-failover:group",
-            stray,
-            unmapped_alarms: unmapped,
-        }
-    }
-
-    #[test]
-    fn given_a_well_configured_group_then_every_check_passes() {
-        let tables: Vec<_> = tables_pointing_at("i-a", 2)
-            .into_iter()
-            .map(|t| tagged(t, "web"))
-            .collect();
-        let report = check(
-            &web_group(&[member("i-a", 10), member("i-b", 20)], &tables),
-            &context(&[], &[]),
-        );
-        assert!(report.ok, "{report:?}");
-        assert_eq!(report.findings.len(), 8);
-    }
-
-    #[test]
-    fn given_common_mistakes_then_each_is_a_failed_check_naming_the_resource() {
-        let mut b = member("i-b", 20);
-        b.enis[0].source_dest_check = Some(true);
-        let mut tables = tables_pointing_at("i-a", 1);
-        tables.push(tagged(table("rtb-empty", vec![]), "web"));
-        let group = web_group(&[impaired(member("i-a", 10)), b], &tables);
-        let stray = [StrayTable {
-            route_table_id: "rtb-elsewhere".to_string(),
-            vpc_id: "vpc-2".to_string(),
-        }];
-        let unmapped = ["alarm web-cpu names no instance".to_string()];
-
-        let report = check(&group, &context(&stray, &unmapped));
-
-        assert!(!report.ok);
-        assert_eq!(
-            verdicts(&report),
-            [
-                ("tag_contract", true),
-                ("source_dest_check", false),
-                ("routes_present", false),
-                ("active_member", false),
-                ("healthy_standby", true),
-                ("iam_scope", false),
-                ("tables_in_vpc", false),
-                ("alarms", false),
-            ]
-        );
-        let text: String = report.problems().map(|f| f.detail.clone()).collect();
-        for needle in [
-            &eni_of("i-b"),
-            "rtb-empty",
-            "i-a",
-            "rtb-1",
-            "rtb-elsewhere",
-            "vpc-2",
-            "web-cpu",
-        ] {
-            assert!(text.contains(needle), "{needle} missing in {text}");
-        }
-    }
-
-    #[test]
-    fn given_an_unusable_member_and_a_stray_route_then_both_are_named() {
-        let mut tables: Vec<_> = tables_pointing_at("i-a", 3)
-            .into_iter()
-            .map(|t| tagged(t, "web"))
-            .collect();
-        tables[2].routes[1].target = to_eni_of("i-b");
-        let unattached = with_tag(member("i-c", 30), "vip-failover:eni", "eni-gone");
-        let group = web_group(&[member("i-a", 10), member("i-b", 20), unattached], &tables);
-
-        let report = check(&group, &context(&[], &[]));
-
-        let contract = &report.findings[0];
-        assert!(
-            !contract.ok && contract.detail.contains("i-c") && contract.detail.contains("eni-gone")
-        );
-        let active = &report.findings[3];
-        assert!(
-            !active.ok && active.detail.contains("1 VIP routes point elsewhere"),
-            "{active:?}"
-        );
-    }
-
-    #[test]
-    fn given_tables_tagged_for_the_group_in_another_vpc_then_only_those_are_stray() {
-        let group = web_group(
-            &[member("i-a", 10), member("i-b", 20)],
-            &tables_pointing_at("i-a", 1),
-        );
-        let mut elsewhere = tagged(table("rtb-far", vec![]), "db, web");
-        elsewhere.vpc_id = "vpc-2".to_string();
-        let mut other_group = tagged(table("rtb-db", vec![]), "db");
-        other_group.vpc_id = "vpc-2".to_string();
-        let home = tagged(table("rtb-home", vec![]), "web");
-
-        let stray = stray_tables(
-            &group,
-            &[elsewhere, other_group, home],
-            &crate::tags::TagContract::default(),
-        );
-
-        assert_eq!(
-            stray,
-            [StrayTable {
-                route_table_id: "rtb-far".to_string(),
-                vpc_id: "vpc-2".to_string()
-            }]
-        );
-    }
-}
+mod tests;

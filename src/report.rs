@@ -329,14 +329,31 @@ pub struct StatusReport {
     pub members: Vec<MemberStatus>,
     pub unresolved: Vec<crate::group::Unresolved>,
     pub route_tables: Vec<TableStatus>,
+    /// An operator's move in force against preemption, and how to end it.
+    pub pinned: Option<Pinned>,
+    /// The sealed member list, when there is one.
+    pub sealed: Option<crate::group::Seal>,
     /// What a reconcile would do now.
     pub reconcile: Action,
     pub reconcile_reason: String,
     pub warnings: Vec<String>,
 }
 
+/// An operator's pin: the member it holds the VIP on, until when, and how to
+/// release it sooner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pinned {
+    pub to: String,
+    pub until: String,
+    pub release: String,
+}
+
 impl StatusReport {
-    pub(crate) fn new(group: &Group, reconcile: &Plan) -> Self {
+    pub(crate) fn new(
+        group: &Group,
+        reconcile: &Plan,
+        pin: Option<&(crate::group::MoveRecord, chrono::DateTime<chrono::Utc>)>,
+    ) -> Self {
         let active = crate::plan::holder(group).map(|a| a.instance_id.clone());
         Self {
             group: group.name.clone(),
@@ -364,6 +381,15 @@ impl StatusReport {
                         .map(|m| m.instance_id.clone()),
                 })
                 .collect(),
+            pinned: pin.map(|(record, until)| Pinned {
+                to: record.to.clone(),
+                until: until.to_rfc3339(),
+                release: format!(
+                    "vip-failover-cli release --group {} (or the action {{\"action\":\"release\",\"group\":\"{}\"}})",
+                    group.name, group.name
+                ),
+            }),
+            sealed: group.seal.clone(),
             reconcile: reconcile.action,
             reconcile_reason: reconcile.reason.clone(),
             warnings: reconcile.warnings.clone(),
@@ -397,11 +423,22 @@ pub enum Response {
         action: &'static str,
         /// Any group changed a route.
         changed: bool,
+        /// A group needs a person: its tags are wrong (see `needs_attention`).
+        attention: bool,
         groups: Vec<Report>,
+        /// Groups a retry cannot fix, and why: reported, not failed.
+        needs_attention: Vec<GroupProblem>,
         duration_ms: u64,
     },
     Status(StatusReport),
     Check(crate::preflight::CheckReport),
+    /// An operator's pin released (or none was in force).
+    Released {
+        action: &'static str,
+        group: String,
+        released: bool,
+        reason: String,
+    },
     /// The event needs no action (e.g. INSUFFICIENT_DATA, an instance in no group).
     Ignored {
         action: &'static str,
@@ -411,11 +448,38 @@ pub enum Response {
 }
 
 impl Response {
+    pub(crate) fn released(group: &str, released: bool, reason: String) -> Self {
+        Self::Released {
+            action: "release",
+            group: group.to_string(),
+            released,
+            reason,
+        }
+    }
+
     pub(crate) fn ignored(reason: String, trigger: &str) -> Self {
         Self::Ignored {
             action: "ignored",
             reason,
             trigger: trigger.to_string(),
+        }
+    }
+}
+
+/// A group a reconcile could not act on for a reason only a person can fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupProblem {
+    pub group: String,
+    pub error_type: String,
+    pub message: String,
+}
+
+impl GroupProblem {
+    pub(crate) fn new(group: String, error: &Error) -> Self {
+        Self {
+            group,
+            error_type: error.diagnostic_type(),
+            message: error.to_string(),
         }
     }
 }

@@ -62,6 +62,13 @@ impl TagContract {
         self.key(&format!("last-move:{group}"))
     }
 
+    /// On route tables: the sealed member list of a group, comma-separated
+    /// instance ids, one tag per group. Instance tags cannot add a member to a
+    /// sealed group.
+    pub(crate) fn members(&self, group: &str) -> String {
+        self.key(&format!("members:{group}"))
+    }
+
     fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }

@@ -1,10 +1,11 @@
 //! In-memory worlds for unit tests of the pure parts (group building, decisions).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use ipnet::IpNet;
 
-use crate::group::{self, Group, Snapshot};
+use crate::group::{self, Group, Scope, Snapshot};
 use crate::tags::TagContract;
 use crate::world::{
     AlarmRecord, AlarmState, CheckStatus, EniRecord, InstanceRecord, InstanceState, RouteRecord,
@@ -129,7 +130,8 @@ pub(crate) fn snapshot<'a>(
     Snapshot {
         instances,
         tables,
-        vpc_cidrs: VPC_CIDRS,
+        vpc_cidrs: &VPC_CIDRS,
+        scope: &NO_SCOPE,
         alarms,
         alarms_unread: None,
         reported_down: None,
@@ -140,10 +142,19 @@ pub(crate) fn build_web(snapshot: &Snapshot<'_>) -> Result<Group, crate::group::
     group::build("web", snapshot, &TagContract::default())
 }
 
-const VPC_CIDRS: &[IpNet] = &[IpNet::V4(ipnet::Ipv4Net::new_assert(
-    std::net::Ipv4Addr::new(10, 0, 0, 0),
-    16,
-))];
+/// The CIDRs of `vpc-1` (10.0.0.0/16) and `vpc-2` (10.1.0.0/16).
+pub(crate) static VPC_CIDRS: LazyLock<BTreeMap<String, Vec<IpNet>>> = LazyLock::new(|| {
+    BTreeMap::from([
+        (VPC.to_string(), vec![net("10.0.0.0/16")]),
+        ("vpc-2".to_string(), vec![net("10.1.0.0/16")]),
+    ])
+});
+
+/// A stack that lists no table and has no member allowlist.
+pub(crate) static NO_SCOPE: Scope = Scope {
+    listed: BTreeSet::new(),
+    members: None,
+};
 
 /// An alarm on `instance` in `state`.
 pub(crate) fn alarm_on(instance: &str, state: AlarmState) -> AlarmRecord {

@@ -15,7 +15,8 @@ use crate::world::{AlarmRecord, AlarmState};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum AlarmSelect {
     Prefix(String),
-    Names(Vec<String>),
+    /// Every alarm of the account and region.
+    All,
 }
 
 impl Aws {
@@ -33,7 +34,7 @@ impl Aws {
             .alarm_types(AlarmType::CompositeAlarm);
         base = match select {
             AlarmSelect::Prefix(prefix) => base.alarm_name_prefix(prefix),
-            AlarmSelect::Names(names) => base.set_alarm_names(Some(names.clone())),
+            AlarmSelect::All => base,
         };
         let mut read = Alarms::default();
         let mut token: Option<String> = None;

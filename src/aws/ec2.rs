@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::ops::Op;
 use super::{Aws, AwsError, Window};
+use crate::alarms::ids_in_text;
 use crate::world::{
     CheckStatus, EniRecord, InstanceRecord, InstanceState, RouteRecord, RouteTableRecord,
     RouteTarget, StatusChecks,
@@ -46,10 +47,34 @@ impl Aws {
     }
 
     /// Instance, system and attached-EBS checks of the given instances. EC2 only
-    /// reports checks for running instances; the others are absent.
+    /// reports checks for running instances; the others are absent. Rule "EC2's
+    /// eventual consistency is not a verdict": an id EC2 says it does not know
+    /// (an instance launched a moment ago) is left out, so that member's checks
+    /// are unknown this run, and the others are read again.
     pub(crate) async fn status_checks(
         &self,
-        ids: Vec<String>,
+        mut ids: Vec<String>,
+        until: Instant,
+    ) -> Result<HashMap<String, StatusChecks>, AwsError> {
+        loop {
+            match self.read_status_checks(&ids, until).await {
+                Err(e) if e.id_not_found() => {
+                    let named = ids_in_text(e.message().unwrap_or_default());
+                    let before = ids.len();
+                    ids.retain(|id| !named.contains(id));
+                    if ids.len() == before {
+                        // Not told which: every member is unknown this run.
+                        return Ok(HashMap::new());
+                    }
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn read_status_checks(
+        &self,
+        ids: &[String],
         until: Instant,
     ) -> Result<HashMap<String, StatusChecks>, AwsError> {
         let mut checks = HashMap::new();
@@ -61,7 +86,7 @@ impl Aws {
             let request = self
                 .ec2
                 .describe_instance_status()
-                .set_instance_ids(Some(ids.clone()))
+                .set_instance_ids(Some(ids.to_vec()))
                 .include_all_instances(true)
                 .set_next_token(token.clone());
             let page = self
@@ -91,9 +116,13 @@ impl Aws {
     ) -> Result<Vec<RouteTableRecord>, AwsError> {
         let mut base = self.ec2.describe_route_tables();
         base = match select {
-            TableSelect::Vpc(vpc) => {
-                base.filters(Filter::builder().name("vpc-id").values(vpc).build())
-            }
+            TableSelect::Vpcs(vpcs) if vpcs.is_empty() => return Ok(Vec::new()),
+            TableSelect::Vpcs(vpcs) => base.filters(
+                Filter::builder()
+                    .name("vpc-id")
+                    .set_values(Some(vpcs))
+                    .build(),
+            ),
             TableSelect::TagKey(key) => {
                 base.filters(Filter::builder().name("tag-key").values(key).build())
             }
@@ -140,7 +169,7 @@ impl Aws {
 /// Which route tables to read.
 #[derive(Debug, Clone)]
 pub(crate) enum TableSelect {
-    Vpc(String),
+    Vpcs(Vec<String>),
     TagKey(String),
     Ids(Vec<String>),
 }

@@ -45,13 +45,6 @@ const RETRYABLE_CODES: &[&str] = &[
 /// "Slow down", in EC2's and CloudWatch's words.
 const THROTTLE_CODES: &[&str] = &["RequestLimitExceeded", "Throttling", "ThrottlingException"];
 
-/// The caller's IAM policy does not allow the call.
-const DENIED_CODES: &[&str] = &[
-    "UnauthorizedOperation",
-    "AccessDenied",
-    "AccessDeniedException",
-];
-
 impl AwsError {
     pub(crate) fn new(op: Op, failure: Failure) -> Self {
         Self { op, failure }
@@ -87,10 +80,6 @@ impl AwsError {
         self.code().is_some_and(|c| THROTTLE_CODES.contains(&c))
     }
 
-    pub(crate) fn is_denied(&self) -> bool {
-        self.code().is_some_and(|c| DENIED_CODES.contains(&c))
-    }
-
     /// Not sent because the deadline came first: the work is owed, not failed.
     pub(crate) fn not_started(&self) -> bool {
         self.failure == Failure::NotStarted
@@ -107,6 +96,21 @@ impl AwsError {
                 _ => false,
             },
             _ => false,
+        }
+    }
+
+    /// EC2's eventual consistency: an id just created may not be known to every
+    /// endpoint yet (`InvalidInstanceID.NotFound` from DescribeInstanceStatus).
+    pub(crate) fn id_not_found(&self) -> bool {
+        self.code()
+            .is_some_and(|c| c.starts_with("Invalid") && c.ends_with(".NotFound"))
+    }
+
+    /// The service's message, if it answered with one.
+    pub(crate) fn message(&self) -> Option<&str> {
+        match &self.failure {
+            Failure::Service { message, .. } => Some(message),
+            _ => None,
         }
     }
 
@@ -150,9 +154,9 @@ mod tests {
     #[test]
     fn given_codes_then_each_question_has_its_answer() {
         let throttled = AwsError::service(Op::ReplaceRoute, "RequestLimitExceeded", "slow down");
-        assert!(throttled.is_throttle() && throttled.retryable() && !throttled.is_denied());
+        assert!(throttled.is_throttle() && throttled.retryable());
         let denied = AwsError::service(Op::CreateTags, "UnauthorizedOperation", "no");
-        assert!(denied.is_denied() && !denied.retryable());
+        assert!(!denied.is_throttle() && !denied.retryable());
         let missing = "There is no route defined for '192.168.100.10/32' in the route table. Use CreateRoute instead.";
         assert!(
             AwsError::service(Op::ReplaceRoute, "InvalidParameterValue", missing).route_not_found()
@@ -166,6 +170,12 @@ mod tests {
             "Value (eni-x) for parameter networkInterfaceId is invalid"
         )
         .route_not_found());
+        let unknown = AwsError::service(
+            Op::DescribeInstanceStatus,
+            "InvalidInstanceID.NotFound",
+            "The instance ID 'i-0a1b2c3d4e5f60718' does not exist",
+        );
+        assert!(unknown.id_not_found() && !unknown.retryable());
         let late = AwsError::new(Op::ReplaceRoute, Failure::NotStarted);
         assert!(late.not_started() && late.retryable() && late.code().is_none());
     }

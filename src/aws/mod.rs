@@ -129,14 +129,21 @@ impl Aws {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug,
     {
-        let give_up = window
-            .start_by
-            .min(Instant::now() + self.retry.operation_timeout);
+        // Rule "retries are real": the operation timeout counts from the first
+        // attempt, and every later wait for a token extends it, so a call
+        // that waited its turn behind a paced burst keeps its retries.
+        let mut give_up: Option<Instant> = None;
         let mut attempts = 0;
         loop {
+            let asked = Instant::now();
             if self.pacer.acquire(op, window.start_by).await.is_err() {
                 return Err(AwsError::new(op, Failure::NotStarted));
             }
+            let budget = match give_up {
+                None => Instant::now() + self.retry.operation_timeout,
+                Some(at) => at + asked.elapsed(),
+            };
+            give_up = Some(budget.min(window.start_by));
             let left = window.end.saturating_duration_since(Instant::now());
             let error =
                 match tokio::time::timeout(self.retry.attempt_timeout.min(left), send()).await {
@@ -155,7 +162,7 @@ impl Aws {
             let pause = backoff(attempts);
             if !error.retryable()
                 || attempts >= self.retry.max_attempts
-                || Instant::now() + pause > give_up
+                || give_up.is_none_or(|at| Instant::now() + pause > at)
             {
                 return Err(error);
             }
@@ -225,4 +232,71 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::error::ErrorMetadata;
+    use aws_sdk_ec2::operation::replace_route::ReplaceRouteError;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn aws(config: &Config) -> Aws {
+        let sdk = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        let cloudwatch = aws_sdk_cloudwatch::Config::builder()
+            .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+            .build();
+        Aws::new(
+            aws_sdk_ec2::Client::from_conf(sdk),
+            aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
+            config,
+        )
+    }
+
+    fn internal_error() -> SdkError<ReplaceRouteError, ()> {
+        let meta = ErrorMetadata::builder()
+            .code("InternalError")
+            .message("try again")
+            .build();
+        SdkError::service_error(ReplaceRouteError::generic(meta), ())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn given_a_write_that_waited_for_its_token_when_it_fails_once_then_it_is_retried() {
+        let config = Config {
+            rate_limits: pace::RateLimits::parse("ReplaceRoute=1/1").expect("limits"),
+            ..Config::default()
+        };
+        let aws = aws(&config);
+        let window = Window::until(Instant::now() + Duration::from_secs(600));
+        // Ten calls before it take the bucket's next ten seconds: it waits far
+        // longer than the 6 s operation timeout before it is first sent.
+        for _ in 0..10 {
+            aws.pacer
+                .acquire(Op::ReplaceRoute, window.start_by)
+                .await
+                .ok();
+        }
+        let tries = AtomicU32::new(0);
+        let result = aws
+            .call_in(Op::ReplaceRoute, window, || {
+                let first = tries.fetch_add(1, Ordering::SeqCst) == 0;
+                async move {
+                    if first {
+                        Err(internal_error())
+                    } else {
+                        Ok(())
+                    }
+                }
+            })
+            .await;
+        assert_eq!(
+            result,
+            Ok(()),
+            "one transient error after a long wait is retried"
+        );
+        assert_eq!(tries.load(Ordering::SeqCst), 2);
+    }
 }

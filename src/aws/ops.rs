@@ -114,8 +114,12 @@ mod tests {
         let template = include_str!("../../template.yaml");
         let mut actions = BTreeSet::new();
         for line in template.lines() {
-            let trimmed = line.trim_start();
-            if !(trimmed.starts_with("- ") || trimmed.starts_with("\"Action\"")) {
+            let trimmed = line.trim();
+            // A YAML list item that is one action, or a JSON "Action" array.
+            let one_action = trimmed
+                .strip_prefix("- ")
+                .is_some_and(|item| !item.contains(char::is_whitespace) && item.contains(':'));
+            if !(one_action || trimmed.starts_with("\"Action\"")) {
                 continue;
             }
             for word in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == ':' || c == '/')) {

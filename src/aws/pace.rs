@@ -59,14 +59,20 @@ impl RateLimits {
             let (burst, rate) = shape
                 .split_once('/')
                 .ok_or_else(|| format!("{item:?} is not OPERATION=BURST/PER_SECOND"))?;
-            let number = |s: &str| s.trim().parse::<f64>().ok().filter(|n| *n >= 1.0);
+            // Finite and at most a million: the pace turns these into durations.
+            let number = |s: &str| {
+                s.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|n| (1.0..=1e6).contains(n))
+            };
             match (number(burst), number(rate)) {
                 (Some(burst), Some(per_second)) => {
                     limits.0[op.index()] = Limit { burst, per_second };
                 }
                 _ => {
                     return Err(format!(
-                        "{item:?}: burst and rate must be numbers of at least 1"
+                        "{item:?}: burst and rate must be numbers from 1 to 1000000"
                     ))
                 }
             }

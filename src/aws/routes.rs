@@ -12,25 +12,54 @@ use crate::plan::{Outcome, RouteWrite, WriteKind, WriteOutcome};
 /// CreateTags takes at most 1,000 resources per call.
 const TAG_BATCH: usize = 1000;
 
+/// Which tables a tag write reached, and the first error of those it did not.
+#[derive(Debug, Default)]
+pub(crate) struct Tagged {
+    pub(crate) written: Vec<String>,
+    pub(crate) error: Option<AwsError>,
+}
+
 impl Aws {
-    /// Writes one tag on the given tables (the move record), in batches.
+    /// Writes one tag on the given tables (the move record), in batches. A
+    /// batch refused for one of its tables (EC2's 50 tags on a table, a table
+    /// outside the IAM scope, a table gone) is split in halves until the
+    /// refusing tables are alone, so the others still carry the tag: a few
+    /// more calls, only when something refuses.
     pub(crate) async fn tag_tables(
         &self,
         ids: &[String],
         key: &str,
         value: &str,
         window: Window,
-    ) -> Result<(), AwsError> {
-        for batch in ids.chunks(TAG_BATCH) {
-            let request = self
-                .ec2
-                .create_tags()
-                .set_resources(Some(batch.to_vec()))
-                .tags(Tag::builder().key(key).value(value).build());
-            self.call_in(Op::CreateTags, window, || request.clone().send())
-                .await?;
+    ) -> Tagged {
+        let mut tagged = Tagged::default();
+        let mut round: Vec<&[String]> = ids.chunks(TAG_BATCH).collect();
+        while !round.is_empty() {
+            let sent = futures_util::future::join_all(round.iter().map(|batch| {
+                let request = self
+                    .ec2
+                    .create_tags()
+                    .set_resources(Some(batch.to_vec()))
+                    .tags(Tag::builder().key(key).value(value).build());
+                self.call_in(Op::CreateTags, window, move || request.clone().send())
+            }))
+            .await;
+            let mut next = Vec::new();
+            for (batch, result) in round.into_iter().zip(sent) {
+                match result {
+                    Ok(_) => tagged.written.extend(batch.iter().cloned()),
+                    Err(e) if batch.len() > 1 && !e.retryable() => {
+                        let (left, right) = batch.split_at(batch.len() / 2);
+                        next.extend([left, right]);
+                    }
+                    Err(e) => {
+                        tagged.error.get_or_insert(e);
+                    }
+                }
+            }
+            round = next;
         }
-        Ok(())
+        tagged
     }
 
     /// Turns off source/dest check so the ENI accepts packets for the VIP.

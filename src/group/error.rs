@@ -21,21 +21,12 @@ pub enum ConfigError {
         vpc: String,
         cidr: String,
     },
-    #[error("group {group}: instance {first} is in {first_vpc} but instance {second} is in {second_vpc}; a group's members must share one VPC")]
+    #[error("group {group}: members are in {first} and {second}, and no route table tells which VPC the group lives in; tag the group's route tables in its VPC with {tag_key}={group}, or remove the group tag from the instances of the other")]
     MixedVpcs {
         group: String,
         first: String,
-        first_vpc: String,
         second: String,
-        second_vpc: String,
-    },
-    #[error(
-        "group {group}: members disagree on {tag_key} ({detail}); give every member the same value"
-    )]
-    PreemptMismatch {
-        group: String,
         tag_key: String,
-        detail: String,
     },
     #[error("group {group}: VIP {vip} in {vpc} is also claimed by group {others}; a VIP belongs to one group per VPC, so neither acts until the {tag_key} or VIP tags agree")]
     ContestedVip {
@@ -43,6 +34,13 @@ pub enum ConfigError {
         vip: String,
         vpc: String,
         others: String,
+        tag_key: String,
+    },
+    #[error("group {group}: VIP {vip} is routed to the members of group {incumbent}, which holds it; this group is refused until its {tag_key} tags name another VIP")]
+    NewcomerVip {
+        group: String,
+        vip: String,
+        incumbent: String,
         tag_key: String,
     },
     #[error("group {group} has no usable member: {detail}")]
@@ -80,7 +78,7 @@ pub(crate) enum MemberError {
         instance: String,
         state: &'static str,
     },
-    #[error("instance {instance} is in {vpc}, not in the group's {group_vpc}")]
+    #[error("instance {instance} is in {vpc}, not in the group's {group_vpc} (where its route tables are); remove its group tag, or move it")]
     OtherVpc {
         instance: String,
         vpc: String,
@@ -101,6 +99,15 @@ pub(crate) enum MemberError {
     },
     #[error("instance {instance} has no network interface at device index 0; set {tag_key} to the ENI that should receive the VIP")]
     NoEni { instance: String, tag_key: String },
+    #[error("instance {instance} has {tag_key}=[{vips}] but the group's route tables carry [{group_vips}]; set it to the group's VIPs, or retag every member together")]
+    VipDissent {
+        instance: String,
+        tag_key: String,
+        vips: String,
+        group_vips: String,
+    },
+    #[error("instance {instance} is tagged for the group but is not in its sealed member list ({sources}); add it there to make it a member")]
+    NotSealed { instance: String, sources: String },
     #[error("instance {instance} has {tag_key}={value:?}; use true or false")]
     InvalidPreempt {
         instance: String,

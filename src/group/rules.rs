@@ -1,13 +1,9 @@
 //! Reading one member's tags, and the rules a group's members must agree on.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use ipnet::IpNet;
 
 use super::error::{ConfigError, MemberError};
-use super::{
-    display_list, group_of, table_is_tagged_for, GroupTable, Member, Snapshot, Unresolved, VipRoute,
-};
+use super::{table_is_tagged_for, GroupTable, Member, Scope, Snapshot, VipRoute};
 use crate::health::{self, Signals};
 use crate::tags::{split_list, TagContract, DEFAULT_PRIORITY, MAX_TAG_KEY_CHARS};
 use crate::world::{AlarmRecord, EniRecord, InstanceRecord, RouteTableRecord};
@@ -210,67 +206,6 @@ pub(super) fn preempt_of(
     }
 }
 
-/// Every usable member must name the same VIPs: routes for a VIP only some
-/// members serve would black-hole it on the others.
-pub(super) fn agreed_vips(
-    group: &str,
-    candidates: &[Candidate],
-    unresolved: &[Unresolved],
-    tags: &TagContract,
-) -> Result<Vec<IpNet>, ConfigError> {
-    let Some(first) = candidates.first() else {
-        let detail = unresolved
-            .iter()
-            .map(|u| u.detail.clone())
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(ConfigError::NoUsableMember {
-            group: group.to_string(),
-            detail,
-        });
-    };
-    match candidates.iter().find(|c| c.vips != first.vips) {
-        Some(other) => Err(ConfigError::VipMismatch {
-            group: group.to_string(),
-            tag_key: tags.vip(),
-            detail: format!(
-                "instance {} has VIPs [{}] but instance {} has [{}]",
-                first.member.instance_id,
-                display_list(&first.vips),
-                other.member.instance_id,
-                display_list(&other.vips)
-            ),
-        }),
-        None => Ok(first.vips.clone()),
-    }
-}
-
-/// Preemption is a group-wide choice: members that say anything must say the same.
-pub(super) fn agreed_preempt(
-    group: &str,
-    candidates: &[Candidate],
-    tags: &TagContract,
-) -> Result<bool, ConfigError> {
-    let said: BTreeMap<&str, bool> = candidates
-        .iter()
-        .filter_map(|c| c.preempt.map(|v| (c.member.instance_id.as_str(), v)))
-        .collect();
-    let yes = said.values().filter(|v| **v).count();
-    if yes > 0 && yes < said.len() {
-        let detail = said
-            .iter()
-            .map(|(id, v)| format!("{id}={v}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(ConfigError::PreemptMismatch {
-            group: group.to_string(),
-            tag_key: tags.preempt(),
-            detail,
-        });
-    }
-    Ok(yes > 0)
-}
-
 /// A VIP inside the VPC's CIDRs would lose to the VPC's local route.
 pub(super) fn outside_vpc(
     group: &str,
@@ -291,46 +226,6 @@ pub(super) fn outside_vpc(
     Ok(())
 }
 
-/// Rule "one VIP, one group per VPC": two groups naming the same VIP in one VPC
-/// (a copy-pasted tag, or an instance tagged to steer the VIP) would each pull
-/// every route its way on every run. Neither may act until the tags agree.
-pub(super) fn uncontested(
-    group: &str,
-    vpc: &str,
-    vips: &[IpNet],
-    instances: &[InstanceRecord],
-    tags: &TagContract,
-) -> Result<(), ConfigError> {
-    let gone = |i: &InstanceRecord| i.state.is_gone();
-    let mut claimants: BTreeMap<IpNet, BTreeSet<String>> = BTreeMap::new();
-    for instance in instances
-        .iter()
-        .filter(|i| !gone(i) && i.vpc_id.as_deref() == Some(vpc))
-    {
-        let Some(other) = group_of(instance, tags).filter(|g| *g != group) else {
-            continue;
-        };
-        for vip in vips_of(instance, tags).unwrap_or_default() {
-            if vips.contains(&vip) {
-                claimants
-                    .entry(vip)
-                    .or_default()
-                    .insert(format!("{other} (instance {})", instance.id));
-            }
-        }
-    }
-    match claimants.into_iter().next() {
-        Some((vip, others)) => Err(ConfigError::ContestedVip {
-            group: group.to_string(),
-            vip: vip.to_string(),
-            vpc: vpc.to_string(),
-            others: others.into_iter().collect::<Vec<_>>().join(", "),
-            tag_key: tags.group(),
-        }),
-        None => Ok(()),
-    }
-}
-
 /// The group's tables: tagged for it, or already holding a route for one of its
 /// VIPs, in its VPC.
 pub(super) fn group_tables(
@@ -338,7 +233,7 @@ pub(super) fn group_tables(
     vpc: &str,
     vips: &[IpNet],
     tables: &[RouteTableRecord],
-    tags: &TagContract,
+    (tags, scope): (&TagContract, &Scope),
 ) -> Vec<GroupTable> {
     let record_key = tags.last_move(name);
     tables
@@ -357,6 +252,7 @@ pub(super) fn group_tables(
             (tagged || holds_vip).then(|| GroupTable {
                 id: t.id.clone(),
                 tagged,
+                listed: scope.listed.contains(&t.id),
                 routes,
                 record: t.tags.get(&record_key).cloned(),
             })

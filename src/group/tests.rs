@@ -6,12 +6,16 @@ use super::*;
 use crate::health::Grade;
 use crate::testing::*;
 use crate::world::AlarmState;
+use std::collections::BTreeMap;
 
 fn build_err(instances: &[InstanceRecord]) -> ConfigError {
     let mut snap = snapshot(instances, &[], &[]);
     let tables = tables_pointing_at("i-a", 1);
     snap.tables = &tables;
-    let cidrs = [net("10.0.0.0/16"), net("2600:1f18::/56")];
+    let cidrs = BTreeMap::from([(
+        VPC.to_string(),
+        vec![net("10.0.0.0/16"), net("2600:1f18::/56")],
+    )]);
     snap.vpc_cidrs = &cidrs;
     build_web(&snap).expect_err("invalid group")
 }
@@ -215,13 +219,6 @@ fn given_members_that_contradict_each_other_then_the_group_is_refused_naming_bot
             ],
             vec!["2600:1f18::5/128", "2600:1f18::/56"],
         ),
-        (
-            vec![
-                with_tag(member("i-a", 1), "vip-failover:preempt", "true"),
-                with_tag(b(), "vip-failover:preempt", "false"),
-            ],
-            vec!["vip-failover:preempt", "i-a=true", "same"],
-        ),
     ];
     for (instances, needles) in cases {
         says(&build_err(&instances).to_string(), &needles);
@@ -229,12 +226,43 @@ fn given_members_that_contradict_each_other_then_the_group_is_refused_naming_bot
 }
 
 #[test]
-fn given_members_in_two_vpcs_then_the_group_is_refused() {
+fn given_members_in_two_vpcs_then_the_vpc_the_tables_route_in_wins_and_the_other_is_set_aside() {
     let mut b = member("i-b", 20);
     b.vpc_id = Some("vpc-2".to_string());
-    let err = build_err(&[member("i-a", 10), b]);
-    assert!(matches!(err, ConfigError::MixedVpcs { .. }));
-    says(&err.to_string(), &["i-a", "vpc-1", "i-b", "vpc-2"]);
+    let group = web_group(
+        &[member("i-a", 10), b.clone()],
+        &tables_pointing_at("i-a", 1),
+    );
+    assert_eq!(group.vpc_id, VPC);
+    assert_eq!(group.members.len(), 1);
+    says(unresolved(&group)[0].1, &["i-b", "vpc-2", "vpc-1"]);
+    // Nothing tells which VPC is the group's: refused, naming both and the fix.
+    let both = [member("i-a", 10), b];
+    let snap = snapshot(&both, &[], &[]);
+    let err = build_web(&snap).expect_err("no incumbent VPC");
+    assert!(matches!(err, ConfigError::MixedVpcs { .. }), "{err}");
+    says(
+        &err.to_string(),
+        &["vpc-1", "vpc-2", "vip-failover:group=web"],
+    );
+}
+
+#[test]
+fn given_members_that_disagree_on_preemption_then_it_is_off_with_a_warning_and_nobody_is_set_aside()
+{
+    let group = web_group(
+        &[
+            with_tag(member("i-a", 1), "vip-failover:preempt", "true"),
+            with_tag(member("i-b", 20), "vip-failover:preempt", "false"),
+        ],
+        &tables_pointing_at("i-a", 1),
+    );
+    assert!(!group.preempt);
+    assert_eq!(group.members.len(), 2);
+    says(
+        &group.warnings.join(" "),
+        &["preemption is off", "i-a", "i-b"],
+    );
 }
 
 #[test]
@@ -245,19 +273,28 @@ fn given_no_member_then_the_group_is_unknown_and_the_tag_is_named() {
 }
 
 #[test]
-fn given_a_second_group_claiming_the_same_vip_in_the_vpc_then_both_are_refused() {
+fn given_a_newcomer_group_claiming_a_vip_routed_to_the_incumbent_then_only_the_newcomer_is_refused()
+{
     let intruder = with_tag(member("i-x", 1), "vip-failover:group", "evil");
     let instances = [member("i-a", 10), member("i-b", 20), intruder];
-    let err = build_err(&instances);
-    assert!(matches!(err, ConfigError::ContestedVip { .. }), "{err}");
-    says(&err.to_string(), &["evil", "i-x", VIP]);
-    let tags = TagContract::default();
     let tables = tables_pointing_at("i-a", 1);
     let snap = snapshot(&instances, &tables, &[]);
-    assert!(matches!(
-        build("evil", &snap, &tags),
-        Err(ConfigError::ContestedVip { .. })
-    ));
+    let web = build_web(&snap).expect("the incumbent keeps working");
+    says(&web.warnings.join(" "), &["evil", "i-x", VIP]);
+    let err = build("evil", &snap, &TagContract::default()).expect_err("newcomer");
+    assert!(matches!(err, ConfigError::NewcomerVip { .. }), "{err}");
+    says(&err.to_string(), &["web", "i-a", VIP]);
+}
+
+#[test]
+fn given_two_groups_claiming_a_vip_no_route_points_at_then_both_are_refused() {
+    let other = with_tag(member("i-x", 1), "vip-failover:group", "other");
+    let instances = [member("i-a", 10), member("i-b", 20), other];
+    let tables = vec![tagged(table("rtb-1", vec![]), "web")];
+    let snap = snapshot(&instances, &tables, &[]);
+    let err = build_web(&snap).expect_err("contested");
+    assert!(matches!(err, ConfigError::ContestedVip { .. }), "{err}");
+    says(&err.to_string(), &["other", "i-x", VIP]);
 }
 
 #[test]

@@ -35,21 +35,23 @@ impl Done {
 
 impl Handler {
     /// Applies `plan`, recording its move first when the plan says so
-    /// ([`Plan::records_first`]), then re-reads what was written.
+    /// ([`Plan::records_first`]), then re-reads what was written. A move that
+    /// could not be recorded goes ahead only when it is urgent
+    /// ([`Plan::waits_for_record`]).
     pub(super) async fn apply(&self, group: &Group, plan: &Plan, deadline: Deadline) -> Done {
         let window = Window {
             start_by: deadline.last_write(),
             end: deadline.end(),
         };
-        let blocked = plan.records_first();
-        let (outcomes, fixed, recorded) = if blocked {
+        let (outcomes, fixed, recorded) = if plan.records_first() {
             let (fixed, recorded) = tokio::join!(
                 self.prepare_target(plan, window),
                 self.record(group, plan, window)
             );
-            let outcomes = match &recorded {
-                Ok(()) => self.aws.apply(&plan.writes, window).await,
-                Err(_) => not_started(&plan.writes),
+            let outcomes = if recorded.is_ok() || !plan.waits_for_record() {
+                self.aws.apply(&plan.writes, window).await
+            } else {
+                not_started(&plan.writes)
             };
             (outcomes, fixed, recorded)
         } else {
@@ -66,42 +68,57 @@ impl Handler {
         let mut warnings = fixed;
         warnings.extend(others);
         let unrecorded = recorded.err();
-        warnings.extend(
-            unrecorded
-                .as_ref()
-                .map(|e| format!("the move could not be recorded on the route tables ({e})")),
-        );
+        warnings.extend(unrecorded.as_ref().map(|e| unrecorded_warning(plan, e)));
         Done {
             outcomes,
             verified,
             warnings,
-            unrecorded: unrecorded.filter(|_| blocked),
+            unrecorded: unrecorded.filter(|_| plan.waits_for_record()),
         }
     }
 
-    /// Writes the plan's move record (if any) on the group's own tables. A
-    /// table outside the deployment's IAM scope (neither tagged for the group
-    /// nor listed) fails the whole call: then the tagged tables alone carry it.
+    /// Writes the plan's move record (if any) on the group's voting tables,
+    /// table by table where a table refuses it (EC2's 50 tags, no permission).
+    /// It counts once a majority of them carry it, as a later run reads it.
     async fn record(&self, group: &Group, plan: &Plan, window: Window) -> Result<(), AwsError> {
         let Some(record) = &plan.record else {
             return Ok(());
         };
-        let key = self.config.tags.last_move(&group.name);
-        let value = record.to_tag_value();
-        let all: Vec<String> = group.own_tables().map(|t| t.id.clone()).collect();
-        let denied = match self.aws.tag_tables(&all, &key, &value, window).await {
-            Err(e) if e.is_denied() => e,
-            done => return done,
+        self.record_on_voting_tables(group, record, window).await
+    }
+
+    /// Ends an operator's pin: the record stays (it still dates the move), its
+    /// pin goes, on the group's voting tables.
+    pub(super) async fn unpin(
+        &self,
+        group: &Group,
+        record: &MoveRecord,
+        window: Window,
+    ) -> Result<(), AwsError> {
+        let unpinned = MoveRecord {
+            pinned_until: None,
+            ..record.clone()
         };
-        let tagged: Vec<String> = group
-            .own_tables()
-            .filter(|t| t.tagged)
-            .map(|t| t.id.clone())
-            .collect();
-        if tagged.is_empty() || tagged.len() == all.len() {
-            return Err(denied);
+        self.record_on_voting_tables(group, &unpinned, window).await
+    }
+
+    /// `record` on the group's voting tables: done once a majority carry it.
+    async fn record_on_voting_tables(
+        &self,
+        group: &Group,
+        record: &MoveRecord,
+        window: Window,
+    ) -> Result<(), AwsError> {
+        let key = self.config.tags.last_move(&group.name);
+        let voting: Vec<String> = group.voting_tables().map(|t| t.id.clone()).collect();
+        let tagged = self
+            .aws
+            .tag_tables(&voting, &key, &record.to_tag_value(), window)
+            .await;
+        match tagged.error {
+            Some(error) if tagged.written.len() <= voting.len() / 2 => Err(error),
+            _ => Ok(()),
         }
-        self.aws.tag_tables(&tagged, &key, &value, window).await
     }
 
     /// Source/dest check on the target ENI makes it drop the VIP's packets. With
@@ -166,6 +183,23 @@ impl Handler {
             })
             .collect();
         (Ok(tables), warnings)
+    }
+}
+
+/// What the report says of a record that did not reach a majority of the
+/// group's tables, and what became of the move.
+fn unrecorded_warning(plan: &Plan, error: &AwsError) -> String {
+    let what = format!(
+        "the move could not be recorded on a majority of the group's route tables ({error})"
+    );
+    if plan.records_first() && !plan.waits_for_record() {
+        let from = plan
+            .from
+            .as_ref()
+            .map_or("no member", |m| m.instance_id.as_str());
+        format!("{what}; it went ahead anyway: the VIP was on {from}, which failed, and a move off a failed member never waits for bookkeeping")
+    } else {
+        what
     }
 }
 

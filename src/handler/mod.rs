@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use crate::alarms::Levels;
 use crate::aws::ec2::TableSelect;
-use crate::aws::{Aws, AwsError};
+use crate::aws::{Aws, AwsError, Window};
 use crate::config::Config;
 use crate::deadline::Deadline;
 use crate::group::{self, ConfigError};
@@ -25,7 +25,7 @@ use crate::membership::MembershipCache;
 use crate::metrics;
 use crate::plan::{self, Intent, Plan, Policy};
 use crate::preflight;
-use crate::report::{self, Applied, Error, Report, Response, StatusReport};
+use crate::report::{self, Applied, Error, GroupProblem, Report, Response, StatusReport};
 use crate::trigger::{self, AlarmHint, ManualCommand, Trigger};
 use crate::world::InstanceRecord;
 use apply::Done;
@@ -186,6 +186,9 @@ impl Handler {
             }
             Trigger::Manual(ManualCommand::Status { group }) => self.status(group, deadline).await,
             Trigger::Manual(ManualCommand::Check { group }) => self.check(group, deadline).await,
+            Trigger::Manual(ManualCommand::Release { group }) => {
+                Box::pin(self.release(group, deadline)).await
+            }
             Trigger::Reconcile { groups, .. } => {
                 self.reconcile(&trigger, groups.clone(), started, deadline)
                     .await
@@ -202,6 +205,9 @@ impl Handler {
         started: Instant,
         deadline: Deadline,
     ) -> Result<Response, Error> {
+        if let Trigger::Alarm(hint) = trigger {
+            self.readable(&hint.alarm)?;
+        }
         let instance_id = trigger.instance_id().unwrap_or_default().to_string();
         let source = source(trigger);
         // A member list read just now is passed on; a cached one is read again
@@ -259,9 +265,19 @@ impl Handler {
         .await;
         let mut reports = Vec::new();
         let mut failures = Vec::new();
+        let mut attention = Vec::new();
         for (name, result) in names.into_iter().zip(results) {
             match result {
                 Ok(report) => reports.push(report),
+                // Rule "a reconcile fails only for what a retry can fix": a
+                // group whose tags are wrong is reported, not retried.
+                Err(e) if !e.retryable() => {
+                    if self.emit_metrics {
+                        metrics::emit_problem(&name, e.error_type());
+                    }
+                    warn!(group = %name, error_type = %e.diagnostic_type(), error = %e, "group needs attention");
+                    attention.push(GroupProblem::new(name, &e));
+                }
                 Err(e) => failures.push((name, e)),
             }
         }
@@ -269,12 +285,15 @@ impl Handler {
             return Err(Error::Groups {
                 failures,
                 done: reports,
+                attention,
             });
         }
         Ok(Response::Reconcile {
             action: "reconcile",
             changed: reports.iter().any(|r| r.changed),
+            attention: !attention.is_empty(),
             groups: reports,
+            needs_attention: attention,
             duration_ms: elapsed_ms(started),
         })
     }
@@ -282,8 +301,34 @@ impl Handler {
     async fn status(&self, name: &str, deadline: Deadline) -> Result<Response, Error> {
         let hints = Hints::default();
         let loaded = Box::pin(self.load(name.trim(), None, &hints, deadline.end())).await?;
-        let plan = plan::decide(&loaded.group, &Intent::Automatic, &self.policy());
-        Ok(Response::Status(StatusReport::new(&loaded.group, &plan)))
+        let policy = self.policy();
+        let plan = plan::decide(&loaded.group, &Intent::Automatic, &policy);
+        let pin = plan::pin(&loaded.group, &policy);
+        Ok(Response::Status(StatusReport::new(
+            &loaded.group,
+            &plan,
+            pin.as_ref(),
+        )))
+    }
+
+    /// Rule "an operator's move sticks", undone: the pin goes, the move stays.
+    async fn release(&self, name: &str, deadline: Deadline) -> Result<Response, Error> {
+        let hints = Hints::default();
+        let loaded = Box::pin(self.load(name.trim(), None, &hints, deadline.end())).await?;
+        let group = &loaded.group;
+        let Some((record, until)) = plan::pin(group, &self.policy()) else {
+            let reason = "no operator's pin is in force: preemption already decides".to_string();
+            return Ok(Response::released(&group.name, false, reason));
+        };
+        self.unpin(group, &record, Window::until(deadline.end()))
+            .await?;
+        let reason = format!(
+            "released the pin of the VIP on {} (it ran until {}); preemption may move it again",
+            record.to,
+            until.to_rfc3339()
+        );
+        info!(group = %group.name, "{reason}");
+        Ok(Response::released(&group.name, true, reason))
     }
 
     /// The pre-flight check. Contradicting tags are a finding, an unknown group
@@ -350,10 +395,24 @@ impl Handler {
         verdict(report, plan, done.unrecorded)
     }
 
+    /// Rule "an alarm that failed a member keeps failing it while it is in
+    /// ALARM": every run reads the alarms of the prefix, so an alarm outside it
+    /// is refused up front rather than heeded for one run only.
+    fn readable(&self, alarm: &str) -> Result<(), Error> {
+        match &self.config.alarm_name_prefix {
+            Some(prefix) if !alarm.starts_with(prefix.as_str()) => Err(Error::AlarmOutsidePrefix {
+                alarm: alarm.to_string(),
+                prefix: prefix.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     fn policy(&self) -> Policy {
         Policy {
             now: Utc::now(),
             hold_down: self.config.hold_down,
+            pin: self.config.pin,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Reading one group's world: the member list (cached in a warm container),
 //! then status checks, route tables, VPC CIDRs and alarm levels in one round.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -12,7 +12,6 @@ use super::{Error, Handler, Hints};
 use crate::alarms::{merge_levels, Alarms, EventAlarm, Levels};
 use crate::aws::cloudwatch::AlarmSelect;
 use crate::aws::ec2::TableSelect;
-use crate::aws::AwsError;
 use crate::group::{self, ConfigError, Group, Snapshot};
 use crate::tags::TagContract;
 use crate::world::{InstanceRecord, RouteTableRecord, StatusChecks};
@@ -73,6 +72,7 @@ impl Handler {
             instances: &instances,
             tables: &rest.tables,
             vpc_cidrs: &rest.cidrs,
+            scope: &self.config.scope,
             alarms: &rest.alarms.alarms,
             alarms_unread: rest.alarms_unread.as_deref(),
             reported_down: hints
@@ -88,26 +88,35 @@ impl Handler {
     }
 
     /// Status checks, route tables, VPC CIDRs and alarm levels, concurrently.
+    /// The tables and CIDRs are read for every VPC the members are in (one call
+    /// each, usually one VPC): which one is the group's is the group's rule.
     async fn read_rest(&self, place: &Place, hints: &Hints, until: Instant) -> Result<Rest, Error> {
+        let cidrs = futures_util::future::join_all(
+            place.vpcs.iter().map(|vpc| self.aws.vpc_cidrs(vpc, until)),
+        );
         let (checks, tables, cidrs, (alarms, alarms_unread)) = tokio::join!(
             self.aws.status_checks(place.ids.clone(), until),
             self.aws
-                .route_tables(TableSelect::Vpc(place.vpc.clone()), until),
-            self.aws.vpc_cidrs(&place.vpc, until),
+                .route_tables(TableSelect::Vpcs(place.vpcs.clone()), until),
+            cidrs,
             self.alarm_levels(hints, until),
         );
+        let mut by_vpc = BTreeMap::new();
+        for (vpc, read) in place.vpcs.iter().zip(cidrs) {
+            by_vpc.insert(vpc.clone(), read?);
+        }
         Ok(Rest {
             checks: checks?,
             tables: tables?,
-            cidrs: cidrs?,
+            cidrs: by_vpc,
             alarms,
             alarms_unread,
         })
     }
 
-    /// The alarms of the deployment's prefix, and the event's own alarm when it
-    /// lies outside it. An alarm that cannot be read is taken at the event's
-    /// word when the event names it; when the prefix cannot be read, every
+    /// The alarms of the deployment's prefix (an alarm event outside it was
+    /// refused before anything was read). When they cannot be read, the event's
+    /// own alarm is taken at its word, and every
     /// member's health is at best unknown.
     async fn alarm_levels(&self, hints: &Hints, until: Instant) -> Levels {
         match &hints.shared_alarms {
@@ -120,66 +129,43 @@ impl Handler {
     }
 
     async fn read_alarm_levels(&self, hints: &Hints, until: Instant) -> Levels {
-        let prefix = self.config.alarm_name_prefix.clone();
-        let outside = hints
-            .alarm
-            .as_ref()
-            .filter(|h| !prefix.as_deref().is_some_and(|p| h.alarm.starts_with(p)));
-        let by_prefix = prefix.map(AlarmSelect::Prefix);
-        let by_name = outside.map(|h| AlarmSelect::Names(vec![h.alarm.clone()]));
-        let (by_prefix, by_name) = tokio::join!(
-            self.read_alarms(by_prefix.as_ref(), until),
-            self.read_alarms(by_name.as_ref(), until)
-        );
-        let unread = |what: &str, e: AwsError| {
-            warn!(error = %e, "{what} could not be read");
-            e.to_string()
+        let select = match &self.config.alarm_name_prefix {
+            Some(prefix) => AlarmSelect::Prefix(prefix.clone()),
+            None => AlarmSelect::All,
         };
+        let read = self
+            .aws
+            .alarms(&select, self.config.tags.prefix(), until)
+            .await
+            .map_err(|e| {
+                warn!(error = %e, "alarm levels could not be read");
+                e.to_string()
+            });
         let event = hints.alarm.as_ref().map(|h| EventAlarm {
             name: &h.alarm,
             instance_id: &h.instance_id,
             state: h.state,
         });
-        merge_levels(
-            by_prefix.map_err(|e| unread("alarm levels", e)),
-            by_name.map_err(|e| unread("the event's alarm", e)),
-            event.as_ref(),
-        )
-    }
-
-    async fn read_alarms(
-        &self,
-        select: Option<&AlarmSelect>,
-        until: Instant,
-    ) -> Result<Alarms, AwsError> {
-        match select {
-            Some(select) => {
-                self.aws
-                    .alarms(select, self.config.tags.prefix(), until)
-                    .await
-            }
-            None => Ok(Alarms::default()),
-        }
+        merge_levels(read, event.as_ref())
     }
 }
 
-/// Where a group lives: its members' ids and its VPC.
+/// Where a group lives: its members' ids and the VPCs they are in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Place {
     ids: Vec<String>,
-    vpc: String,
+    vpcs: Vec<String>,
 }
 
 impl Place {
     fn of(name: &str, listing: &[InstanceRecord], tags: &TagContract) -> Result<Self, ConfigError> {
-        let vpc = group::vpc_of(name, listing, tags)?;
-        let mut ids: Vec<String> = listing
-            .iter()
-            .filter(|i| group::is_member(i, name, tags))
-            .map(|i| i.id.clone())
-            .collect();
+        let members = group::members_of(name, listing, tags)?;
+        let mut ids: Vec<String> = members.iter().map(|i| i.id.clone()).collect();
         ids.sort();
-        Ok(Self { ids, vpc })
+        Ok(Self {
+            ids,
+            vpcs: group::vpcs_of(&members),
+        })
     }
 }
 
@@ -187,7 +173,7 @@ impl Place {
 struct Rest {
     checks: HashMap<String, StatusChecks>,
     tables: Vec<RouteTableRecord>,
-    cidrs: Vec<IpNet>,
+    cidrs: BTreeMap<String, Vec<IpNet>>,
     alarms: Alarms,
     alarms_unread: Option<String>,
 }

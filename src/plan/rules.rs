@@ -16,6 +16,8 @@ pub(super) struct View<'a> {
     pub(super) record: Option<MoveRecord>,
     /// The recorded move's target, while it is not failed and the move is unfinished.
     pub(super) pending: Option<&'a Member>,
+    /// Until when an operator's move pins the VIP on its target.
+    pub(super) pinned_until: Option<DateTime<Utc>>,
 }
 
 impl<'a> View<'a> {
@@ -26,10 +28,12 @@ impl<'a> View<'a> {
             .filter(|r| policy.now < r.at + PENDING_MOVE_TTL)
             .and_then(|r| group.member(&r.to))
             .filter(|m| !m.is_failed() && !writes_towards(group, m).is_empty());
+        let pinned_until = record.as_ref().and_then(|r| pin_end(r, policy));
         Self {
             holder: holder(group),
             record,
             pending,
+            pinned_until,
         }
     }
 
@@ -55,49 +59,56 @@ pub(super) fn choose_automatic<'a>(
 ) -> Result<Choice<'a>, Refusal> {
     let held = view.incumbent().and_then(|m| held_until(view, m, policy));
     if let Some(incumbent) = view.incumbent().filter(|m| !m.is_failed()) {
-        let Some((better, note)) = better_than(group, incumbent) else {
+        let stay = Choice {
+            member: incumbent,
+            note: None,
+        };
+        let Some((better, note)) = better_than(group, incumbent, view, warnings) else {
+            return Ok(stay);
+        };
+        let Some(until) = held else {
             return Ok(Choice {
-                member: incumbent,
-                note: None,
+                member: better,
+                note: Some(note),
             });
         };
-        if let Some(until) = held {
-            warnings.push(format!(
-                "hold-down: {} waits until {} to take the VIP from {}",
-                better.instance_id,
-                until.to_rfc3339(),
-                incumbent.instance_id
-            ));
-            return Ok(Choice {
-                member: incumbent,
-                note: None,
-            });
+        // Rule "the hold-down never turns a kept, not-healthy holder into
+        // success": the retry and the schedule come back once it ends.
+        if incumbent.health.grade != Grade::Healthy {
+            return Err(held_down(view, incumbent, until));
         }
-        return Ok(Choice {
-            member: better,
-            note: Some(note),
-        });
+        warnings.push(format!(
+            "hold-down: {} waits until {} to take the VIP from {}",
+            better.instance_id,
+            until.to_rfc3339(),
+            incumbent.instance_id
+        ));
+        return Ok(stay);
     }
     let best = best_candidate(group, None).ok_or_else(|| Refusal::NoHealthyMember {
         members: member_health(group),
     })?;
     match (view.incumbent(), held) {
         (Some(incumbent), Some(until)) if incumbent.health.failed_by_alarms_only() => {
-            Err(Refusal::HeldDown {
-                holder: incumbent.instance_id.clone(),
-                health: incumbent.health.summary(),
-                moved_at: view
-                    .record
-                    .as_ref()
-                    .map(|r| r.at.to_rfc3339())
-                    .unwrap_or_default(),
-                until: until.to_rfc3339(),
-            })
+            Err(held_down(view, incumbent, until))
         }
         _ => Ok(Choice {
             member: best,
             note: None,
         }),
+    }
+}
+
+fn held_down(view: &View<'_>, holder: &Member, until: DateTime<Utc>) -> Refusal {
+    Refusal::HeldDown {
+        holder: holder.instance_id.clone(),
+        health: holder.health.summary(),
+        moved_at: view
+            .record
+            .as_ref()
+            .map(|r| r.at.to_rfc3339())
+            .unwrap_or_default(),
+        until: until.to_rfc3339(),
     }
 }
 
@@ -134,14 +145,23 @@ pub(super) fn choose_manual<'a>(
     Ok(Choice { member, note: None })
 }
 
-/// Rule "holder by majority": the member most of the group's VIP routes point
-/// at (blackholes count for nobody); a tie goes to the preferred member.
+/// Rule "holder by majority": the member most of the group's VIP routes in its
+/// voting tables point at (blackholes count for nobody); a tie goes to the
+/// preferred member. When the voting tables route the VIP to no member yet (a
+/// table just tagged), the other tables' routes tell where it is.
 pub(crate) fn holder(group: &Group) -> Option<&Member> {
+    let voting: Vec<&GroupTable> = group.voting_tables().collect();
+    let all: Vec<&GroupTable> = group.tables.iter().collect();
+    majority(group, &voting).or_else(|| majority(group, &all))
+}
+
+fn majority<'g>(group: &'g Group, tables: &[&GroupTable]) -> Option<&'g Member> {
     let mut best: Option<(&Member, usize)> = None;
     for member in &group.members {
-        let held = group
-            .routes()
-            .filter_map(|(_, r)| r.current.as_ref())
+        let held = tables
+            .iter()
+            .flat_map(|t| t.routes.iter())
+            .filter_map(|r| r.current.as_ref())
             .filter(|c| !c.blackhole && member.is_target_of(&c.target))
             .count();
         if held > best.map_or(0, |(_, n)| n) {
@@ -151,26 +171,43 @@ pub(crate) fn holder(group: &Group) -> Option<&Member> {
     best.map(|(m, _)| m)
 }
 
-/// Rule "best candidate": the preferred healthy member, else the preferred one
-/// of unknown health; never a failed one, never `excluding`.
+/// How fit a member is as a target, best first: healthy with every alarm OK,
+/// healthy with an alarm without data (rule "INSUFFICIENT_DATA is no verdict":
+/// it ranks after), of unknown health; a failed member is never a target.
+fn rank(member: &Member) -> Option<u8> {
+    match member.health.grade {
+        Grade::Healthy if member.health.fully_healthy() => Some(0),
+        Grade::Healthy => Some(1),
+        Grade::Unknown => Some(2),
+        Grade::Failed => None,
+    }
+}
+
+/// Rule "best candidate": the best-ranked member, the preferred one among
+/// equals; never a failed one, never `excluding`.
 pub(super) fn best_candidate<'a>(
     group: &'a Group,
     excluding: Option<&Member>,
 ) -> Option<&'a Member> {
-    let eligible = |grade: Grade| {
-        group
-            .members
-            .iter()
-            .filter(move |m| m.health.grade == grade)
-            .find(|m| excluding.map(|e| &e.instance_id) != Some(&m.instance_id))
-    };
-    eligible(Grade::Healthy).or_else(|| eligible(Grade::Unknown))
+    group
+        .members
+        .iter()
+        .filter(|m| excluding.map(|e| &e.instance_id) != Some(&m.instance_id))
+        .filter_map(|m| rank(m).map(|r| (r, m)))
+        .min_by_key(|(r, _)| *r)
+        .map(|(_, m)| m)
 }
 
 /// A member that should take the VIP from an incumbent that has not failed:
 /// rule "prefer healthy over unknown" (an incumbent of unknown health yields to
-/// the preferred healthy member), then rule "preempt only onto healthy".
-fn better_than<'a>(group: &'a Group, incumbent: &Member) -> Option<(&'a Member, String)> {
+/// the preferred healthy member), then rule "preempt only onto healthy", which
+/// an operator's pin holds off.
+fn better_than<'a>(
+    group: &'a Group,
+    incumbent: &Member,
+    view: &View<'_>,
+    warnings: &mut Vec<String>,
+) -> Option<(&'a Member, String)> {
     if incumbent.health.grade == Grade::Unknown {
         let healthy =
             best_candidate(group, Some(incumbent)).filter(|m| m.health.grade == Grade::Healthy)?;
@@ -183,6 +220,15 @@ fn better_than<'a>(group: &'a Group, incumbent: &Member) -> Option<(&'a Member, 
         return Some((healthy, note));
     }
     let better = preemptor(group, incumbent)?;
+    if let Some(until) = view.pinned_until.filter(|_| view.holder == Some(incumbent)) {
+        warnings.push(format!(
+            "pinned: an operator moved the VIP to {} and preemption waits until {} (release it with `vip-failover-cli release --group {}`, or move it back)",
+            incumbent.instance_id,
+            until.to_rfc3339(),
+            group.name
+        ));
+        return None;
+    }
     let note = format!(
         "preemption: {} (priority {}) is healthy and preferred over {} (priority {})",
         better.instance_id, better.priority, incumbent.instance_id, incumbent.priority
@@ -190,7 +236,7 @@ fn better_than<'a>(group: &'a Group, incumbent: &Member) -> Option<(&'a Member, 
     Some((better, note))
 }
 
-/// Rule "preempt only onto healthy".
+/// Rule "preempt only onto healthy": every signal of the preemptor says so.
 fn preemptor<'a>(group: &'a Group, incumbent: &Member) -> Option<&'a Member> {
     if !group.preempt {
         return None;
@@ -198,7 +244,18 @@ fn preemptor<'a>(group: &'a Group, incumbent: &Member) -> Option<&'a Member> {
     group
         .members
         .iter()
-        .find(|m| m.health.grade == Grade::Healthy && m.priority < incumbent.priority)
+        .find(|m| m.health.fully_healthy() && m.priority < incumbent.priority)
+}
+
+/// Rule "an operator's move sticks": until when the recorded move pins its
+/// target, capped at [`Policy::pin`] after the move (a forged far date pins no
+/// longer than a genuine one).
+pub(super) fn pin_end(record: &MoveRecord, policy: &Policy) -> Option<DateTime<Utc>> {
+    let cap = record
+        .at
+        .checked_add_signed(chrono::Duration::from_std(policy.pin).ok()?)?;
+    let until = record.pinned_until?.min(cap);
+    (policy.now < until).then_some(until)
 }
 
 /// End of the hold-down protecting `holder`, if it is the target of the recorded
@@ -215,12 +272,16 @@ fn held_until(view: &View<'_>, holder: &Member, policy: &Policy) -> Option<DateT
     (policy.now < until).then_some(until)
 }
 
-/// The newest move record that a majority of the group's own tables carry. A
-/// record on a few tables only, dated in the future or unreadable is not
+/// The newest move record that a majority of the group's voting tables carry.
+/// A record on a few tables only, dated in the future or unreadable is not
 /// authority: it is reported and ignored (anyone allowed to tag a route table can
-/// write one); a record on a table that is not the group's is not read at all.
-fn recorded_move(group: &Group, policy: &Policy, warnings: &mut Vec<String>) -> Option<MoveRecord> {
-    let own: Vec<&GroupTable> = group.own_tables().collect();
+/// write one); a record on a table that does not vote is not read at all.
+pub(super) fn recorded_move(
+    group: &Group,
+    policy: &Policy,
+    warnings: &mut Vec<String>,
+) -> Option<MoveRecord> {
+    let own: Vec<&GroupTable> = group.voting_tables().collect();
     let quorum = own.len() / 2 + 1;
     let mut carried: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for table in &own {

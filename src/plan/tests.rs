@@ -571,6 +571,7 @@ fn policy_at(secs: i64) -> Policy {
     Policy {
         now: at(secs),
         hold_down: Duration::from_secs(60),
+        pin: Duration::from_secs(86_400),
     }
 }
 
@@ -593,6 +594,7 @@ fn moved_to_b_at(secs: i64) -> String {
         at: at(secs),
         from: Some("i-a".to_string()),
         to: "i-b".to_string(),
+        pinned_until: None,
     }
     .to_tag_value()
 }
@@ -711,6 +713,7 @@ mod hold_down {
             at: Utc.timestamp_opt(1_764_000_000, 0).unwrap(),
             from: None,
             to: "i-b".to_string(),
+            pinned_until: None,
         };
         assert_eq!(record.to_tag_value(), "2025-11-24T16:00:00Z ->i-b");
         assert_eq!(MoveRecord::parse(&record.to_tag_value()), Some(record));

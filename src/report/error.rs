@@ -7,7 +7,7 @@
 
 use lambda_runtime::Diagnostic;
 
-use super::Report;
+use super::{GroupProblem, Report};
 use crate::aws::AwsError;
 use crate::group::ConfigError;
 use crate::plan::Refusal;
@@ -20,6 +20,10 @@ pub enum Error {
     Trigger(#[from] TriggerError),
     #[error(transparent)]
     Config(Box<ConfigError>),
+    /// An alarm event for an alarm no later run can read: it is refused, so a
+    /// failure it reports never lasts only as long as its event.
+    #[error("alarm {alarm} is outside ALARM_NAME_PREFIX {prefix:?}: later runs cannot read its level, so it would fail its member only until this event is handled; rename the alarm to start with {prefix:?} (the stack's AlarmNamePrefix), or set ALARM_NAME_PREFIX to a prefix it shares (empty reads every alarm)")]
+    AlarmOutsidePrefix { alarm: String, prefix: String },
     #[error("group {}: refused to move the VIP: {refusal}", report.group)]
     Refused {
         refusal: Refusal,
@@ -34,20 +38,22 @@ pub enum Error {
     PartialFailure { report: Box<Report> },
     /// A move over several routes was not started: its record could not be
     /// written first.
-    #[error("group {}: the move to {} could not be recorded before its first route write ({error}); nothing was written; a retry records it and moves", report.group, report.to.as_ref().map_or("-", |t| t.instance_id.as_str()))]
+    #[error("group {}: the move to {} could not be recorded before its first route write ({error}); nothing was written; {}", report.group, report.to.as_ref().map_or("-", |t| t.instance_id.as_str()), unrecorded_hint(error))]
     MoveNotRecorded {
         error: AwsError,
         report: Box<Report>,
     },
     /// The invocation's deadline came before every write could start.
-    #[error("group {}: the deadline came with {} VIP routes still to write ({} written); a retry or the next reconcile writes them, and a move recorded before its writes is finished towards the same member", report.group, report.pending_routes().len(), report.written_routes())]
+    #[error("group {}: the deadline came with {} VIP routes still to write ({}; {} written); a retry or the next reconcile writes them, and a move recorded before its writes is finished towards the same member", report.group, report.pending_routes().len(), report.pending_routes().join(", "), report.written_routes())]
     DeadlineReached { report: Box<Report> },
     /// Some groups of a reconcile failed, each with its own error; the others'
     /// reports are kept (a group may have moved while another failed).
-    #[error("{} of {} groups failed: {}{}", failures.len(), failures.len() + done.len(), failures.iter().map(|(g, e)| format!("{g}: {}: {e}", e.diagnostic_type())).collect::<Vec<_>>().join(" | "), done_summary(done))]
+    #[error("{} of {} groups failed: {}{}{}", failures.len(), failures.len() + done.len() + attention.len(), failures.iter().map(|(g, e)| format!("{g}: {}: {e}", e.diagnostic_type())).collect::<Vec<_>>().join(" | "), done_summary(done), attention_summary(attention))]
     Groups {
         failures: Vec<(String, Error)>,
         done: Vec<Report>,
+        /// Groups set aside for a reason a retry cannot fix.
+        attention: Vec<GroupProblem>,
     },
 }
 
@@ -73,6 +79,28 @@ fn done_summary(done: &[Report]) -> String {
     format!(" | done: {}", each.join(", "))
 }
 
+/// What to do about a move that waits for its record: only a move for
+/// preference waits (a move off a failed member goes ahead regardless).
+fn unrecorded_hint(error: &AwsError) -> &'static str {
+    if error.retryable() {
+        "it is a move for preference, which waits for its record: a retry records it and moves"
+    } else {
+        "it is a move for preference, which waits for its record, and a retry will not help until the cause is fixed (a table at EC2's 50 tags: remove one; a table outside the function's permissions: tag it for the group); a move off a failed member never waits for this"
+    }
+}
+
+/// ` | needs attention: db: InvalidGroupConfiguration.NotRetryable`.
+fn attention_summary(attention: &[GroupProblem]) -> String {
+    if attention.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = attention
+        .iter()
+        .map(|p| format!("{}: {}", p.group, p.error_type))
+        .collect();
+    format!(" | needs attention: {}", each.join(", "))
+}
+
 fn retry_word(retryable: bool) -> &'static str {
     if retryable {
         "Retryable"
@@ -94,6 +122,7 @@ impl Error {
             Self::Trigger(_) => "InvalidEvent",
             Self::Config(e) if matches!(**e, ConfigError::UnknownGroup { .. }) => "UnknownGroup",
             Self::Config(_) => "InvalidGroupConfiguration",
+            Self::AlarmOutsidePrefix { .. } => "AlarmOutsidePrefix",
             Self::Refused { refusal, .. } => refusal.error_type(),
             Self::Aws(e) if e.is_cloudwatch() => "CloudWatchApiError",
             Self::Aws(_) => "Ec2ApiError",
@@ -108,7 +137,7 @@ impl Error {
     /// changing anything.
     pub fn retryable(&self) -> bool {
         match self {
-            Self::Trigger(_) | Self::Config(_) => false,
+            Self::Trigger(_) | Self::Config(_) | Self::AlarmOutsidePrefix { .. } => false,
             Self::Refused { refusal, .. } => refusal.retryable(),
             Self::Aws(e) => e.retryable(),
             Self::PartialFailure { .. } | Self::DeadlineReached { .. } => true,

@@ -288,8 +288,8 @@ mod tests {
     }
 
     #[test]
-    fn description_convention_overrides_metric_dimensions() {
-        // An operator who writes the convention means it, even on a metric alarm.
+    fn a_metric_alarms_own_instance_wins_over_the_description_convention() {
+        // Whoever may edit descriptions must not point an alarm at another member.
         let event = edit(
             sample("alarm-lambda-action.json"),
             "/alarmData/configuration/description",
@@ -302,7 +302,7 @@ mod tests {
             Ok(alarm_hint(
                 AlarmState::Alarm,
                 "web-serverA-status-check",
-                SERVER_B,
+                SERVER_A,
                 "alarm web-serverA-status-check (ALARM)"
             ))
         );

@@ -10,6 +10,9 @@ use super::{
 /// Shape name used in `Malformed`, so an operator can tell which parser refused the event.
 pub(super) const MANUAL: &str = "manual";
 
+/// Groups one manual reconcile may name.
+const MAX_GROUPS: usize = 100;
+
 /// Longest group name accepted; group names are tag values, which EC2 caps at 256.
 const MAX_GROUP_CHARS: usize = 256;
 
@@ -38,6 +41,11 @@ pub(super) fn parse_manual(obj: &Map<String, Value>) -> Result<Trigger, TriggerE
             let group = fields.required_group("group");
             fields.finish()?;
             Ok(Trigger::Manual(ManualCommand::Check { group: group? }))
+        }
+        "release" => {
+            let group = fields.required_group("group");
+            fields.finish()?;
+            Ok(Trigger::Manual(ManualCommand::Release { group: group? }))
         }
         "reconcile" => {
             let groups = fields.optional_groups("groups");
@@ -151,12 +159,25 @@ impl<'a> Fields<'a> {
                     "`{field}` is empty; omit it to reconcile every group or list at least one"
                 ),
             )),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| group_name(item, &format!("{field}[{i}]")))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
+            Some(Value::Array(items)) if items.len() > MAX_GROUPS => Err(malformed(
+                MANUAL,
+                format!(
+                    "`{field}` lists {} groups, more than the {MAX_GROUPS} one reconcile runs; omit it to reconcile every group",
+                    items.len()
+                ),
+            )),
+            Some(Value::Array(items)) => {
+                // One run per group: ["web", " web"] is one group, and two
+                // concurrent writers for it would race each other.
+                let mut names: Vec<String> = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    let name = group_name(item, &format!("{field}[{i}]"))?.trim().to_string();
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+                Ok(Some(names))
+            }
             Some(other) => Err(malformed(
                 MANUAL,
                 format!(
@@ -249,6 +270,21 @@ mod tests {
     use super::*;
     use crate::trigger::parse;
     use crate::trigger::test_support::{failover, PREFIX};
+
+    #[test]
+    fn a_reconcile_runs_each_group_once_and_refuses_a_list_too_long() {
+        let event = json!({"action": "reconcile", "groups": ["web", " web", "db", "web "]});
+        assert_eq!(
+            parse(&event, PREFIX),
+            Ok(Trigger::Reconcile {
+                groups: Some(vec!["web".to_string(), "db".to_string()]),
+                source: "manual".to_string(),
+            })
+        );
+        let many: Vec<String> = (0..101).map(|i| format!("g{i}")).collect();
+        let err = parse(&json!({"action": "reconcile", "groups": many}), PREFIX).unwrap_err();
+        assert!(err.to_string().contains("101 groups"), "{err}");
+    }
 
     #[test]
     fn scheduled_rule_may_send_constant_reconcile_input() {

@@ -111,6 +111,10 @@ pub enum ManualCommand {
     Check {
         group: String,
     },
+    /// Ends an operator's pin: preemption may move the VIP again.
+    Release {
+        group: String,
+    },
 }
 
 /// Why an event was refused. Each message names what was wrong and how to fix it.
@@ -128,7 +132,9 @@ pub enum TriggerError {
         /// The description convention's key, e.g. `vip-failover:instance=`.
         key: String,
     },
-    #[error("unknown manual action {action:?}; use one of failover, status, check, reconcile")]
+    #[error(
+        "unknown manual action {action:?}; use one of failover, status, check, release, reconcile"
+    )]
     UnknownAction { action: String },
     #[error("event is {size} bytes, more than the {limit} bytes any supported event needs")]
     TooLarge { size: usize, limit: usize },

@@ -379,9 +379,9 @@ fn refused_events_name_what_is_wrong() {
             &["web-1", "InstanceId", "web-serverA-status-check"],
         ),
         refusal(
-            "description convention with a bad id",
+            "description convention with a bad id (an alarm without a metric)",
             edit(
-                alarm_action(),
+                sample("alarm-lambda-action-composite.json"),
                 "/alarmData/configuration/description",
                 Some(json!("vip-failover:instance=i-zzz")),
             ),
@@ -389,9 +389,9 @@ fn refused_events_name_what_is_wrong() {
             &["i-zzz", "vip-failover:instance="],
         ),
         refusal(
-            "description naming two instances",
+            "description naming two instances (an alarm without a metric)",
             edit(
-                alarm_action(),
+                sample("alarm-lambda-action-composite.json"),
                 "/alarmData/configuration/description",
                 Some(json!(format!(
                     "vip-failover:instance={SERVER_A} vip-failover:instance={SERVER_B}"

@@ -17,7 +17,8 @@ Exit codes:
 Environment:
   The usual AWS chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, ...), AWS_REGION, AWS_ENDPOINT_URL
   (and AWS_ENDPOINT_URL_LAMBDA for --function).
-  TAG_PREFIX, ALARM_NAME_PREFIX, EC2_ATTEMPT_TIMEOUT_MS, EC2_OPERATION_TIMEOUT_MS,
+  TAG_PREFIX, ALARM_NAME_PREFIX (unset here: every alarm of the account is read, so the CLI
+  never misses an alarm the function heeds), EC2_ATTEMPT_TIMEOUT_MS, EC2_OPERATION_TIMEOUT_MS,
   EC2_MAX_ATTEMPTS, EC2_RATE_LIMITS and WRITE_CONCURRENCY as for the Lambda function.
   NO_COLOR disables colour (there is none unless stdout is a terminal); RUST_LOG (e.g. info)
   turns on logs, on stderr.";
@@ -70,6 +71,14 @@ pub(crate) enum Command {
         /// Only this group (default: every group found by its tag)
         #[arg(long, short, value_parser = NonEmptyStringValueParser::new())]
         group: Option<String>,
+    },
+    /// End an operator's pin: preemption may move the VIP again (a switchover
+    /// pins the VIP on its target against preemption for PIN_SECONDS)
+    #[command(after_help = AFTER_HELP)]
+    Release {
+        /// The group (value of the instances' group tag, e.g. vip-failover:group)
+        #[arg(long, short, value_parser = NonEmptyStringValueParser::new())]
+        group: String,
     },
     /// Planned move of the VIP: shows the plan, asks, then moves every route
     #[command(after_help = AFTER_HELP)]

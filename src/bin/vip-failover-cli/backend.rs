@@ -52,7 +52,14 @@ impl Core {
     /// Same wiring as the Lambda (`Config::from_env`, `Aws::from_env`); `--region`
     /// overrides the SDK's region.
     pub(crate) async fn connect(cli: &Cli) -> Result<Self, Failure> {
-        let config = Config::from_env().map_err(Failure::Env)?;
+        let mut config = Config::from_env().map_err(Failure::Env)?;
+        // Run here, the CLI cannot know the stack's ALARM_NAME_PREFIX: unless
+        // this shell sets it, every alarm of the account is read, so no alarm
+        // the function heeds is missed and no member it considers failed is
+        // chosen.
+        if std::env::var_os("ALARM_NAME_PREFIX").is_none() {
+            config.alarm_name_prefix = None;
+        }
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(vip_failover::aws::retry_config())
             .timeout_config(vip_failover::aws::timeout_config(&config));

@@ -63,6 +63,7 @@ async fn run(cli: Cli, out: &Out) -> Result<u8, Failure> {
     match cli.command {
         Command::Status { group } => per_group(&core, out, group, Kind::Status).await,
         Command::Check { group } => per_group(&core, out, group, Kind::Check).await,
+        Command::Release { group } => status::release(&core, out, group).await,
         Command::Switchover {
             group,
             to,

@@ -15,6 +15,26 @@ pub use table::{Cell, Palette, Style, Table, FAIL, PASS};
 
 const PENDING: &str = "→";
 
+/// The report with every string made safe for a terminal ([`crate::out::visible`]):
+/// tag values reach the screen through it.
+fn visible<T: Serialize + serde::de::DeserializeOwned + Clone>(report: &T) -> T {
+    fn clean(value: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => Value::String(crate::out::visible(&s)),
+            Value::Array(items) => Value::Array(items.into_iter().map(clean).collect()),
+            Value::Object(map) => {
+                Value::Object(map.into_iter().map(|(k, v)| (k, clean(v))).collect())
+            }
+            other => other,
+        }
+    }
+    serde_json::to_value(report)
+        .map(clean)
+        .and_then(serde_json::from_value)
+        .unwrap_or_else(|_| report.clone())
+}
+
 /// An enum as its serialized (snake/kebab case) name, with spaces for humans.
 fn words<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value)
@@ -67,6 +87,7 @@ fn warnings(out: &mut String, palette: Palette, warnings: &[String]) {
 /// `status`: the group, its members, where every VIP route points, and what a
 /// reconcile would do.
 pub fn status(report: &StatusReport, palette: Palette) -> String {
+    let report = &visible(report);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -83,7 +104,23 @@ pub fn status(report: &StatusReport, palette: Palette) -> String {
             &format!("{FAIL} none: the VIP routes are missing or point at no member"),
         ),
     };
-    let _ = writeln!(out, "Active: {active}\n");
+    let _ = writeln!(out, "Active: {active}");
+    if let Some(pin) = &report.pinned {
+        let line = format!(
+            "Pinned: on {} until {} by an operator's move; preemption waits. Release: {}",
+            pin.to, pin.until, pin.release
+        );
+        let _ = writeln!(out, "{}", palette.paint(Style::Warn, &line));
+    }
+    let sealed = match &report.sealed {
+        Some(seal) => format!(
+            "sealed to {} ({})",
+            seal.members.iter().cloned().collect::<Vec<_>>().join(", "),
+            seal.sources.join("; ")
+        ),
+        None => "open: any instance tagged for the group joins it".to_string(),
+    };
+    let _ = writeln!(out, "Membership: {sealed}\n");
     out.push_str(&member_table(report).render(palette, "  "));
     for u in &report.unresolved {
         let line = format!("{FAIL} {} cannot be a member: {}", u.instance_id, u.detail);
@@ -184,6 +221,7 @@ fn route_table(report: &StatusReport) -> Table {
 
 /// `check`: one line per finding.
 pub fn check(report: &CheckReport, palette: Palette) -> String {
+    let report = &visible(report);
     let mut out = String::new();
     let failed = report.problems().count();
     let total = report.findings.len();
@@ -270,6 +308,7 @@ fn route_results(out: &mut String, palette: Palette, report: &Report) {
 
 /// The dry run shown before asking: who holds the VIP, who would, and each route.
 pub fn plan(report: &Report, palette: Palette) -> String {
+    let report = &visible(report);
     let mut out = String::new();
     let title = format!("Plan for group {}", report.group);
     let verdict = Cell::new(report.reason.as_str(), action_style(report.action));
@@ -283,6 +322,7 @@ pub fn plan(report: &Report, palette: Palette) -> String {
 
 /// What the switchover did, table by table, and how long it took.
 pub fn outcome(report: &Report, palette: Palette) -> String {
+    let report = &visible(report);
     let mut out = String::new();
     let failed = report.failed_routes().len() + report.pending_routes().len();
     let verdict = if failed == 0 {

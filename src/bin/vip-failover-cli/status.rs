@@ -1,4 +1,5 @@
-//! `status` and `check`: one manual action per group, printed as tables or JSON.
+//! `status`, `check` and `release`: one manual action per group, printed as
+//! tables or JSON.
 
 use serde_json::{json, Value};
 use vip_failover::preflight::CheckReport;
@@ -92,4 +93,24 @@ async fn one_group(
             (document, None, failure.exit_code())
         }
     }
+}
+
+/// The answer to `release`.
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
+struct Released {
+    group: String,
+    released: bool,
+    reason: String,
+}
+
+/// `release`: ends an operator's pin (the move stays where it is).
+pub(crate) async fn release(core: &Core, out: &Out, group: String) -> Result<u8, Failure> {
+    let answer: Released = core.manual(ManualCommand::Release { group }).await?;
+    if out.json {
+        out.print_json(&answer);
+    } else {
+        let line = format!("{}: {}\n", answer.group, answer.reason);
+        out.print(&crate::out::visible(&line));
+    }
+    Ok(EXIT_OK)
 }
