@@ -23,6 +23,7 @@ pub(crate) mod membership;
 pub(crate) mod metrics;
 pub mod plan;
 pub mod preflight;
+pub mod probe;
 pub mod report;
 pub mod tags;
 pub mod trigger;

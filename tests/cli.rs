@@ -669,3 +669,89 @@ async fn given_the_function_busy_with_another_run_when_switching_over_through_it
     assert!(run.stderr.contains("busy with another run"), "{run:?}");
     world.assert_vip_on(&world.seed.server_b.eni_id).await;
 }
+
+/// Issue 17, item 16. Old behaviour caught: run here, the CLI read only the
+/// alarms of its own default prefix, so with a stack whose prefix differs it
+/// could choose a member the function considers failed.
+#[tokio::test]
+async fn given_an_alarm_of_another_prefix_failing_b_when_switching_over_here_then_b_is_refused() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    let world = given_the_two_az_seed().await;
+    let cloudwatch = world.emulator.cloudwatch();
+    let b = &world.seed.server_b.instance_id;
+    testkit::cloudwatch::put_status_alarm(&cloudwatch, "acme-b-health", b, None)
+        .await
+        .unwrap();
+    testkit::cloudwatch::set_alarm_state(&cloudwatch, "acme-b-health", StateValue::Alarm)
+        .await
+        .unwrap();
+
+    let run = world.switchover(&["--to", b, "--yes"]).await;
+
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("TargetUnhealthy") || run.stderr.contains("unhealthy"),
+        "{run:?}"
+    );
+    world.assert_vip_on(&world.seed.server_a.eni_id).await;
+}
+
+/// Issue 17, item 19. Old behaviour caught: tag text reached the terminal raw,
+/// so an escape sequence in a tag could rewrite the operator's screen.
+#[tokio::test]
+async fn given_a_tag_value_with_an_escape_sequence_when_status_then_it_is_shown_escaped() {
+    let world = given_the_two_az_seed().await;
+    world
+        .client
+        .create_tags()
+        .resources(&world.seed.server_b.instance_id)
+        .tags(
+            Tag::builder()
+                .key("vip-failover:priority")
+                // U+009B is the 8-bit CSI (clear screen with "2J"); XML, and
+                // so the EC2 API, cannot carry an ESC itself.
+                .value("2\u{9b}2J\r")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let run = world.cli(&["status", "--group", GROUP]).await;
+
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !run.stdout.contains('\u{9b}') && !run.stdout.contains('\r'),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("\\u{9b}2J\\r"), "{run:?}");
+}
+
+/// Issue 19. Old behaviour caught: `status --json | head -1` panicked on the
+/// closed pipe (exit 101).
+#[tokio::test]
+async fn given_a_reader_that_goes_away_when_status_json_then_the_cli_exits_quietly() {
+    let world = given_the_two_az_seed().await;
+    let mut child = Command::new(CLI)
+        .args(["status", "--group", GROUP, "--json"])
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", world.emulator.url())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+
+    let output = child.wait_with_output().await.expect("wait");
+
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

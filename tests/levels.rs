@@ -1,8 +1,11 @@
-//! Property: the decision follows levels, not edges. Over random sequences of
-//! alarm edges (delivered, duplicated, dropped, delivered late and out of order),
-//! EC2 stops and starts (their events delivered the same way) and scheduled
-//! reconciles, a final reconcile leaves the VIP on a healthy member whenever one
-//! exists, and never moves it onto a failed one.
+//! Property: the decision follows levels, not edges, and no stray tag steals
+//! the VIP. Over random sequences of alarm edges (delivered, duplicated,
+//! dropped, delivered late and out of order), EC2 stops and starts (their events
+//! delivered the same way), scheduled reconciles, and an untidy account (a
+//! newcomer tagged into the group saying preempt=true, a member of another
+//! group claiming the VIP, untagged tables routing the VIP elsewhere, a forged
+//! move record), a final reconcile leaves the VIP on a healthy incumbent member
+//! whenever one exists, and never moves it onto a failed one.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,8 +26,9 @@ struct Truth {
 }
 
 impl Truth {
+    /// INSUFFICIENT_DATA is no verdict: only ALARM fails a running member.
     fn healthy(self) -> bool {
-        self.running && self.alarm == "OK"
+        self.running && self.alarm != "ALARM"
     }
 
     fn failed(self) -> bool {
@@ -48,6 +52,7 @@ struct Scenario {
     truth: BTreeMap<String, Truth>,
     late: Vec<Value>,
     rng: Rng,
+    seed: u64,
 }
 
 impl Scenario {
@@ -68,8 +73,18 @@ impl Scenario {
             };
             truth.insert(member.instance_id.clone(), fine);
         }
+        world.tag_tables_for_the_group().await;
+        let ids: Vec<&str> = members.iter().map(|m| m.instance_id.as_str()).collect();
+        // Odd seeds seal the group to its members (the stack's allowlist), even
+        // ones leave it open: a newcomer must not win either way.
+        let scope = if seed % 2 == 1 {
+            vip_failover::group::Scope::new("", &ids.join(","))
+        } else {
+            vip_failover::group::Scope::default()
+        };
         let config = Config {
             hold_down: Duration::ZERO,
+            scope,
             ..testkit::patient()
         };
         let (handler, _) = world.emulator.handler_with(config);
@@ -80,6 +95,7 @@ impl Scenario {
             truth,
             late: Vec::new(),
             rng: Rng::new(seed),
+            seed,
         }
     }
 
@@ -154,8 +170,60 @@ impl Scenario {
                 let late = self.late.remove(self.rng.below(self.late.len()));
                 self.handle(late).await;
             }
+            17 => self.untidy().await,
             _ => self.handle(scheduled()).await,
         }
+    }
+
+    /// One piece of an untidy account, at random.
+    async fn untidy(&mut self) {
+        let world = &self.world;
+        let (vpc, subnet) = (&world.seed.vpc_id, &world.seed.subnets[0]);
+        let member = &self.members[self.rng.below(self.members.len())];
+        match self.rng.below(4) {
+            0 => {
+                // Open group: priority 100 (worse than every incumbent); sealed:
+                // priority 0, but outside the allowlist.
+                let priority = if self.sealed() { "0" } else { "100" };
+                let tags = [
+                    ("vip-failover:group", topology::GROUP),
+                    ("vip-failover:vip", topology::VIP),
+                    ("vip-failover:priority", priority),
+                    ("vip-failover:preempt", "true"),
+                ];
+                topology::launch(&world.client, subnet, "newcomer", &tags)
+                    .await
+                    .unwrap();
+            }
+            1 => {
+                let tags = [
+                    ("vip-failover:group", "other"),
+                    ("vip-failover:vip", topology::VIP),
+                ];
+                topology::launch(&world.client, subnet, "claimant", &tags)
+                    .await
+                    .unwrap();
+            }
+            2 => {
+                let table =
+                    topology::create_table(&world.client, vpc, &[("Name", "foreign")], None)
+                        .await
+                        .unwrap();
+                topology::route_to_eni(&world.client, &table, topology::VIP, &member.eni_id)
+                    .await
+                    .unwrap();
+            }
+            _ => {
+                let forged = format!("2026-01-01T00:00:00Z ->{}", member.instance_id);
+                world
+                    .tag(&world.seed.tables[0], "vip-failover:last-move:web", &forged)
+                    .await;
+            }
+        }
+    }
+
+    fn sealed(&self) -> bool {
+        self.seed % 2 == 1
     }
 
     /// The member whose ENI every VIP route points at, if they agree on one.

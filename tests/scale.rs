@@ -168,19 +168,26 @@ async fn given_a_switchover_killed_a_third_of_the_way_then_the_next_run_finishes
     every_write_went_to(&proxy, &b.eni_id);
 }
 
+/// An operator's switchover of the healthy serverA to serverB: a move for
+/// preference, which waits for its record.
+fn switch_to(b: &str) -> serde_json::Value {
+    serde_json::json!({"action": "failover", "group": topology::GROUP, "target": b})
+}
+
 #[tokio::test]
-async fn given_a_move_record_throttled_until_the_deadline_then_nothing_is_written_and_a_reconcile_finishes_the_move(
+async fn given_a_move_for_preference_whose_record_is_throttled_until_the_deadline_then_nothing_is_written_and_a_retry_moves(
 ) {
     let rules = Rules {
         always_throttle: vec![vec!["Action=CreateTags".to_string()]],
         ..Rules::default()
     };
-    let (world, proxy, handler) = given_a_stopped_active(20, rules).await;
+    let world = given_a_group_with_tables(20).await;
+    let (proxy, handler, _) = world.through_proxy(rules, testkit::patient()).await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
 
     let error = handler
         .handle(
-            state_change(&a.instance_id, "stopped", None),
+            switch_to(&b.instance_id),
             handler.deadline_after(Duration::from_secs(8)),
         )
         .await
@@ -206,30 +213,59 @@ async fn given_a_move_record_throttled_until_the_deadline_then_nothing_is_writte
 
     proxy.set_rules(Rules::default());
     handler
-        .handle(testkit::events::scheduled(), testkit::deadline())
+        .handle(switch_to(&b.instance_id), testkit::deadline())
         .await
-        .expect("reconcile");
+        .expect("the retry records and moves");
     assert_eq!(world.vip_spread().await, world.all_on(&b.eni_id));
 }
 
 #[tokio::test]
-async fn given_a_move_record_failing_beyond_its_retries_then_no_route_is_written_and_the_run_fails_retryably(
+async fn given_a_failed_holder_whose_move_record_is_throttled_until_the_deadline_then_the_move_goes_ahead_unrecorded(
+) {
+    let rules = Rules {
+        always_throttle: vec![vec!["Action=CreateTags".to_string()]],
+        ..Rules::default()
+    };
+    let (world, _proxy, handler) = given_a_stopped_active(20, rules).await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+
+    let report = group_report(
+        handler
+            .handle(
+                state_change(&a.instance_id, "stopped", None),
+                handler.deadline_after(Duration::from_secs(20)),
+            )
+            .await
+            .expect("a move off a failed member never waits for bookkeeping"),
+    );
+
+    assert_eq!(report.written_routes(), 20);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("went ahead anyway")),
+        "{:?}",
+        report.warnings
+    );
+    assert_eq!(world.vip_spread().await, world.all_on(&b.eni_id));
+}
+
+#[tokio::test]
+async fn given_a_move_record_failing_beyond_its_retries_then_a_move_for_preference_waits_and_one_off_a_failed_holder_goes_ahead(
 ) {
     let rules = Rules {
         always_fail: vec![vec!["Action=CreateTags".to_string()]],
         ..Rules::default()
     };
-    let (world, proxy, handler) = given_a_stopped_active(20, rules).await;
-    let a = &world.seed.server_a;
+    let world = given_a_group_with_tables(20).await;
+    let (proxy, handler, _) = world.through_proxy(rules, testkit::patient()).await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
 
     let error = handler
-        .handle(
-            state_change(&a.instance_id, "stopped", None),
-            testkit::deadline(),
-        )
+        .handle(switch_to(&b.instance_id), testkit::deadline())
         .await
-        .expect_err("an unrecorded move is not started");
-
+        .expect_err("a move for preference is not started unrecorded");
     assert_eq!(error.diagnostic_type(), "MoveNotRecorded.Retryable");
     assert!(error.to_string().contains("InternalError"), "{error}");
     assert_eq!(world.vip_spread().await, world.all_on(&a.eni_id));
@@ -237,6 +273,16 @@ async fn given_a_move_record_failing_beyond_its_retries_then_no_route_is_written
         !proxy.seen().iter().any(|s| s.action.ends_with("Route")),
         "a route was written before its move was recorded"
     );
+
+    topology::stop(&world.client, &a.instance_id).await.unwrap();
+    handler
+        .handle(
+            state_change(&a.instance_id, "stopped", None),
+            testkit::deadline(),
+        )
+        .await
+        .expect("off a failed member, the move goes ahead");
+    assert_eq!(world.vip_spread().await, world.all_on(&b.eni_id));
 }
 
 #[tokio::test]

@@ -222,7 +222,7 @@ async fn given_a_stopped_active_when_the_schedule_fires_then_the_vip_moves_to_th
 async fn given_the_seed_when_an_eventbridge_alarm_state_change_arrives_then_its_level_decides() {
     let world = given_the_two_az_seed().await;
     let a = world.seed.server_a.instance_id.clone();
-    let event = |state| alarm_state_change("web-serverA-status", &a, state);
+    let event = |state| alarm_state_change("vip-failover-web-serverA-status", &a, state);
 
     let recovered = world
         .handle(as_levels(&world, event("OK")).await)

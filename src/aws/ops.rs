@@ -173,6 +173,47 @@ mod tests {
         );
     }
 
+    /// The text of `resource`'s block in the template, up to the next resource.
+    fn resource_block(name: &str) -> String {
+        let template = include_str!("../../template.yaml");
+        let mut lines = template.lines().skip_while(|l| *l != format!("  {name}:"));
+        let head = lines
+            .next()
+            .unwrap_or_else(|| panic!("{name} in template.yaml"));
+        let body =
+            lines.take_while(|l| l.is_empty() || l.starts_with("   ") || l.starts_with("  #"));
+        std::iter::once(head)
+            .chain(body)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn every_vpc_condition_names_vpc_arns_of_this_account() {
+        let template = include_str!("../../template.yaml");
+        for line in template.lines().filter(|l| l.contains("ec2:Vpc")) {
+            assert!(
+                !line.contains("\"*/") && !line.contains("\"*/\""),
+                "an ec2:Vpc pattern that is not a VPC ARN: {line}"
+            );
+        }
+        let tagged = resource_block("TaggedRouteTablesPolicy");
+        assert_eq!(
+            tagged.matches("${VpcCondition}").count(),
+            2,
+            "both the route writes and the move record are scoped to the stack's VPCs"
+        );
+        assert!(tagged.contains("aws:ResourceAccount"), "{tagged}");
+    }
+
+    #[test]
+    fn the_result_topic_refuses_plain_http_and_direct_subscriptions() {
+        let policy = resource_block("NotificationTopicPolicy");
+        assert!(policy.contains("aws:SecureTransport"), "{policy}");
+        assert!(policy.contains("sns:Subscribe"), "{policy}");
+        assert!(policy.contains("cloudformation.amazonaws.com"), "{policy}");
+    }
+
     #[test]
     fn names_round_trip() {
         for (i, op) in Op::ALL.into_iter().enumerate() {

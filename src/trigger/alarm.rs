@@ -227,7 +227,10 @@ mod tests {
         let Ok(Trigger::Ignored { reason }) = parse(&event, PREFIX) else {
             panic!("INSUFFICIENT_DATA must be ignored");
         };
-        assert!(reason.contains("web-serverA-status-check"), "{reason}");
+        assert!(
+            reason.contains("vip-failover-web-serverA-status-check"),
+            "{reason}"
+        );
         assert!(reason.contains(SERVER_A), "{reason}");
     }
 
@@ -242,9 +245,9 @@ mod tests {
             parse(&action, PREFIX),
             Ok(alarm_hint(
                 AlarmState::Ok,
-                "web-serverA-status-check",
+                "vip-failover-web-serverA-status-check",
                 SERVER_A,
-                "alarm web-serverA-status-check (OK)"
+                "alarm vip-failover-web-serverA-status-check (OK)"
             ))
         );
         let mut sns = sample("sns-alarm-notification.json");
@@ -257,9 +260,9 @@ mod tests {
             parse(&sns, PREFIX),
             Ok(alarm_hint(
                 AlarmState::Ok,
-                "web-serverA-status-check",
+                "vip-failover-web-serverA-status-check",
                 SERVER_A,
-                "alarm web-serverA-status-check (OK) via SNS"
+                "alarm vip-failover-web-serverA-status-check (OK) via SNS"
             ))
         );
     }
@@ -301,9 +304,9 @@ mod tests {
             parse(&event, PREFIX),
             Ok(alarm_hint(
                 AlarmState::Alarm,
-                "web-serverA-status-check",
+                "vip-failover-web-serverA-status-check",
                 SERVER_A,
-                "alarm web-serverA-status-check (ALARM)"
+                "alarm vip-failover-web-serverA-status-check (ALARM)"
             ))
         );
     }
@@ -315,7 +318,7 @@ mod tests {
         assert_eq!(
             refused,
             TriggerError::AlarmWithoutInstance {
-                alarm: "web-serverA-unhealthy".to_string(),
+                alarm: "vip-failover-web-serverA-unhealthy".to_string(),
                 key: "ha:instance=".to_string(),
             }
         );
@@ -330,9 +333,9 @@ mod tests {
             parse(&event, "ha:"),
             Ok(alarm_hint(
                 AlarmState::Alarm,
-                "web-serverA-unhealthy",
+                "vip-failover-web-serverA-unhealthy",
                 SERVER_A,
-                "alarm web-serverA-unhealthy (ALARM)"
+                "alarm vip-failover-web-serverA-unhealthy (ALARM)"
             ))
         );
     }
@@ -345,7 +348,12 @@ mod tests {
         let description = event
             .pointer("/alarmData/configuration/description")
             .and_then(Value::as_str);
-        let by_rule = alarm_instance("web-serverA-unhealthy", description, &[], PREFIX);
+        let by_rule = alarm_instance(
+            "vip-failover-web-serverA-unhealthy",
+            description,
+            &[],
+            PREFIX,
+        );
         assert_eq!(by_rule, Ok(SERVER_A.to_string()));
         assert_eq!(
             parse(&event, PREFIX).expect("sample parses").instance_id(),

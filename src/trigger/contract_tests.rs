@@ -232,36 +232,36 @@ fn event_samples() -> Vec<(&'static str, Trigger)> {
             "alarm-lambda-action.json",
             alarm_hint(
                 AlarmState::Alarm,
-                "web-serverA-status-check",
+                "vip-failover-web-serverA-status-check",
                 SERVER_A,
-                "alarm web-serverA-status-check (ALARM)",
+                "alarm vip-failover-web-serverA-status-check (ALARM)",
             ),
         ),
         (
             "alarm-lambda-action-metric-math.json",
             alarm_hint(
                 AlarmState::Alarm,
-                "web-serverA-network-silent",
+                "vip-failover-web-serverA-network-silent",
                 SERVER_A,
-                "alarm web-serverA-network-silent (ALARM)",
+                "alarm vip-failover-web-serverA-network-silent (ALARM)",
             ),
         ),
         (
             "alarm-lambda-action-composite.json",
             alarm_hint(
                 AlarmState::Alarm,
-                "web-serverA-unhealthy",
+                "vip-failover-web-serverA-unhealthy",
                 SERVER_A,
-                "alarm web-serverA-unhealthy (ALARM)",
+                "alarm vip-failover-web-serverA-unhealthy (ALARM)",
             ),
         ),
         (
             "eventbridge-alarm-state-change.json",
             alarm_hint(
                 AlarmState::Ok,
-                "web-serverA-status-check",
+                "vip-failover-web-serverA-status-check",
                 SERVER_A,
-                "alarm web-serverA-status-check (OK) via EventBridge",
+                "alarm vip-failover-web-serverA-status-check (OK) via EventBridge",
             ),
         ),
         (
@@ -277,9 +277,9 @@ fn event_samples() -> Vec<(&'static str, Trigger)> {
             "sns-alarm-notification.json",
             alarm_hint(
                 AlarmState::Alarm,
-                "web-serverA-status-check",
+                "vip-failover-web-serverA-status-check",
                 SERVER_A,
-                "alarm web-serverA-status-check (ALARM) via SNS",
+                "alarm vip-failover-web-serverA-status-check (ALARM) via SNS",
             ),
         ),
     ]

@@ -157,7 +157,7 @@ mod tests {
             sample("eventbridge-alarm-state-change.json"),
             "/detail/configuration",
             Some(json!({
-                "alarmRule": "ALARM(\"web-serverA-status-check\")",
+                "alarmRule": "ALARM(\"vip-failover-web-serverA-status-check\")",
                 "description": format!("vip-failover:instance={SERVER_A}")
             })),
         );
@@ -165,9 +165,9 @@ mod tests {
             parse(&event, PREFIX),
             Ok(alarm_hint(
                 AlarmState::Ok,
-                "web-serverA-status-check",
+                "vip-failover-web-serverA-status-check",
                 SERVER_A,
-                "alarm web-serverA-status-check (OK) via EventBridge"
+                "alarm vip-failover-web-serverA-status-check (OK) via EventBridge"
             ))
         );
     }

@@ -184,9 +184,9 @@ mod tests {
             parse(&event, PREFIX),
             Ok(alarm_hint(
                 AlarmState::Alarm,
-                "web-serverA-status-check",
+                "vip-failover-web-serverA-status-check",
                 SERVER_A,
-                "alarm web-serverA-status-check (ALARM) via SNS"
+                "alarm vip-failover-web-serverA-status-check (ALARM) via SNS"
             ))
         );
     }

@@ -350,7 +350,7 @@ fn refused_events_name_what_is_wrong() {
                 Some(json!("FIRING")),
             ),
             "Malformed",
-            &["FIRING", "web-serverA-status-check"],
+            &["FIRING", "vip-failover-web-serverA-status-check"],
         ),
         refusal(
             "alarm without a state value",
@@ -366,7 +366,7 @@ fn refused_events_name_what_is_wrong() {
                 Some(json!({})),
             ),
             "AlarmWithoutInstance",
-            &["web-serverA-status-check", "InstanceId"],
+            &["vip-failover-web-serverA-status-check", "InstanceId"],
         ),
         refusal(
             "alarm dimension that is not an instance id",
@@ -376,7 +376,11 @@ fn refused_events_name_what_is_wrong() {
                 Some(json!("web-1")),
             ),
             "Malformed",
-            &["web-1", "InstanceId", "web-serverA-status-check"],
+            &[
+                "web-1",
+                "InstanceId",
+                "vip-failover-web-serverA-status-check",
+            ],
         ),
         refusal(
             "description convention with a bad id (an alarm without a metric)",
@@ -437,9 +441,9 @@ fn refused_events_name_what_is_wrong() {
         ),
         refusal(
             "SNS alarm without state",
-            sns_with_message("{\"AlarmName\":\"web-serverA-status-check\"}"),
+            sns_with_message("{\"AlarmName\":\"vip-failover-web-serverA-status-check\"}"),
             "Malformed",
-            &["NewStateValue", "web-serverA-status-check"],
+            &["NewStateValue", "vip-failover-web-serverA-status-check"],
         ),
         refusal(
             "SNS alarm with a placeholder instance",

@@ -101,6 +101,45 @@ impl World {
         self.calls.clear();
     }
 
+    /// Tags `resource` with `key=value`.
+    pub async fn tag(&self, resource: &str, key: &str, value: &str) {
+        self.client
+            .create_tags()
+            .resources(resource)
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("tag");
+    }
+
+    /// Tags every seeded client table for the group, as the template's IAM
+    /// scope requires: they become the group's own, voting tables.
+    pub async fn tag_tables_for_the_group(&self) {
+        for table in &self.seed.tables {
+            self.tag(table, "vip-failover:group", topology::GROUP).await;
+        }
+    }
+
+    /// Every seeded VIP route points at `server`'s ENI, with no move record (as
+    /// an operator would leave it).
+    pub async fn vip_by_hand_on(&self, server: &Server) {
+        for table in &self.seed.tables {
+            self.client
+                .replace_route()
+                .route_table_id(table)
+                .destination_cidr_block(VIP)
+                .network_interface_id(&server.eni_id)
+                .send()
+                .await
+                .expect("replace route");
+        }
+    }
+
     /// The move record (`vip-failover:last-move:<group>` tag) of every seeded
     /// table.
     pub async fn move_records(&self) -> Vec<String> {

@@ -44,6 +44,21 @@ pub enum Fault {
     /// Answer only after this long (past the client's attempt timeout).
     Slow(Duration),
     Drop,
+    /// The canned error answer at this index of [`Rules::answers`].
+    Answer(usize),
+}
+
+/// An EC2 error answer for requests whose body contains all of `needles`, given
+/// the first `times` times they arrive (then they reach the emulator): answers
+/// moto cannot give, such as EC2's eventual consistency (`InvalidInstanceID.NotFound`
+/// for an instance launched a moment ago).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub needles: Vec<String>,
+    pub times: usize,
+    pub status: u16,
+    pub code: String,
+    pub message: String,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +90,8 @@ pub struct Rules {
     /// Rewrites of successful answers, applied in order to the answers of their
     /// action.
     pub rewrites: Vec<Rewrite>,
+    /// Canned error answers, each for its first `times` matching requests.
+    pub answers: Vec<Answer>,
 }
 
 impl Default for Rules {
@@ -90,6 +107,7 @@ impl Default for Rules {
             buckets: None,
             latency: None,
             rewrites: Vec::new(),
+            answers: Vec::new(),
         }
     }
 }
@@ -115,6 +133,8 @@ struct State {
     seen: Vec<Seen>,
     levels: throttle::Levels,
     stats: BTreeMap<String, ActionStats>,
+    /// How many times each of [`Rules::answers`] was given.
+    answered: HashMap<usize, usize>,
 }
 
 pub struct FaultProxy {
@@ -138,6 +158,7 @@ impl FaultProxy {
             seen: Vec::new(),
             levels: throttle::Levels::default(),
             stats: BTreeMap::new(),
+            answered: HashMap::new(),
         }));
         let shared = state.clone();
         let task = tokio::spawn(async move {
@@ -205,6 +226,13 @@ impl State {
                 .iter()
                 .any(|needles| needles.iter().all(|n| body.contains(n.as_str())))
         };
+        for (i, answer) in self.rules.answers.iter().enumerate() {
+            let given = self.answered.entry(i).or_insert(0);
+            if *given < answer.times && answer.needles.iter().all(|n| body.contains(n.as_str())) {
+                *given += 1;
+                return Some(Fault::Answer(i));
+            }
+        }
         if matches(&self.rules.always_fail) {
             return Some(Fault::ServerError);
         }
@@ -306,6 +334,15 @@ async fn serve(mut client: TcpStream, state: Arc<Mutex<State>>) {
                 "UnauthorizedOperation",
                 "You are not authorized to perform this operation.",
             )),
+            Some(Fault::Answer(i)) => {
+                let answer = { state.lock().unwrap().rules.answers[i].clone() };
+                Some(error_response(
+                    answer.status,
+                    "Error",
+                    &answer.code,
+                    &answer.message,
+                ))
+            }
             Some(Fault::Slow(delay)) => {
                 tokio::time::sleep(delay).await;
                 Some(forward(&upstream, &head, &body).await)
