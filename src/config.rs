@@ -31,6 +31,15 @@ pub struct Config {
     pub hold_down: Duration,
     /// How long an operator's move is pinned against preemption.
     pub pin: Duration,
+    /// The in-VPC probe function rounds are dispatched to (`PROBE_FUNCTION`,
+    /// the template sets it when probing is on); `None`: nothing is probed.
+    pub probe_function: Option<String>,
+    /// How long one probe round lasts when nothing changes (`PROBE_ROUND_SECONDS`):
+    /// just under the probe tick's minute, so a lost round is replaced in time.
+    pub probe_round: Duration,
+    /// The probe function's security group (`PROBE_SECURITY_GROUP`): `check`
+    /// says whether the members' groups let it in on the probe port.
+    pub probe_security_group: Option<String>,
     /// The route tables the stack lists and its member allowlist
     /// (`ROUTE_TABLE_IDS`, `MEMBER_INSTANCE_IDS`).
     pub scope: Scope,
@@ -60,6 +69,9 @@ impl Default for Config {
             rate_limits: RateLimits::documented(),
             hold_down: Duration::from_secs(60),
             pin: Duration::from_secs(86_400),
+            probe_function: None,
+            probe_round: Duration::from_secs(55),
+            probe_security_group: None,
             scope: Scope::default(),
             fix_source_dest_check: false,
             membership_ttl: Duration::from_secs(60),
@@ -214,6 +226,15 @@ impl Config {
             rate_limits: env.rate_limits()?,
             hold_down: secs("HOLD_DOWN_SECONDS", d.hold_down, DAY)?,
             pin: secs("PIN_SECONDS", d.pin, 30 * DAY)?,
+            probe_function: Some(env.list("PROBE_FUNCTION"))
+                .map(|f| f.trim().to_string())
+                .filter(|f| !f.is_empty()),
+            probe_security_group: Some(env.list("PROBE_SECURITY_GROUP"))
+                .map(|g| g.trim().to_string())
+                .filter(|g| !g.is_empty()),
+            probe_round: env
+                .number("PROBE_ROUND_SECONDS", d.probe_round.as_secs(), (5, 840))
+                .map(Duration::from_secs)?,
             scope: Scope::new(
                 &env.list("ROUTE_TABLE_IDS"),
                 &env.list("MEMBER_INSTANCE_IDS"),

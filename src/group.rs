@@ -13,11 +13,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::health::{Health, ReportedDown};
+use crate::health::{Health, ProbeSignal, ReportedDown};
+use crate::probe::ProbeSettings;
 use crate::tags::{split_list, TagContract};
 use crate::world::{
     AlarmRecord, InstanceRecord, InstanceState, RouteRecord, RouteTableRecord, RouteTarget,
@@ -26,11 +26,14 @@ use crate::world::{
 
 mod error;
 mod incumbent;
+mod record;
 mod rules;
+
+pub(crate) use record::MoveRecord;
 
 pub use error::ConfigError;
 use error::MemberError;
-use incumbent::{group_preempt, incumbent_vips, incumbent_vpc, seal_of, uncontested};
+use incumbent::{group_preempt, group_probe, incumbent_vips, incumbent_vpc, seal_of, uncontested};
 use rules::{group_tables, outside_vpc, resolve, writable_name};
 
 /// One server that can hold the VIP.
@@ -43,6 +46,12 @@ pub(crate) struct Member {
     pub(crate) state: InstanceState,
     pub(crate) checks: StatusChecks,
     pub(crate) source_dest_check: Option<bool>,
+    /// The private address of the ENI the VIP routes to (what is probed).
+    pub(crate) address: Option<std::net::IpAddr>,
+    /// The prober's last fresh verdict, up or down.
+    pub(crate) probe: Option<ProbeSignal>,
+    /// The security groups of that ENI.
+    pub(crate) security_groups: Vec<String>,
     pub(crate) health: Health,
 }
 
@@ -108,6 +117,8 @@ pub(crate) struct Group {
     pub(crate) owned: BTreeSet<String>,
     /// The sealed member list, when there is one.
     pub(crate) seal: Option<Seal>,
+    /// How the in-VPC prober checks the members' service, when they agree on it.
+    pub(crate) probe: Option<ProbeSettings>,
     /// What the tags disagree on that did not stop the group (preemption turned
     /// off, a VIP another group also claims).
     pub(crate) warnings: Vec<String>,
@@ -146,63 +157,6 @@ impl Scope {
 pub struct Seal {
     pub members: BTreeSet<String>,
     pub sources: Vec<String>,
-}
-
-/// A move as recorded on the group's route tables before its first route write
-/// (see [`TagContract::last_move`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct MoveRecord {
-    pub(crate) at: DateTime<Utc>,
-    pub(crate) from: Option<String>,
-    pub(crate) to: String,
-    /// An operator's move is pinned until then: preemption does not undo it.
-    pub(crate) pinned_until: Option<DateTime<Utc>>,
-}
-
-impl MoveRecord {
-    /// Tag value: `2026-11-24T03:00:00Z i-0aaa>i-0bbb` (`-` when there was no
-    /// holder), with ` pinned-until=2026-11-25T03:00:00Z` for an operator's move.
-    pub(crate) fn to_tag_value(&self) -> String {
-        let secs = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
-        let pin = self
-            .pinned_until
-            .map(|until| format!(" pinned-until={}", secs(&until)))
-            .unwrap_or_default();
-        format!(
-            "{} {}>{}{pin}",
-            secs(&self.at),
-            self.from.as_deref().unwrap_or("-"),
-            self.to
-        )
-    }
-
-    /// `None` for a value this version cannot read: a damaged record must never
-    /// block a failover, it only loses what it would have told.
-    pub(crate) fn parse(value: &str) -> Option<Self> {
-        let (at, moved) = value.trim().split_once(char::is_whitespace)?;
-        let at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
-        let (from, rest) = moved.split_once('>')?;
-        let mut words = rest.split_whitespace();
-        let to = words.next()?;
-        let from = from.trim();
-        let mut pinned_until = None;
-        for option in words {
-            let until = option.strip_prefix("pinned-until=")?;
-            pinned_until = Some(
-                DateTime::parse_from_rfc3339(until)
-                    .ok()?
-                    .with_timezone(&Utc),
-            );
-        }
-        Some(Self {
-            at,
-            from: Some(from)
-                .filter(|f| !f.is_empty() && *f != "-")
-                .map(str::to_string),
-            to: to.to_string(),
-            pinned_until,
-        })
-    }
 }
 
 impl Group {
@@ -313,6 +267,8 @@ pub(crate) struct Snapshot<'a> {
     pub(crate) alarms_unread: Option<&'a str>,
     /// A down state an EC2 state-change event reported for one instance.
     pub(crate) reported_down: Option<(&'a str, ReportedDown)>,
+    /// The prober's fresh verdicts, by instance id.
+    pub(crate) probes: &'a BTreeMap<String, ProbeSignal>,
 }
 
 /// The instances tagged for group `name`, or why there is no such group (a
@@ -401,6 +357,7 @@ pub(crate) fn build(
         .unwrap_or_default();
     outside_vpc(name, &vpc_id, &vips, cidrs)?;
     let (preempt, preempt_warning) = group_preempt(&candidates, tags);
+    let (probe, probe_warning) = group_probe(&candidates, tags);
     let contest = uncontested(
         name,
         &vpc_id,
@@ -426,7 +383,11 @@ pub(crate) fn build(
         tables,
         owned,
         seal,
-        warnings: preempt_warning.into_iter().chain(contest).collect(),
+        probe,
+        warnings: [preempt_warning, probe_warning, contest]
+            .into_iter()
+            .flatten()
+            .collect(),
     })
 }
 

@@ -52,6 +52,12 @@ pub(crate) enum Finding {
     AlarmsUnread {
         why: String,
     },
+    /// The in-VPC prober saw the service fail `streak` times in a row.
+    Probe {
+        reason: String,
+        streak: u32,
+        age_ms: u64,
+    },
 }
 
 impl Finding {
@@ -69,13 +75,14 @@ impl Finding {
                 _ => Grade::Healthy,
             },
             Self::AlarmsUnread { .. } => Grade::Unknown,
+            Self::Probe { .. } => Grade::Failed,
         }
     }
 
-    /// Alarms flap; EC2's own verdicts do not. The hold-down only ever holds
-    /// against the first kind.
-    pub(crate) fn is_alarm(&self) -> bool {
-        matches!(self, Self::Alarm { .. })
+    /// Alarms and probes are soft: they flap; EC2's own verdicts do not. The
+    /// hold-down only ever holds against the first kind.
+    pub(crate) fn is_soft(&self) -> bool {
+        matches!(self, Self::Alarm { .. } | Self::Probe { .. })
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -92,6 +99,14 @@ impl Finding {
             } => format!("alarm {alarm} is INSUFFICIENT_DATA (no verdict)"),
             Self::Alarm { alarm, state } => format!("alarm {alarm} is {}", state.as_str()),
             Self::AlarmsUnread { why } => format!("alarm levels unread ({why})"),
+            Self::Probe {
+                reason,
+                streak,
+                age_ms,
+            } => format!(
+                "probe: {reason} ({streak} in a row, {:.1} s ago)",
+                *age_ms as f64 / 1000.0
+            ),
         }
     }
 }
@@ -136,14 +151,15 @@ impl Health {
         self.grade == Grade::Healthy && !self.no_data()
     }
 
-    /// Failed, and only because of alarms: EC2 itself has nothing against it.
-    pub(crate) fn failed_by_alarms_only(&self) -> bool {
+    /// Failed, and only because of soft signals (alarms, probes): EC2 itself
+    /// has nothing against it.
+    pub(crate) fn failed_by_soft_signals_only(&self) -> bool {
         self.is_failed()
             && self
                 .findings
                 .iter()
                 .filter(|f| f.grade() == Grade::Failed)
-                .all(Finding::is_alarm)
+                .all(Finding::is_soft)
     }
 
     /// `state stopped; alarm web-a is ALARM`, or `healthy`.
@@ -157,6 +173,18 @@ impl Health {
             .collect::<Vec<_>>()
             .join("; ")
     }
+}
+
+/// What the in-VPC prober concluded about a member, while fresh and from a
+/// prober that reached someone (see [`crate::probe`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct ProbeSignal {
+    pub(crate) up: bool,
+    /// The last observation (`connection refused`, `HTTP 503`...).
+    pub(crate) reason: String,
+    /// Observations in a row behind the verdict.
+    pub(crate) streak: u32,
+    pub(crate) age_ms: u64,
 }
 
 /// A down state reported by an EC2 state-change event for this instance.
@@ -176,6 +204,7 @@ pub(crate) struct Signals<'a> {
     /// Why the alarm levels could not be read, when they could not.
     pub(crate) alarms_unread: Option<&'a str>,
     pub(crate) reported_down: Option<ReportedDown>,
+    pub(crate) probe: Option<&'a ProbeSignal>,
 }
 
 /// Grades one instance from its signals.
@@ -209,6 +238,13 @@ pub(crate) fn assess(signals: &Signals<'_>) -> Health {
                 state: a.state,
             }),
     );
+    // Rule "a probe that failed `fall` times is a failure": up, or not yet
+    // judged, says nothing against the member.
+    findings.extend(signals.probe.filter(|p| !p.up).map(|p| Finding::Probe {
+        reason: p.reason.clone(),
+        streak: p.streak,
+        age_ms: p.age_ms,
+    }));
     Health::from_findings(findings)
 }
 
@@ -263,6 +299,7 @@ mod tests {
             alarms: &[],
             alarms_unread: None,
             reported_down: None,
+            probe: None,
         }
     }
 
@@ -314,7 +351,7 @@ mod tests {
             }
             let health = assess(&signals);
             assert_eq!(health.grade, Grade::Failed);
-            assert!(!health.failed_by_alarms_only());
+            assert!(!health.failed_by_soft_signals_only());
             assert!(
                 health.summary().contains("impaired"),
                 "{}",
@@ -332,7 +369,7 @@ mod tests {
             ..running()
         });
         assert_eq!(health.grade, Grade::Failed);
-        assert!(health.failed_by_alarms_only());
+        assert!(health.failed_by_soft_signals_only());
         assert_eq!(health.summary(), "alarm web-a-app is ALARM");
     }
 
@@ -390,7 +427,7 @@ mod tests {
             ..running()
         });
         assert_eq!(health.grade, Grade::Failed);
-        assert!(!health.failed_by_alarms_only());
+        assert!(!health.failed_by_soft_signals_only());
         assert!(
             health.summary().contains("stopping"),
             "{}",
@@ -406,6 +443,35 @@ mod tests {
                 state: InstanceState::Stopped,
                 at: Some(at(2_000)),
             }),
+            ..running()
+        });
+        assert_eq!(health.grade, Grade::Healthy);
+    }
+
+    #[test]
+    fn given_a_probe_that_saw_the_service_fail_then_the_member_failed_softly() {
+        let down = ProbeSignal {
+            up: false,
+            reason: "connection refused".to_string(),
+            streak: 3,
+            age_ms: 800,
+        };
+        let health = assess(&Signals {
+            probe: Some(&down),
+            ..running()
+        });
+        assert_eq!(health.grade, Grade::Failed);
+        assert!(
+            health.failed_by_soft_signals_only(),
+            "the hold-down may keep it"
+        );
+        assert_eq!(
+            health.summary(),
+            "probe: connection refused (3 in a row, 0.8 s ago)"
+        );
+        let up = ProbeSignal { up: true, ..down };
+        let health = assess(&Signals {
+            probe: Some(&up),
             ..running()
         });
         assert_eq!(health.grade, Grade::Healthy);

@@ -68,6 +68,26 @@ pub(crate) fn problem_metrics(group: &str, error_type: &str) -> Value {
     })
 }
 
+/// `ProbeVerdictChanges` by group: how often the prober changed its mind.
+pub(crate) fn probe_metrics(group: &str, changes: usize) -> Value {
+    json!({
+        "_aws": {
+            "Timestamp": now_ms(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Group"]],
+                "Metrics": [{"Name": "ProbeVerdictChanges", "Unit": "Count"}]
+            }]
+        },
+        "Group": group,
+        "ProbeVerdictChanges": changes,
+    })
+}
+
+pub(crate) fn emit_probe(group: &str, changes: usize) {
+    println!("{}", probe_metrics(group, changes));
+}
+
 pub(crate) fn emit_problem(group: &str, error_type: &str) {
     println!("{}", problem_metrics(group, error_type));
 }

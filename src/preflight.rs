@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 use crate::group::{self, ConfigError, Group, GroupTable};
 use crate::health::Grade;
 use crate::plan;
+use crate::probe::Check;
 use crate::tags::TagContract;
-use crate::world::RouteTableRecord;
+use crate::world::{RouteTableRecord, SecurityGroupRecord};
+
+use ipnet::IpNet;
 
 /// One verdict of the check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +81,18 @@ pub(crate) struct Context<'a> {
     pub(crate) stray: &'a [StrayTable],
     /// Alarms of the deployment's prefix that name no instance or several.
     pub(crate) unmapped_alarms: &'a [String],
+    pub(crate) probe: ProbeContext<'a>,
+}
+
+/// What the probe check needs: the stack's probe function and security group,
+/// and the members' security groups as read now.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ProbeContext<'a> {
+    pub(crate) function: Option<&'a str>,
+    pub(crate) security_group: Option<&'a str>,
+    pub(crate) groups: &'a [SecurityGroupRecord],
+    /// The VPC's CIDRs: a rule admitting all of them admits the prober too.
+    pub(crate) vpc_cidrs: &'a [IpNet],
 }
 
 pub(crate) fn check(group: &Group, context: &Context<'_>) -> CheckReport {
@@ -91,6 +106,7 @@ pub(crate) fn check(group: &Group, context: &Context<'_>) -> CheckReport {
         tables_in_vpc(group, context),
         alarms(context),
         membership(group, context.group_tag_key),
+        probe_reachable(group, &context.probe),
     ];
     CheckReport {
         group: group.name.clone(),
@@ -299,6 +315,44 @@ fn membership(group: &Group, group_tag_key: &str) -> Finding {
         ),
     };
     finding("membership", Vec::new(), fine)
+}
+
+/// A probed group: the stack probes, and each member's security groups let the
+/// prober in on the probe port (from its security group, or from address ranges
+/// covering the VPC).
+fn probe_reachable(group: &Group, probe: &ProbeContext<'_>) -> Finding {
+    let Some(settings) = &group.probe else {
+        return finding("probe", Vec::new(), "not probed (no probe tag)".to_string());
+    };
+    let port = match &settings.check {
+        Check::Tcp { port } | Check::Http { port, .. } => *port,
+    };
+    if probe.function.is_none() {
+        let fix = "the members carry a probe tag but the stack has no probe function; deploy it with ProbeSubnetIds (and ProbeVpcId), or remove the tag";
+        return finding("probe", vec![fix.to_string()], String::new());
+    }
+    let problems = group
+        .members
+        .iter()
+        .filter(|m| {
+            !probe
+                .groups
+                .iter()
+                .filter(|g| m.security_groups.contains(&g.id))
+                .flat_map(|g| g.ingress.iter())
+                .any(|rule| rule.admits(port, probe.security_group, probe.vpc_cidrs))
+        })
+        .map(|m| {
+            format!(
+                "{}'s security groups ({}) do not let the prober ({}) in on TCP {port}; add an inbound rule for it",
+                m.instance_id,
+                m.security_groups.join(", "),
+                probe.security_group.unwrap_or("its security group")
+            )
+        })
+        .collect();
+    let fine = format!("every member accepts the prober on TCP {port} ({settings})");
+    finding("probe", problems, fine)
 }
 
 /// An alarm that names no instance is read but counts for nobody.

@@ -8,12 +8,14 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::group::{Group, Member, VipRoute};
-use crate::health::Grade;
 use crate::plan::{Action, Outcome, Plan, RouteWrite, WriteKind, WriteOutcome};
 
 pub mod error;
+mod status;
 
-use crate::world::{InstanceState, RouteRecord, RouteTableRecord, RouteTarget, StatusChecks};
+pub use status::{MemberStatus, Pinned, ProbeStatus, StatusReport, TableStatus};
+
+use crate::world::{RouteRecord, RouteTableRecord, RouteTarget};
 pub use error::Error;
 
 /// A member as named in reports.
@@ -290,128 +292,6 @@ fn written(
     }
 }
 
-/// A member in a status answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemberStatus {
-    pub instance_id: String,
-    pub eni_id: String,
-    pub availability_zone: Option<String>,
-    pub priority: u32,
-    pub state: InstanceState,
-    pub checks: StatusChecks,
-    pub health: Grade,
-    /// Why it is not healthy, one line per signal.
-    pub findings: Vec<String>,
-    pub source_dest_check: Option<bool>,
-    /// The VIP routes point at this member (holder by majority).
-    pub active: bool,
-}
-
-/// Where one table's VIP route points.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TableStatus {
-    pub route_table_id: String,
-    pub tagged: bool,
-    pub destination: String,
-    pub target: Option<String>,
-    /// The member the route points at, if any.
-    pub member: Option<String>,
-}
-
-/// Answer to the manual `status` action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusReport {
-    pub group: String,
-    pub vpc_id: String,
-    pub vips: Vec<String>,
-    pub preempt: bool,
-    pub active: Option<String>,
-    pub members: Vec<MemberStatus>,
-    pub unresolved: Vec<crate::group::Unresolved>,
-    pub route_tables: Vec<TableStatus>,
-    /// An operator's move in force against preemption, and how to end it.
-    pub pinned: Option<Pinned>,
-    /// The sealed member list, when there is one.
-    pub sealed: Option<crate::group::Seal>,
-    /// What a reconcile would do now.
-    pub reconcile: Action,
-    pub reconcile_reason: String,
-    pub warnings: Vec<String>,
-}
-
-/// An operator's pin: the member it holds the VIP on, until when, and how to
-/// release it sooner.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pinned {
-    pub to: String,
-    pub until: String,
-    pub release: String,
-}
-
-impl StatusReport {
-    pub(crate) fn new(
-        group: &Group,
-        reconcile: &Plan,
-        pin: Option<&(crate::group::MoveRecord, chrono::DateTime<chrono::Utc>)>,
-    ) -> Self {
-        let active = crate::plan::holder(group).map(|a| a.instance_id.clone());
-        Self {
-            group: group.name.clone(),
-            vpc_id: group.vpc_id.clone(),
-            vips: group.vips.iter().map(ToString::to_string).collect(),
-            preempt: group.preempt,
-            members: group
-                .members
-                .iter()
-                .map(|m| member_status(m, active.as_deref() == Some(m.instance_id.as_str())))
-                .collect(),
-            active,
-            unresolved: group.unresolved.clone(),
-            route_tables: group
-                .routes()
-                .map(|(t, r)| TableStatus {
-                    route_table_id: t.id.clone(),
-                    tagged: t.tagged,
-                    destination: r.vip.to_string(),
-                    target: r.current.as_ref().map(describe_route),
-                    member: r
-                        .current
-                        .as_ref()
-                        .and_then(|c| group.member_for(&c.target))
-                        .map(|m| m.instance_id.clone()),
-                })
-                .collect(),
-            pinned: pin.map(|(record, until)| Pinned {
-                to: record.to.clone(),
-                until: until.to_rfc3339(),
-                release: format!(
-                    "vip-failover-cli release --group {} (or the action {{\"action\":\"release\",\"group\":\"{}\"}})",
-                    group.name, group.name
-                ),
-            }),
-            sealed: group.seal.clone(),
-            reconcile: reconcile.action,
-            reconcile_reason: reconcile.reason.clone(),
-            warnings: reconcile.warnings.clone(),
-        }
-    }
-}
-
-fn member_status(m: &Member, active: bool) -> MemberStatus {
-    MemberStatus {
-        instance_id: m.instance_id.clone(),
-        eni_id: m.eni_id.clone(),
-        availability_zone: m.availability_zone.clone(),
-        priority: m.priority,
-        state: m.state,
-        checks: m.checks,
-        health: m.health.grade,
-        findings: m.health.findings.iter().map(|f| f.describe()).collect(),
-        source_dest_check: m.source_dest_check,
-        active,
-    }
-}
-
 /// What an invocation returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
@@ -432,6 +312,23 @@ pub enum Response {
     },
     Status(StatusReport),
     Check(crate::preflight::CheckReport),
+    /// A probe round's verdicts, the decision taken from them (a report or an
+    /// error document), and the round dispatched next.
+    Probe {
+        action: &'static str,
+        group: String,
+        round: String,
+        verdict_changes: usize,
+        decision: serde_json::Value,
+        next_round: Option<String>,
+        duration_ms: u64,
+    },
+    /// The probe tick: the rounds it started (groups whose loop had stopped).
+    ProbeTick {
+        action: &'static str,
+        started: Vec<String>,
+        duration_ms: u64,
+    },
     /// An operator's pin released (or none was in force).
     Released {
         action: &'static str,

@@ -62,6 +62,13 @@ impl TagContract {
         self.key(&format!("last-move:{group}"))
     }
 
+    /// On instances: how the in-VPC prober checks the service, e.g. `tcp:5432`
+    /// or `http:80/healthz fall=3` (see [`crate::probe`]); the same on every
+    /// member. Without it the group is not probed.
+    pub(crate) fn probe(&self) -> String {
+        self.key("probe")
+    }
+
     /// On route tables: the sealed member list of a group, comma-separated
     /// instance ids, one tag per group. Instance tags cannot add a member to a
     /// sealed group.

@@ -35,6 +35,8 @@ pub(crate) fn member(id: &str, priority: u32) -> InstanceRecord {
             device_index: 0,
             source_dest_check: Some(false),
             vpc_id: Some(VPC.to_string()),
+            private_ip: Some(std::net::IpAddr::from([10, 0, 1, 10])),
+            security_groups: vec!["sg-web".to_string()],
         }],
         tags: BTreeMap::from([
             ("vip-failover:group".to_string(), "web".to_string()),
@@ -132,6 +134,7 @@ pub(crate) fn snapshot<'a>(
         tables,
         vpc_cidrs: &VPC_CIDRS,
         scope: &NO_SCOPE,
+        probes: &NO_PROBES,
         alarms,
         alarms_unread: None,
         reported_down: None,
@@ -149,6 +152,9 @@ pub(crate) static VPC_CIDRS: LazyLock<BTreeMap<String, Vec<IpNet>>> = LazyLock::
         ("vpc-2".to_string(), vec![net("10.1.0.0/16")]),
     ])
 });
+
+/// No probe verdicts.
+pub(crate) static NO_PROBES: BTreeMap<String, crate::health::ProbeSignal> = BTreeMap::new();
 
 /// A stack that lists no table and has no member allowlist.
 pub(crate) static NO_SCOPE: Scope = Scope {

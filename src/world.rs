@@ -134,6 +134,46 @@ pub(crate) struct EniRecord {
     /// An instance may carry ENIs of other VPCs (multi-VPC attachment); a route
     /// can only target an ENI of the route table's own VPC.
     pub(crate) vpc_id: Option<String>,
+    /// Its primary private address: what the in-VPC prober connects to.
+    pub(crate) private_ip: Option<std::net::IpAddr>,
+    /// The security groups on it (what lets the prober in, or not).
+    pub(crate) security_groups: Vec<String>,
+}
+
+/// A security group's inbound rules, as far as reaching a TCP port goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SecurityGroupRecord {
+    pub(crate) id: String,
+    pub(crate) ingress: Vec<Ingress>,
+}
+
+/// One inbound rule: a protocol and port range, from groups or address ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ingress {
+    /// `tcp`, `6`, or `-1` (everything).
+    pub(crate) protocol: String,
+    pub(crate) from_port: Option<i32>,
+    pub(crate) to_port: Option<i32>,
+    pub(crate) groups: Vec<String>,
+    pub(crate) cidrs: Vec<IpNet>,
+}
+
+impl Ingress {
+    /// Whether this rule lets TCP to `port` in, from the group `source` or
+    /// from an address range holding every address of `from`.
+    pub(crate) fn admits(&self, port: u16, source: Option<&str>, from: &[IpNet]) -> bool {
+        let tcp = matches!(self.protocol.as_str(), "tcp" | "6" | "-1");
+        let all = self.protocol == "-1";
+        let in_range = all
+            || (self.from_port.unwrap_or(0) <= i32::from(port)
+                && i32::from(port) <= self.to_port.unwrap_or(65_535));
+        let by_group = source.is_some_and(|sg| self.groups.iter().any(|g| g == sg));
+        let by_range = !from.is_empty()
+            && from
+                .iter()
+                .all(|net| self.cidrs.iter().any(|c| c.contains(net)));
+        tcp && in_range && (by_group || by_range)
+    }
 }
 
 /// One EC2 instance with the facts the group snapshot needs.

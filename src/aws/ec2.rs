@@ -11,8 +11,8 @@ use super::ops::Op;
 use super::{Aws, AwsError, Window};
 use crate::alarms::ids_in_text;
 use crate::world::{
-    CheckStatus, EniRecord, InstanceRecord, InstanceState, RouteRecord, RouteTableRecord,
-    RouteTarget, StatusChecks,
+    CheckStatus, EniRecord, Ingress, InstanceRecord, InstanceState, RouteRecord, RouteTableRecord,
+    RouteTarget, SecurityGroupRecord, StatusChecks,
 };
 
 impl Aws {
@@ -166,6 +166,62 @@ impl Aws {
     }
 }
 
+impl Aws {
+    /// The inbound rules of the given security groups (for `check`).
+    pub(crate) async fn security_groups(
+        &self,
+        ids: Vec<String>,
+        until: Instant,
+    ) -> Result<Vec<SecurityGroupRecord>, AwsError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let request = self.ec2.describe_security_groups().set_group_ids(Some(ids));
+        let out = self
+            .call_in(Op::DescribeSecurityGroups, Window::until(until), || {
+                request.clone().send()
+            })
+            .await?;
+        Ok(out
+            .security_groups()
+            .iter()
+            .filter_map(security_group)
+            .collect())
+    }
+}
+
+fn security_group(group: &aws_sdk_ec2::types::SecurityGroup) -> Option<SecurityGroupRecord> {
+    let ingress = group
+        .ip_permissions()
+        .iter()
+        .map(|p| Ingress {
+            protocol: p.ip_protocol().unwrap_or("-1").to_string(),
+            from_port: p.from_port(),
+            to_port: p.to_port(),
+            groups: p
+                .user_id_group_pairs()
+                .iter()
+                .filter_map(|g| g.group_id())
+                .map(str::to_string)
+                .collect(),
+            cidrs: p
+                .ip_ranges()
+                .iter()
+                .filter_map(|r| r.cidr_ip()?.parse().ok())
+                .chain(
+                    p.ipv6_ranges()
+                        .iter()
+                        .filter_map(|r| r.cidr_ipv6()?.parse().ok()),
+                )
+                .collect(),
+        })
+        .collect();
+    Some(SecurityGroupRecord {
+        id: group.group_id()?.to_string(),
+        ingress,
+    })
+}
+
 /// Which route tables to read.
 #[derive(Debug, Clone)]
 pub(crate) enum TableSelect {
@@ -237,6 +293,13 @@ fn eni_record(eni: &aws_sdk_ec2::types::InstanceNetworkInterface) -> Option<EniR
             .unwrap_or(i32::MAX),
         source_dest_check: eni.source_dest_check(),
         vpc_id: eni.vpc_id().map(str::to_string),
+        private_ip: eni.private_ip_address().and_then(|ip| ip.parse().ok()),
+        security_groups: eni
+            .groups()
+            .iter()
+            .filter_map(|g| g.group_id())
+            .map(str::to_string)
+            .collect(),
     })
 }
 

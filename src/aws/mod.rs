@@ -13,6 +13,7 @@
 pub(crate) mod cloudwatch;
 pub(crate) mod ec2;
 pub(crate) mod error;
+pub(crate) mod lambda;
 pub mod ops;
 pub mod pace;
 pub(crate) mod routes;
@@ -40,6 +41,9 @@ use pace::Pacer;
 pub struct Aws {
     ec2: aws_sdk_ec2::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    /// Dispatches probe rounds; `None` where nothing probes (the CLI, tests
+    /// that do not need it).
+    lambda: Option<aws_sdk_lambda::Client>,
     pacer: Arc<Pacer>,
     retry: Retry,
     write_concurrency: usize,
@@ -83,6 +87,7 @@ impl Aws {
         Self {
             ec2,
             cloudwatch,
+            lambda: None,
             pacer: Arc::new(Pacer::new(&config.rate_limits)),
             retry: Retry {
                 max_attempts: config.max_attempts.max(1),
@@ -107,6 +112,13 @@ impl Aws {
             aws_sdk_cloudwatch::Client::new(&sdk),
             config,
         )
+        .with_lambda(aws_sdk_lambda::Client::new(&sdk))
+    }
+
+    /// The Lambda client that dispatches probe rounds.
+    pub fn with_lambda(mut self, lambda: aws_sdk_lambda::Client) -> Self {
+        self.lambda = Some(lambda);
+        self
     }
 
     /// The EC2 client (the bench reads through it).

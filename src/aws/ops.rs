@@ -9,6 +9,7 @@ use std::fmt;
 pub enum Service {
     Ec2,
     CloudWatch,
+    Lambda,
 }
 
 impl Service {
@@ -16,6 +17,7 @@ impl Service {
         match self {
             Self::Ec2 => "EC2",
             Self::CloudWatch => "CloudWatch",
+            Self::Lambda => "Lambda",
         }
     }
 
@@ -25,6 +27,7 @@ impl Service {
         match self {
             Self::Ec2 => "ec2",
             Self::CloudWatch => "cloudwatch",
+            Self::Lambda => "lambda",
         }
     }
 }
@@ -41,11 +44,15 @@ pub enum Op {
     CreateTags,
     ModifyNetworkInterfaceAttribute,
     DescribeAlarms,
+    /// Dispatches a probe round to the in-VPC probe function (asynchronous).
+    InvokeFunction,
+    /// `check`: do the members' security groups let the prober in?
+    DescribeSecurityGroups,
 }
 
 impl Op {
     /// How many operations there are.
-    pub(crate) const COUNT: usize = 9;
+    pub(crate) const COUNT: usize = 11;
 
     pub const ALL: [Op; Self::COUNT] = [
         Op::DescribeInstances,
@@ -57,6 +64,8 @@ impl Op {
         Op::CreateTags,
         Op::ModifyNetworkInterfaceAttribute,
         Op::DescribeAlarms,
+        Op::InvokeFunction,
+        Op::DescribeSecurityGroups,
     ];
 
     /// Position in [`Op::ALL`]: per-operation state lives in arrays.
@@ -75,6 +84,8 @@ impl Op {
             Self::CreateTags => "CreateTags",
             Self::ModifyNetworkInterfaceAttribute => "ModifyNetworkInterfaceAttribute",
             Self::DescribeAlarms => "DescribeAlarms",
+            Self::InvokeFunction => "InvokeFunction",
+            Self::DescribeSecurityGroups => "DescribeSecurityGroups",
         }
     }
 
@@ -85,6 +96,7 @@ impl Op {
     pub fn service(self) -> Service {
         match self {
             Self::DescribeAlarms => Service::CloudWatch,
+            Self::InvokeFunction => Service::Lambda,
             _ => Service::Ec2,
         }
     }
@@ -126,7 +138,7 @@ mod tests {
                 let Some((service, action)) = word.split_once(':') else {
                     continue;
                 };
-                let known = ["ec2", "cloudwatch"].contains(&service);
+                let known = ["ec2", "cloudwatch", "lambda"].contains(&service);
                 let named = action
                     .chars()
                     .next()

@@ -40,9 +40,12 @@ impl RateLimits {
             // Called with instance ids and no filter: the unfiltered bucket.
             Op::DescribeInstanceStatus => limit(50.0, 10.0),
             Op::DescribeAlarms => limit(9.0, 9.0),
-            Op::DescribeInstances | Op::DescribeRouteTables | Op::DescribeVpcs => {
-                limit(100.0, 20.0)
-            }
+            // One dispatch per probe round; far below Lambda's invoke limits.
+            Op::InvokeFunction => limit(50.0, 10.0),
+            Op::DescribeInstances
+            | Op::DescribeRouteTables
+            | Op::DescribeVpcs
+            | Op::DescribeSecurityGroups => limit(100.0, 20.0),
         }))
     }
 

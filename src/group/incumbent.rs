@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use super::error::{ConfigError, MemberError};
 use super::rules::{vips_of, Candidate};
 use super::{display_list, group_of, is_member, table_is_tagged_for, Scope, Seal};
+use crate::probe::ProbeSettings;
 use crate::tags::{split_list, TagContract};
 use crate::world::{InstanceRecord, RouteTableRecord};
 
@@ -224,6 +225,43 @@ pub(super) fn group_preempt(
         others.join(", ")
     );
     (false, Some(warning))
+}
+
+/// Rule "the members agree on the probe, like on the VIP": the group is probed
+/// only when every member carries the same valid probe tag; otherwise it is not
+/// probed (as before the tag existed), with a warning that says how to fix it.
+pub(super) fn group_probe(
+    candidates: &[Candidate],
+    tags: &TagContract,
+) -> (Option<ProbeSettings>, Option<String>) {
+    let key = tags.probe();
+    let mut seen: Vec<(&str, String)> = Vec::new();
+    for c in candidates {
+        let id = c.member.instance_id.as_str();
+        match &c.probe {
+            Some(Err(why)) => {
+                return (
+                    None,
+                    Some(format!("probing is off: instance {id} has {key}: {why}")),
+                );
+            }
+            Some(Ok(settings)) => seen.push((id, settings.to_string())),
+            None => seen.push((id, "(none)".to_string())),
+        }
+    }
+    let first = candidates.first().and_then(|c| c.probe.clone());
+    match (first, seen.iter().all(|(_, s)| *s == seen[0].1)) {
+        (Some(Ok(settings)), true) => (Some(settings), None),
+        (None, true) => (None, None),
+        _ => {
+            let each: Vec<String> = seen.iter().map(|(id, s)| format!("{id}: {s}")).collect();
+            let warning = format!(
+                "probing is off: members disagree on {key} ({}); give every member the same value",
+                each.join(", ")
+            );
+            (None, Some(warning))
+        }
+    }
 }
 
 /// Rule "one VIP, one group per VPC": a VIP claimed by two groups in one VPC

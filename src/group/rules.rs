@@ -5,6 +5,7 @@ use ipnet::IpNet;
 use super::error::{ConfigError, MemberError};
 use super::{table_is_tagged_for, GroupTable, Member, Scope, Snapshot, VipRoute};
 use crate::health::{self, Signals};
+use crate::probe::ProbeSettings;
 use crate::tags::{split_list, TagContract, DEFAULT_PRIORITY, MAX_TAG_KEY_CHARS};
 use crate::world::{AlarmRecord, EniRecord, InstanceRecord, RouteTableRecord};
 
@@ -29,6 +30,8 @@ pub(super) struct Candidate {
     pub(super) member: Member,
     pub(super) vips: Vec<IpNet>,
     pub(super) preempt: Option<bool>,
+    /// The probe tag: absent, or its settings or why they do not parse.
+    pub(super) probe: Option<Result<ProbeSettings, String>>,
 }
 
 /// Turns one tagged instance into a member, or says why it cannot be one.
@@ -68,6 +71,7 @@ pub(super) fn resolve(
             .reported_down
             .filter(|(id, _)| *id == record.id)
             .map(|(_, r)| r),
+        probe: snapshot.probes.get(&record.id),
     });
     let member = Member {
         instance_id: record.id.clone(),
@@ -77,12 +81,16 @@ pub(super) fn resolve(
         state: record.state,
         checks: record.checks,
         source_dest_check: eni.source_dest_check,
+        address: eni.private_ip,
+        probe: snapshot.probes.get(&record.id).cloned(),
+        security_groups: eni.security_groups.clone(),
         health,
     };
     Ok(Candidate {
         member,
         vips,
         preempt,
+        probe: record.tags.get(&tags.probe()).map(|v| v.parse()),
     })
 }
 

@@ -108,6 +108,8 @@ fn given_an_eni_tag_then_that_eni_is_the_target_and_an_unattached_one_makes_the_
         device_index: 1,
         source_dest_check: Some(false),
         vpc_id: Some(VPC.to_string()),
+        private_ip: None,
+        security_groups: Vec::new(),
     });
     let chosen = with_tag(a.clone(), "vip-failover:eni", "eni-second");
     let group = web_group(&[chosen, member("i-b", 20)], &tables_pointing_at("i-a", 1));

@@ -4,7 +4,12 @@
 //! say in [`crate::report`]. Reading is in `read.rs`, applying in `apply.rs`.
 
 mod apply;
+mod manual;
+mod probe;
 mod read;
+mod run;
+
+use run::{source, Hints, Run};
 
 use std::sync::Arc;
 
@@ -14,19 +19,15 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::alarms::Levels;
-use crate::aws::ec2::TableSelect;
-use crate::aws::{Aws, AwsError, Window};
+use crate::aws::{Aws, AwsError};
 use crate::config::Config;
 use crate::deadline::Deadline;
-use crate::group::{self, ConfigError};
-use crate::health::ReportedDown;
+use crate::group;
 use crate::membership::MembershipCache;
 use crate::metrics;
-use crate::plan::{self, Intent, Plan, Policy};
-use crate::preflight;
-use crate::report::{self, Applied, Error, GroupProblem, Report, Response, StatusReport};
-use crate::trigger::{self, AlarmHint, ManualCommand, Trigger};
+use crate::plan::{self, Plan, Policy};
+use crate::report::{self, Applied, Error, GroupProblem, Report, Response};
+use crate::trigger::{self, ManualCommand, Trigger};
 use crate::world::InstanceRecord;
 use apply::Done;
 
@@ -36,106 +37,15 @@ pub struct Handler {
     aws: Aws,
     config: Config,
     membership: MembershipCache,
+    probes: probe::ProbeBoard,
     emit_metrics: bool,
-}
-
-/// One group's run: what to decide, for whom, and until when. It alone turns a
-/// trigger into what the decision needs: the intent, the hints, the source
-/// named in reports, and whether to write at all.
-#[derive(Debug, Clone)]
-struct Run {
-    group: String,
-    intent: Intent,
-    hints: Hints,
-    source: String,
-    dry_run: bool,
-    started: Instant,
-    deadline: Deadline,
-}
-
-/// What the event points at. Only hints: levels are read again before deciding.
-#[derive(Debug, Clone, Default)]
-struct Hints {
-    /// The alarm of an alarm event: read by name when outside the prefix, and
-    /// taken at its word only when CloudWatch cannot be read.
-    alarm: Option<AlarmHint>,
-    /// A down state from an EC2 state-change event: authoritative for that
-    /// instance (see [`crate::health`]).
-    reported_down: Option<(String, ReportedDown)>,
-    /// Alarm levels read once for every group of a reconcile: with no alarm of
-    /// its own to read, each group's read would be the same prefix read.
-    shared_alarms: Option<Arc<OnceCell<Levels>>>,
-}
-
-impl Run {
-    /// The run of `group` that `trigger` asks for.
-    fn of(trigger: &Trigger, group: &str, started: Instant, deadline: Deadline) -> Self {
-        Self {
-            group: group.trim().to_string(),
-            intent: intent(trigger),
-            hints: Hints::of(trigger),
-            source: source(trigger),
-            dry_run: matches!(
-                trigger,
-                Trigger::Manual(ManualCommand::Failover { dry_run: true, .. })
-            ),
-            started,
-            deadline,
-        }
-    }
-}
-
-/// What the decision is asked to do: an operator's move, or, for every
-/// automatic trigger, to put the VIP where the levels read now say it belongs.
-fn intent(trigger: &Trigger) -> Intent {
-    match trigger {
-        Trigger::Manual(ManualCommand::Failover { target, .. }) => Intent::Failover {
-            target: target.clone(),
-        },
-        _ => Intent::Automatic,
-    }
-}
-
-/// Where the trigger came from, for reports ("manual", "schedule <rule arn>",
-/// the hint's source...). An ignored event keeps only its reason, so it is
-/// reported as coming from "event".
-fn source(trigger: &Trigger) -> String {
-    match trigger {
-        Trigger::Alarm(hint) => hint.source.clone(),
-        Trigger::InstanceState(hint) => hint.source.clone(),
-        Trigger::Manual(ManualCommand::Failover { .. }) => "manual failover".to_string(),
-        Trigger::Manual(_) => "manual".to_string(),
-        Trigger::Reconcile { source, .. } => source.clone(),
-        Trigger::Ignored { .. } => "event".to_string(),
-    }
-}
-
-impl Hints {
-    fn of(trigger: &Trigger) -> Self {
-        match trigger {
-            Trigger::Alarm(hint) => Self {
-                alarm: Some(hint.clone()),
-                ..Self::default()
-            },
-            Trigger::InstanceState(hint) => Self {
-                reported_down: Some((
-                    hint.instance_id.clone(),
-                    ReportedDown {
-                        state: hint.state,
-                        at: hint.at,
-                    },
-                )),
-                ..Self::default()
-            },
-            _ => Self::default(),
-        }
-    }
 }
 
 impl Handler {
     pub fn new(aws: Aws, config: Config) -> Self {
         Self {
             membership: MembershipCache::new(config.membership_ttl),
+            probes: probe::ProbeBoard::default(),
             aws,
             config,
             emit_metrics: true,
@@ -193,6 +103,10 @@ impl Handler {
                 self.reconcile(&trigger, groups.clone(), started, deadline)
                     .await
             }
+            Trigger::ProbeReport(report) => {
+                Box::pin(self.probe_report(&trigger, report, started, deadline)).await
+            }
+            Trigger::ProbeTick => Box::pin(self.probe_tick(deadline)).await,
             Trigger::Ignored { reason } => Ok(Response::ignored(reason.clone(), "event")),
         }
     }
@@ -298,77 +212,28 @@ impl Handler {
         })
     }
 
-    async fn status(&self, name: &str, deadline: Deadline) -> Result<Response, Error> {
-        let hints = Hints::default();
-        let loaded = Box::pin(self.load(name.trim(), None, &hints, deadline.end())).await?;
-        let policy = self.policy();
-        let plan = plan::decide(&loaded.group, &Intent::Automatic, &policy);
-        let pin = plan::pin(&loaded.group, &policy);
-        Ok(Response::Status(StatusReport::new(
-            &loaded.group,
-            &plan,
-            pin.as_ref(),
-        )))
-    }
-
-    /// Rule "an operator's move sticks", undone: the pin goes, the move stays.
-    async fn release(&self, name: &str, deadline: Deadline) -> Result<Response, Error> {
-        let hints = Hints::default();
-        let loaded = Box::pin(self.load(name.trim(), None, &hints, deadline.end())).await?;
-        let group = &loaded.group;
-        let Some((record, until)) = plan::pin(group, &self.policy()) else {
-            let reason = "no operator's pin is in force: preemption already decides".to_string();
-            return Ok(Response::released(&group.name, false, reason));
-        };
-        self.unpin(group, &record, Window::until(deadline.end()))
-            .await?;
-        let reason = format!(
-            "released the pin of the VIP on {} (it ran until {}); preemption may move it again",
-            record.to,
-            until.to_rfc3339()
-        );
-        info!(group = %group.name, "{reason}");
-        Ok(Response::released(&group.name, true, reason))
-    }
-
-    /// The pre-flight check. Contradicting tags are a finding, an unknown group
-    /// is a wrong request.
-    async fn check(&self, name: &str, deadline: Deadline) -> Result<Response, Error> {
-        let key = self.config.tags.group();
-        let hints = Hints::default();
-        let (loaded, tagged) = tokio::join!(
-            Box::pin(self.load(name.trim(), None, &hints, deadline.end())),
-            self.aws
-                .route_tables(TableSelect::TagKey(key.clone()), deadline.end()),
-        );
-        let report = match loaded {
-            Ok(loaded) => {
-                let stray = preflight::stray_tables(&loaded.group, &tagged?, &self.config.tags);
-                let context = preflight::Context {
-                    group_tag_key: &key,
-                    stray: &stray,
-                    unmapped_alarms: &loaded.unmapped_alarms,
-                };
-                preflight::check(&loaded.group, &context)
-            }
-            Err(Error::Config(e)) if matches!(*e, ConfigError::UnknownGroup { .. }) => {
-                return Err(Error::Config(e))
-            }
-            Err(Error::Config(e)) => preflight::invalid(name.trim(), &e),
-            Err(e) => return Err(e),
-        };
-        info!(group = %report.group, ok = report.ok, problems = report.problems().count(), "check");
-        Ok(Response::Check(report))
-    }
-
     /// Decides and (unless a dry run) applies and verifies for one group.
     async fn run(
         &self,
         run: &Run,
         listing: Option<Arc<Vec<InstanceRecord>>>,
     ) -> Result<Report, Error> {
+        self.run_keeping(run, listing).await.0
+    }
+
+    /// [`Self::run`], keeping the group it read (the probe loop dispatches its
+    /// next round from it).
+    async fn run_keeping(
+        &self,
+        run: &Run,
+        listing: Option<Arc<Vec<InstanceRecord>>>,
+    ) -> (Result<Report, Error>, Option<group::Group>) {
         let loaded =
-            Box::pin(self.load(&run.group, listing, &run.hints, run.deadline.last_write())).await?;
+            Box::pin(self.load(&run.group, listing, &run.hints, run.deadline.last_write()));
+        let loaded = match loaded.await {
+            Ok(loaded) => loaded,
+            Err(e) => return (Err(e), None),
+        };
         let plan = plan::decide(&loaded.group, &run.intent, &self.policy());
         let done = if run.dry_run || plan.writes.is_empty() {
             Done::nothing()
@@ -392,7 +257,7 @@ impl Handler {
         if self.emit_metrics {
             metrics::emit(&report);
         }
-        verdict(report, plan, done.unrecorded)
+        (verdict(report, plan, done.unrecorded), Some(loaded.group))
     }
 
     /// Rule "an alarm that failed a member keeps failing it while it is in
@@ -467,6 +332,3 @@ fn log_decision(report: &Report) {
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
-
-#[cfg(test)]
-mod tests;

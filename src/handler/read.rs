@@ -21,6 +21,8 @@ pub(super) struct Loaded {
     pub(super) group: Group,
     /// Alarms under the prefix that name no instance (for `check`).
     pub(super) unmapped_alarms: Vec<String>,
+    /// The CIDRs of the group's VPC (for `check`).
+    pub(super) vpc_cidrs: Vec<IpNet>,
 }
 
 impl Handler {
@@ -68,11 +70,13 @@ impl Handler {
             _ => self.read_rest(&place, hints, until).await?,
         };
         let instances = rest.instances(&listing);
+        let probes = self.probe_signals(name);
         let snapshot = Snapshot {
             instances: &instances,
             tables: &rest.tables,
             vpc_cidrs: &rest.cidrs,
             scope: &self.config.scope,
+            probes: &probes,
             alarms: &rest.alarms.alarms,
             alarms_unread: rest.alarms_unread.as_deref(),
             reported_down: hints
@@ -81,9 +85,11 @@ impl Handler {
                 .map(|(id, r)| (id.as_str(), *r)),
         };
         let group = group::build(name, &snapshot, tags)?;
+        let vpc_cidrs = rest.cidrs.get(&group.vpc_id).cloned().unwrap_or_default();
         Ok(Loaded {
             group,
             unmapped_alarms: rest.alarms.unmapped,
+            vpc_cidrs,
         })
     }
 

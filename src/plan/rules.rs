@@ -89,7 +89,7 @@ pub(super) fn choose_automatic<'a>(
         members: member_health(group),
     })?;
     match (view.incumbent(), held) {
-        (Some(incumbent), Some(until)) if incumbent.health.failed_by_alarms_only() => {
+        (Some(incumbent), Some(until)) if incumbent.health.failed_by_soft_signals_only() => {
             Err(held_down(view, incumbent, until))
         }
         _ => Ok(Choice {

@@ -17,6 +17,7 @@ fn context<'a>(stray: &'a [StrayTable], unmapped: &'a [String]) -> Context<'a> {
         group_tag_key: "vip-failover:group",
         stray,
         unmapped_alarms: unmapped,
+        probe: ProbeContext::default(),
     }
 }
 
@@ -31,7 +32,7 @@ fn given_a_well_configured_group_then_every_check_passes() {
         &context(&[], &[]),
     );
     assert!(report.ok, "{report:?}");
-    assert_eq!(report.findings.len(), 9);
+    assert_eq!(report.findings.len(), 10);
     let membership = &report.findings[8];
     assert!(
         membership.detail.starts_with("not sealed"),
@@ -84,6 +85,7 @@ fn given_common_mistakes_then_each_is_a_failed_check_naming_the_resource() {
             ("tables_in_vpc", false),
             ("alarms", false),
             ("membership", true),
+            ("probe", true),
         ]
     );
     let text: String = report.problems().map(|f| f.detail.clone()).collect();
@@ -147,5 +149,54 @@ fn given_tables_tagged_for_the_group_in_another_vpc_then_only_those_are_stray() 
             route_table_id: "rtb-far".to_string(),
             vpc_id: "vpc-2".to_string()
         }]
+    );
+}
+
+#[test]
+fn given_a_probed_group_then_check_says_whether_each_member_lets_the_prober_in() {
+    use crate::world::{Ingress, SecurityGroupRecord};
+    let probed = |m| with_tag(m, "vip-failover:probe", "tcp:5432");
+    let group = web_group(
+        &[probed(member("i-a", 10)), probed(member("i-b", 20))],
+        &tables_pointing_at("i-a", 1),
+    );
+    let rule = |groups: &[&str], cidrs: &[&str]| Ingress {
+        protocol: "tcp".to_string(),
+        from_port: Some(5432),
+        to_port: Some(5432),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        cidrs: cidrs.iter().map(|c| net(c)).collect(),
+    };
+    let vpc = [net("10.0.0.0/16")];
+    let verdict = |ingress: Vec<Ingress>, function: Option<&str>| {
+        let groups = [SecurityGroupRecord {
+            id: "sg-web".to_string(),
+            ingress,
+        }];
+        let mut ctx = context(&[], &[]);
+        ctx.probe = ProbeContext {
+            function,
+            security_group: Some("sg-probe"),
+            groups: &groups,
+            vpc_cidrs: &vpc,
+        };
+        let report = check(&group, &ctx);
+        report
+            .findings
+            .into_iter()
+            .find(|f| f.check == "probe")
+            .unwrap()
+    };
+    assert!(verdict(vec![rule(&["sg-probe"], &[])], Some("probe")).ok);
+    assert!(verdict(vec![rule(&[], &["10.0.0.0/8"])], Some("probe")).ok);
+    let closed = verdict(vec![rule(&["sg-other"], &["10.0.5.0/24"])], Some("probe"));
+    assert!(
+        !closed.ok && closed.detail.contains("i-a") && closed.detail.contains("5432"),
+        "{closed:?}"
+    );
+    let no_function = verdict(vec![rule(&["sg-probe"], &[])], None);
+    assert!(
+        !no_function.ok && no_function.detail.contains("ProbeSubnetIds"),
+        "{no_function:?}"
     );
 }

@@ -42,6 +42,10 @@ pub(super) fn parse_manual(obj: &Map<String, Value>) -> Result<Trigger, TriggerE
             fields.finish()?;
             Ok(Trigger::Manual(ManualCommand::Check { group: group? }))
         }
+        "probe" => {
+            fields.finish()?;
+            Ok(Trigger::ProbeTick)
+        }
         "release" => {
             let group = fields.required_group("group");
             fields.finish()?;

@@ -14,6 +14,7 @@
 //! `eventbridge`, `sns` and `manual` read their own envelopes.
 
 mod alarm;
+mod destination;
 mod eventbridge;
 mod manual;
 mod sns;
@@ -48,6 +49,10 @@ pub enum Trigger {
     InstanceState(StateHint),
     /// An operator's explicit request.
     Manual(ManualCommand),
+    /// A probe round's verdicts, delivered by Lambda from the probe function.
+    ProbeReport(ProbeReport),
+    /// The probe schedule: start a round for every probed group that has none.
+    ProbeTick,
     /// Bring every named group (all groups when `None`) to a consistent, healthy state.
     Reconcile {
         groups: Option<Vec<String>>,
@@ -71,6 +76,17 @@ pub struct AlarmHint {
     pub(crate) source: String,
 }
 
+/// A probe round's result, as Lambda's invocation record delivered it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeReport {
+    /// The probe invocation's request id.
+    pub request_id: String,
+    /// The function that probed (the record's `functionArn`).
+    pub function: String,
+    #[serde(skip)]
+    pub result: crate::probe::wire::RoundResult,
+}
+
 /// "Instance I is now in state S at time T". A down state is authoritative for
 /// that member even when DescribeInstances lags behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -91,7 +107,11 @@ impl Trigger {
         match self {
             Self::Alarm(hint) => Some(&hint.instance_id),
             Self::InstanceState(hint) => Some(&hint.instance_id),
-            Self::Manual(_) | Self::Reconcile { .. } | Self::Ignored { .. } => None,
+            Self::Manual(_)
+            | Self::Reconcile { .. }
+            | Self::ProbeReport(_)
+            | Self::ProbeTick
+            | Self::Ignored { .. } => None,
         }
     }
 }
@@ -133,7 +153,7 @@ pub enum TriggerError {
         key: String,
     },
     #[error(
-        "unknown manual action {action:?}; use one of failover, status, check, release, reconcile"
+        "unknown manual action {action:?}; use one of failover, status, check, release, reconcile, probe"
     )]
     UnknownAction { action: String },
     #[error("event is {size} bytes, more than the {limit} bytes any supported event needs")]
@@ -165,6 +185,9 @@ pub fn parse(event: &Value, tag_prefix: &str) -> Result<Trigger, TriggerError> {
     }
     if obj.contains_key("alarmData") {
         return alarm::parse_alarm_action(event, tag_prefix);
+    }
+    if destination::is_record(obj) {
+        return destination::parse_record(obj);
     }
     if obj.contains_key("detail-type") {
         return eventbridge::parse_eventbridge(obj, tag_prefix);

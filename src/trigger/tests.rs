@@ -527,3 +527,58 @@ fn refused_events_name_what_is_wrong() {
         }
     }
 }
+
+// -- Lambda destination records (the probe loop) ------------------------------
+
+fn record(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/destination-records/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn given_the_probe_functions_success_record_then_it_is_a_probe_report() {
+    let Ok(Trigger::ProbeReport(report)) = parse(&record("probe-success.json"), PREFIX) else {
+        panic!("a probe report");
+    };
+    assert_eq!(report.request_id, "c2a6f2ae-7dbb-4d22-8782-d0485c9877e2");
+    assert!(report
+        .function
+        .ends_with(":function:vip-failover-probe:$LATEST"));
+    let result = &report.result;
+    assert_eq!(
+        (result.group.as_str(), result.round.as_str()),
+        ("web", "3f2a1c09-7")
+    );
+    assert!(result.reached_any);
+    assert_eq!(result.verdicts[0].up, Some(false));
+    assert_eq!(result.verdicts[0].reason, "connection refused");
+}
+
+#[test]
+fn given_records_that_carry_no_probe_round_then_they_are_refused_or_ignored_naming_why() {
+    // AWS's own examples: records of other functions are not ours.
+    for name in ["documented-success.json", "documented-failure.json"] {
+        let error = parse(&record(name), PREFIX).expect_err(name);
+        assert!(
+            error.to_string().contains("vip_failover_probe"),
+            "{name}: {error}"
+        );
+    }
+    // A probe round that failed: no verdict, and nothing to do but wait for
+    // the tick.
+    let mut failed = record("probe-success.json");
+    failed["requestContext"]["condition"] = json!("RetriesExhausted");
+    let Ok(Trigger::Ignored { reason }) = parse(&failed, PREFIX) else {
+        panic!("ignored");
+    };
+    assert!(reason.contains("RetriesExhausted"), "{reason}");
+    // A success whose payload is not a probe result.
+    let mut garbled = record("probe-success.json");
+    garbled["responsePayload"] = json!({"hello": "world"});
+    let error = parse(&garbled, PREFIX).expect_err("garbled");
+    assert!(error.to_string().contains("not a probe result"), "{error}");
+}

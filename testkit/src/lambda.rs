@@ -1,31 +1,47 @@
-//! A local Lambda service that runs the real function binary, on one loopback port:
+//! A local Lambda service that runs the real function binaries. Each function has
+//! its own loopback port serving:
 //!
-//! - the **Runtime API** the function polls (`AWS_LAMBDA_RUNTIME_API`):
+//! - the **Runtime API** its process polls (`AWS_LAMBDA_RUNTIME_API`):
 //!   `GET /2018-06-01/runtime/invocation/next`, `POST .../invocation/{id}/response`,
 //!   `POST .../invocation/{id}/error` and `POST /2018-06-01/runtime/init/error`;
 //! - the **Invoke API** callers use (`aws_sdk_lambda::Client::invoke` with its
 //!   endpoint here, see [`LocalLambda::client`]):
-//!   `POST /2015-03-31/functions/{name}/invocations`.
+//!   `POST /2015-03-31/functions/{name}/invocations`, for *any* function started
+//!   together with it ([`Lambdas`]), so that one function invokes another by name
+//!   through its `AWS_ENDPOINT_URL_LAMBDA` (set to its own port in the process's
+//!   environment unless [`Function::env`] sets it).
 //!
-//! As in Lambda with reserved concurrency 1, invocations reach the function one at a
-//! time (a second synchronous invoke waits for the first); a response comes back
-//! as HTTP 200, a function error as HTTP 200 with `X-Amz-Function-Error: Unhandled`
-//! and the error document as the body. The first invocation starts the function
-//! process when none runs (a cold start); [`LocalLambda::spawn`] starts one
-//! explicitly. Every step is recorded with its time ([`RuntimeEvent`]), which is
-//! what the bench's cold-start measurement reads.
+//! As in Lambda with reserved concurrency 1, invocations reach a function one at a
+//! time (a synchronous invoke while it works is refused with a 429); a response
+//! comes back as HTTP 200, a function error as HTTP 200 with
+//! `X-Amz-Function-Error: Unhandled` and the error document as the body. An
+//! asynchronous invoke (`InvocationType=Event`) is accepted with a 202 and queued:
+//! the function's asynchronous invocations run one after the other, a failed one
+//! is retried ([`Function::max_retry_attempts`]) with the same request id, and its
+//! end goes to the function's destination ([`Function::on_success`],
+//! [`Function::on_failure`]) as AWS's invocation record, itself an asynchronous
+//! invocation of the destination. The first invocation starts the function process
+//! when none runs (a cold start); [`LocalLambda::spawn`] starts one explicitly.
+//! Every step is recorded with its time ([`RuntimeEvent`], [`Invocation`],
+//! [`Delivery`]), which is what the bench's cold-start measurement reads.
 
 use std::collections::{HashMap, VecDeque};
-use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+
+mod asynchronous;
+mod function;
+mod http;
+mod registry;
+mod service;
+
+pub use function::{emulator_env, Function};
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
@@ -34,95 +50,6 @@ const REGION: &str = "us-east-1";
 const INIT_LIMIT: Duration = Duration::from_secs(10);
 /// How often waiting threads look at the function process and the connection.
 const POLL: Duration = Duration::from_millis(20);
-
-/// The function: its binary and configuration.
-#[derive(Debug, Clone)]
-pub struct Function {
-    pub name: String,
-    /// `None`: the caller runs the runtime client itself (against
-    /// [`LocalLambda::runtime_api`]); nothing is spawned.
-    pub binary: Option<PathBuf>,
-    /// The function timeout (the deadline handed to each invocation).
-    pub timeout: Duration,
-    pub memory_mb: u32,
-    pub version: String,
-    /// Environment of the function process, besides Lambda's own variables.
-    pub env: Vec<(String, String)>,
-    /// Where the process's stdout and stderr go; default: a temporary file,
-    /// removed with the service.
-    pub log: Option<PathBuf>,
-}
-
-impl Function {
-    /// `binary`, e.g. `env!("CARGO_BIN_EXE_vip-failover")`, with Lambda's defaults:
-    /// 30 s timeout (the template's), 128 MB, version `$LATEST`.
-    pub fn new(name: &str, binary: impl Into<PathBuf>) -> Self {
-        Self {
-            binary: Some(binary.into()),
-            ..Self::external(name)
-        }
-    }
-
-    /// A function whose runtime client the caller runs.
-    pub fn external(name: &str) -> Self {
-        Self {
-            name: name.to_string(),
-            binary: None,
-            timeout: Duration::from_secs(30),
-            memory_mb: 128,
-            version: "$LATEST".to_string(),
-            env: Vec::new(),
-            log: None,
-        }
-    }
-
-    pub fn env(mut self, key: &str, value: &str) -> Self {
-        self.env.push((key.to_string(), value.to_string()));
-        self
-    }
-
-    pub fn envs(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
-        self.env.extend(vars);
-        self
-    }
-
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    pub fn log(mut self, path: impl Into<PathBuf>) -> Self {
-        self.log = Some(path.into());
-        self
-    }
-
-    pub fn arn(&self) -> String {
-        format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}", self.name)
-    }
-}
-
-/// The environment that points a function's AWS SDK at an emulator (or a proxy)
-/// at `endpoint`, with dummy credentials in us-east-1 and nothing read from the
-/// developer's machine (no profile, no instance metadata).
-pub fn emulator_env(endpoint: &str) -> Vec<(String, String)> {
-    [
-        ("AWS_ENDPOINT_URL", endpoint),
-        ("AWS_REGION", REGION),
-        ("AWS_DEFAULT_REGION", REGION),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_SESSION_TOKEN", "test"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
-        (
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
 
 /// What happened, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,10 +89,64 @@ pub enum Outcome {
     Error(String),
 }
 
-/// The service, stopped (and the function killed) on drop.
+/// One attempt of an invocation, from the service's side: when it was queued,
+/// taken and finished (a retried asynchronous invocation has one per attempt,
+/// all with its request id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub request_id: String,
+    /// 1 for the first attempt, counting up with each retry (the invocation
+    /// record's `approximateInvokeCount`).
+    pub attempt: u32,
+    /// Accepted as `InvocationType=Event` (or by [`LocalLambda::enqueue`]).
+    pub asynchronous: bool,
+    pub event: String,
+    /// When the service accepted the invocation (the same for every attempt).
+    pub accepted: Instant,
+    /// When this attempt entered the function's queue.
+    pub queued: Instant,
+    /// When the function took it (`GET .../invocation/next`).
+    pub started: Option<Instant>,
+    /// When its outcome was known: a response, an error, a timeout or an exit.
+    pub finished: Option<Instant>,
+    pub outcome: Option<Outcome>,
+}
+
+/// An invocation record sent to a destination, recorded on the function whose
+/// asynchronous invocation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub at: Instant,
+    /// The destination function's name.
+    pub to: String,
+    /// `Success` or `RetriesExhausted`, as in the record.
+    pub condition: String,
+    /// The request id of the invocation that ended.
+    pub request_id: String,
+    /// The request id of the destination's (asynchronous) invocation.
+    pub delivered_as: String,
+    /// The invocation record, as the destination receives it.
+    pub record: serde_json::Value,
+}
+
+/// Everything recorded of one function.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub events: Vec<RuntimeEvent>,
+    pub invocations: Vec<Invocation>,
+    pub deliveries: Vec<Delivery>,
+}
+
+/// One function of the service, stopped (and its process killed) on drop.
 pub struct LocalLambda {
     pub port: u16,
     shared: Arc<Shared>,
+}
+
+/// Several functions of one service: each has its own port (its Runtime API),
+/// and each port's Invoke API reaches every one of them by name or ARN.
+pub struct Lambdas {
+    functions: Vec<LocalLambda>,
 }
 
 struct Shared {
@@ -173,12 +154,20 @@ struct Shared {
     port: u16,
     log: PathBuf,
     temporary_log: bool,
+    registry: Arc<Registry>,
     state: Mutex<State>,
     changed: Condvar,
-    /// Reserved concurrency 1: held by a synchronous invocation until it returns.
+    /// Reserved concurrency 1: held by an invocation until it returns.
     slot: Mutex<()>,
     child: Mutex<Option<Child>>,
     stopping: AtomicBool,
+}
+
+/// The functions started together: what the Invoke API and destinations
+/// resolve names against. Weak, so that a dropped function is gone from it.
+#[derive(Default)]
+struct Registry {
+    functions: OnceLock<Vec<Weak<Shared>>>,
 }
 
 #[derive(Default)]
@@ -188,17 +177,16 @@ struct State {
     in_flight: Option<(String, Instant)>,
     outcomes: HashMap<String, Outcome>,
     init_error: Option<String>,
-    events: Vec<RuntimeEvent>,
+    history: History,
+    /// How many of `history.events` [`LocalLambda::next_event`] returned.
     read: usize,
-    invocations: u64,
-}
-
-impl State {
-    fn working_on(&self, request_id: &str) -> bool {
-        self.in_flight
-            .as_ref()
-            .is_some_and(|(id, _)| id == request_id)
-    }
+    /// Request ids handed out so far.
+    issued: u64,
+    /// Asynchronous invocations accepted and not yet running, or waiting for a
+    /// retry.
+    jobs: VecDeque<Job>,
+    /// An asynchronous invocation holds the function.
+    job_running: bool,
 }
 
 struct Pending {
@@ -206,10 +194,30 @@ struct Pending {
     event: String,
 }
 
+/// An asynchronous invocation between its attempts.
+#[derive(Clone)]
+struct Job {
+    request_id: String,
+    event: String,
+    accepted: Instant,
+    /// The attempt to run next (1-based).
+    attempt: u32,
+    /// Not before (a retry's delay).
+    due: Instant,
+}
+
 impl LocalLambda {
-    /// Serves the Runtime and Invoke APIs on a free loopback port. The function is
-    /// started by the first invocation, or by [`Self::spawn`].
+    /// Serves the Runtime and Invoke APIs of one function on a free loopback
+    /// port. The function is started by the first invocation, or by
+    /// [`Self::spawn`].
     pub fn start(function: Function) -> Self {
+        Lambdas::start(vec![function])
+            .functions
+            .pop()
+            .expect("one function")
+    }
+
+    fn serve(function: Function, registry: Arc<Registry>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the local Lambda");
         let port = listener.local_addr().expect("local Lambda address").port();
         let temporary_log = function.log.is_none();
@@ -225,6 +233,7 @@ impl LocalLambda {
             port,
             log,
             temporary_log,
+            registry,
             state: Mutex::default(),
             changed: Condvar::new(),
             slot: Mutex::new(()),
@@ -239,9 +248,11 @@ impl LocalLambda {
                 }
                 let Ok(stream) = stream else { continue };
                 let shared = server.clone();
-                std::thread::spawn(move || serve_connection(stream, &shared));
+                std::thread::spawn(move || http::serve_connection(stream, &shared));
             }
         });
+        let worker = shared.clone();
+        std::thread::spawn(move || worker.run_jobs());
         Self { port, shared }
     }
 
@@ -250,7 +261,8 @@ impl LocalLambda {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// The endpoint of the Invoke API (for `AWS_ENDPOINT_URL_LAMBDA`).
+    /// The endpoint of the Invoke API (for `AWS_ENDPOINT_URL_LAMBDA`): it reaches
+    /// every function started together with this one.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -288,11 +300,18 @@ impl LocalLambda {
         self.shared.running_pid()
     }
 
-    /// Queues an invocation without waiting for it (as an asynchronous invoke
-    /// does; nothing is spawned): the function's next poll gets it. Returns its
-    /// request id.
+    /// Queues an invocation straight into the function's queue, without waiting
+    /// for it (nothing is spawned; no retry, no destination): the function's next
+    /// poll gets it. Returns its request id.
     pub fn enqueue(&self, event: &str) -> String {
         self.shared.enqueue(event)
+    }
+
+    /// An asynchronous invocation, as `InvocationType=Event` makes: queued behind
+    /// the function's others, retried, and sent to its destination. Returns its
+    /// request id.
+    pub fn invoke_async(&self, event: &str) -> String {
+        self.shared.accept_async(event)
     }
 
     /// A synchronous invocation (blocking): what the Invoke API does for
@@ -303,29 +322,47 @@ impl LocalLambda {
 
     /// The next event not yet read, waiting for it until `deadline`.
     pub fn next_event(&self, deadline: Instant) -> Option<RuntimeEvent> {
-        let mut state = self.shared.lock();
-        loop {
-            if state.read < state.events.len() {
-                state.read += 1;
-                return Some(state.events[state.read - 1].clone());
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            state = self.shared.changed.wait_timeout(state, left).unwrap().0;
-        }
+        let mut next = None;
+        self.shared.wait_until(deadline, |state| {
+            next = state.history.events.get(state.read).cloned();
+            state.read += usize::from(next.is_some());
+            next.is_some()
+        });
+        next
     }
 
     /// Marks every event so far as read.
     pub fn skip_events(&self) {
         let mut state = self.shared.lock();
-        state.read = state.events.len();
+        state.read = state.history.events.len();
     }
 
     /// Every event so far.
     pub fn events(&self) -> Vec<RuntimeEvent> {
-        self.shared.lock().events.clone()
+        self.shared.lock().history.events.clone()
+    }
+
+    /// Every attempt of every invocation so far, in the order they were queued.
+    pub fn invocations(&self) -> Vec<Invocation> {
+        self.shared.lock().history.invocations.clone()
+    }
+
+    /// Every invocation record this function's asynchronous invocations sent to
+    /// a destination so far.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.shared.lock().history.deliveries.clone()
+    }
+
+    pub fn history(&self) -> History {
+        self.shared.lock().history.clone()
+    }
+
+    /// Waits until `done` holds of the function's history, or `deadline` passes;
+    /// whether it holds. Blocking: in a Tokio test, call it in `block_in_place`
+    /// or `spawn_blocking` when the runtime must go on meanwhile.
+    pub fn wait_for(&self, deadline: Instant, mut done: impl FnMut(&History) -> bool) -> bool {
+        self.shared
+            .wait_until(deadline, |state| done(&state.history))
     }
 
     /// What the function wrote to stdout and stderr.
@@ -347,580 +384,8 @@ impl Drop for LocalLambda {
     }
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap()
-    }
-
-    fn record(&self, state: &mut State, event: RuntimeEvent) {
-        state.events.push(event);
-        self.changed.notify_all();
-    }
-
-    fn spawn(&self) -> u32 {
-        let binary = self
-            .function
-            .binary
-            .as_ref()
-            .expect("Function::external has no binary to spawn");
-        self.kill();
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("open the function log");
-        let f = &self.function;
-        let mut command = Command::new(binary);
-        command
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("LANG", "C.UTF-8")
-            .env("TZ", ":UTC")
-            .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", self.port))
-            .env("AWS_LAMBDA_FUNCTION_NAME", &f.name)
-            .env("AWS_LAMBDA_FUNCTION_VERSION", &f.version)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", f.memory_mb.to_string())
-            .env(
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/{}", f.name),
-            )
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-            .envs(f.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().expect("function log")))
-            .stderr(Stdio::from(log));
-        let mut child_slot = self.child.lock().unwrap();
-        self.lock().init_error = None;
-        let at = Instant::now();
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", binary.display()));
-        let pid = child.id();
-        *child_slot = Some(child);
-        drop(child_slot);
-        let mut state = self.lock();
-        self.record(&mut state, RuntimeEvent::Spawned { at, pid });
-        pid
-    }
-
-    fn kill(&self) {
-        if let Some(mut child) = self.child.lock().unwrap().take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn running_pid(&self) -> Option<u32> {
-        let mut child = self.child.lock().unwrap();
-        match child.as_mut().map(|c| c.try_wait()) {
-            Some(Ok(None)) => child.as_ref().map(Child::id),
-            _ => None,
-        }
-    }
-
-    /// The function's exit status, if it was started and has exited.
-    fn exited(&self) -> Option<String> {
-        let mut child = self.child.lock().unwrap();
-        match child.as_mut()?.try_wait() {
-            Ok(Some(status)) => Some(status.to_string()),
-            _ => None,
-        }
-    }
-
-    /// Starts the function if it has a binary and no process runs.
-    fn ensure_running(&self) {
-        if self.function.binary.is_some() && self.running_pid().is_none() {
-            self.spawn();
-        }
-    }
-
-    /// An invocation is running or waiting.
-    fn busy(&self) -> bool {
-        let state = self.state.lock().unwrap();
-        state.in_flight.is_some() || !state.queue.is_empty()
-    }
-
-    fn enqueue(&self, event: &str) -> String {
-        let mut state = self.lock();
-        state.invocations += 1;
-        let request_id = format!(
-            "{:08x}-{:04x}-4000-8000-{:012x}",
-            std::process::id(),
-            self.port,
-            state.invocations
-        );
-        state.queue.push_back(Pending {
-            request_id: request_id.clone(),
-            event: event.to_string(),
-        });
-        self.changed.notify_all();
-        request_id
-    }
-
-    fn invoke(&self, event: &str) -> Outcome {
-        let _slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
-        self.ensure_running();
-        let request_id = self.enqueue(event);
-        // Until the function takes it, the init phase's limit applies as well.
-        let queued_limit = Instant::now() + INIT_LIMIT + self.function.timeout;
-        let mut state = self.lock();
-        loop {
-            if let Some(outcome) = state.outcomes.remove(&request_id) {
-                return outcome;
-            }
-            let limit = match &state.in_flight {
-                Some((id, since)) if *id == request_id => *since + self.function.timeout,
-                _ => queued_limit,
-            };
-            let init_error = state.init_error.clone();
-            // The process lock is never taken while holding the state lock.
-            drop(state);
-            let failure = if init_error.is_some() {
-                init_error
-            } else if self.stopping.load(Ordering::SeqCst) {
-                Some(error_document(
-                    "ServiceException",
-                    "the local Lambda was stopped",
-                ))
-            } else if Instant::now() >= limit {
-                // As Lambda does: the timed-out environment is thrown away.
-                self.kill();
-                Some(error_document(
-                    "Sandbox.Timedout",
-                    &format!(
-                        "Task timed out after {:.2} seconds",
-                        self.function.timeout.as_secs_f64()
-                    ),
-                ))
-            } else {
-                self.exited().map(|status| {
-                    error_document(
-                        "Runtime.ExitError",
-                        &format!("RequestId: {request_id} Error: Runtime exited ({status})"),
-                    )
-                })
-            };
-            state = self.lock();
-            if let Some(outcome) = state.outcomes.remove(&request_id) {
-                return outcome;
-            }
-            if let Some(error) = failure {
-                state.queue.retain(|p| p.request_id != request_id);
-                if state.working_on(&request_id) {
-                    state.in_flight = None;
-                }
-                return Outcome::Error(error);
-            }
-            state = self.changed.wait_timeout(state, POLL).unwrap().0;
-        }
-    }
-
-    /// `GET .../invocation/next`: the next invocation, waiting for one while the
-    /// function's connection stays open.
-    fn next(&self, stream: &TcpStream) -> Option<Pending> {
-        let mut announced = false;
-        loop {
-            if self.stopping.load(Ordering::SeqCst) || peer_closed(stream) {
-                return None;
-            }
-            let mut state = self.lock();
-            if let Some(pending) = state.queue.pop_front() {
-                state.in_flight = Some((pending.request_id.clone(), Instant::now()));
-                let event = RuntimeEvent::Next {
-                    at: Instant::now(),
-                    request_id: Some(pending.request_id.clone()),
-                };
-                self.record(&mut state, event);
-                return Some(pending);
-            }
-            if !announced {
-                announced = true;
-                let event = RuntimeEvent::Next {
-                    at: Instant::now(),
-                    request_id: None,
-                };
-                self.record(&mut state, event);
-            }
-            drop(self.changed.wait_timeout(state, POLL).unwrap());
-        }
-    }
-
-    /// An invocation handed out but not delivered (the connection broke): back to
-    /// the front of the queue.
-    fn requeue(&self, pending: Pending) {
-        let mut state = self.lock();
-        state.in_flight = None;
-        state.queue.push_front(pending);
-        self.changed.notify_all();
-    }
-
-    fn complete(&self, request_id: &str, outcome: Outcome, event: RuntimeEvent) -> bool {
-        let mut state = self.lock();
-        if !state.working_on(request_id) {
-            return false;
-        }
-        state.in_flight = None;
-        state.outcomes.insert(request_id.to_string(), outcome);
-        self.record(&mut state, event);
-        true
-    }
-}
-
-/// Whether the other end of `stream` has closed it (the function was killed).
-fn peer_closed(stream: &TcpStream) -> bool {
-    if stream.set_nonblocking(true).is_err() {
-        return true;
-    }
-    let closed = match stream.peek(&mut [0u8; 1]) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
-    };
-    let _ = stream.set_nonblocking(false);
-    closed
-}
-
 fn error_document(error_type: &str, message: &str) -> String {
     serde_json::json!({"errorType": error_type, "errorMessage": message}).to_string()
-}
-
-struct HttpRequest {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl HttpRequest {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One HTTP/1.1 request (Content-Length or chunked body); `None` at end of stream.
-fn read_request(reader: &mut BufReader<TcpStream>, writer: &mut TcpStream) -> Option<HttpRequest> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let path = parts.next()?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).ok()? == 0 {
-            return None;
-        }
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            headers.push((name.trim().to_string(), value.trim().to_string()));
-        }
-    }
-    let mut request = HttpRequest {
-        method,
-        path,
-        headers,
-        body: Vec::new(),
-    };
-    if request
-        .header("expect")
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-    {
-        writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").ok()?;
-    }
-    if request
-        .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size).ok()?;
-            let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
-            if size == 0 {
-                // Trailers, then the empty line.
-                loop {
-                    let mut t = String::new();
-                    reader.read_line(&mut t).ok()?;
-                    if t.trim().is_empty() {
-                        break;
-                    }
-                }
-                break;
-            }
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk).ok()?;
-            chunk.truncate(size);
-            request.body.extend_from_slice(&chunk);
-        }
-    } else {
-        let length = request
-            .header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        request.body.resize(length, 0);
-        reader.read_exact(&mut request.body).ok()?;
-    }
-    Some(request)
-}
-
-fn respond(writer: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &str) -> bool {
-    let mut head = format!("HTTP/1.1 {status}\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    writer.write_all(head.as_bytes()).is_ok() && writer.write_all(body.as_bytes()).is_ok()
-}
-
-fn json_header() -> (&'static str, String) {
-    ("Content-Type", "application/json".to_string())
-}
-
-fn serve_connection(stream: TcpStream, shared: &Shared) {
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
-    while let Some(request) = read_request(&mut reader, &mut writer) {
-        let close = request
-            .header("connection")
-            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let path = request
-            .path
-            .split('?')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let ok = match (request.method.as_str(), path.as_str()) {
-            ("GET", "/2018-06-01/runtime/invocation/next") => {
-                next_invocation(&mut writer, reader.get_ref(), shared)
-            }
-            ("POST", "/2018-06-01/runtime/init/error") => {
-                let body = String::from_utf8_lossy(&request.body).into_owned();
-                let mut state = shared.lock();
-                state.init_error = Some(body.clone());
-                let event = RuntimeEvent::InitError {
-                    at: Instant::now(),
-                    error_type: request
-                        .header("lambda-runtime-function-error-type")
-                        .map(str::to_string),
-                    body,
-                };
-                shared.record(&mut state, event);
-                drop(state);
-                accepted(&mut writer)
-            }
-            ("POST", p) if p.starts_with("/2018-06-01/runtime/invocation/") => {
-                invocation_result(&mut writer, &request, p, shared)
-            }
-            ("POST", p) if p.starts_with("/2015-03-31/functions/") => {
-                invoke_api(&mut writer, &request, p, shared)
-            }
-            _ => respond(
-                &mut writer,
-                "404 Not Found",
-                &[json_header()],
-                r#"{"message":"not found"}"#,
-            ),
-        };
-        if !ok || close {
-            break;
-        }
-    }
-    let _ = writer.shutdown(Shutdown::Both);
-}
-
-fn accepted(writer: &mut TcpStream) -> bool {
-    respond(
-        writer,
-        "202 Accepted",
-        &[json_header()],
-        r#"{"status":"OK"}"#,
-    )
-}
-
-fn next_invocation(writer: &mut TcpStream, stream: &TcpStream, shared: &Shared) -> bool {
-    let Some(pending) = shared.next(stream) else {
-        return false;
-    };
-    let deadline = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| (d + shared.function.timeout).as_millis())
-        .unwrap_or_default();
-    let headers = [
-        json_header(),
-        ("Lambda-Runtime-Aws-Request-Id", pending.request_id.clone()),
-        ("Lambda-Runtime-Deadline-Ms", deadline.to_string()),
-        ("Lambda-Runtime-Invoked-Function-Arn", shared.function.arn()),
-        (
-            "Lambda-Runtime-Trace-Id",
-            "Root=1-67000000-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=0"
-                .to_string(),
-        ),
-    ];
-    if respond(writer, "200 OK", &headers, &pending.event) {
-        true
-    } else {
-        shared.requeue(pending);
-        false
-    }
-}
-
-/// `POST .../invocation/{id}/response` and `.../{id}/error`.
-fn invocation_result(
-    writer: &mut TcpStream,
-    request: &HttpRequest,
-    path: &str,
-    shared: &Shared,
-) -> bool {
-    let rest = path.trim_start_matches("/2018-06-01/runtime/invocation/");
-    let body = String::from_utf8_lossy(&request.body).into_owned();
-    let at = Instant::now();
-    let completed = match rest.split_once('/') {
-        Some((id, "response")) => shared.complete(
-            id,
-            Outcome::Response(body.clone()),
-            RuntimeEvent::Response {
-                at,
-                request_id: id.to_string(),
-                body,
-            },
-        ),
-        Some((id, "error")) => shared.complete(
-            id,
-            Outcome::Error(body.clone()),
-            RuntimeEvent::Error {
-                at,
-                request_id: id.to_string(),
-                error_type: request
-                    .header("lambda-runtime-function-error-type")
-                    .map(str::to_string),
-                body,
-            },
-        ),
-        _ => {
-            return respond(
-                writer,
-                "404 Not Found",
-                &[json_header()],
-                r#"{"message":"not found"}"#,
-            )
-        }
-    };
-    if completed {
-        accepted(writer)
-    } else {
-        respond(
-            writer,
-            "400 Bad Request",
-            &[json_header()],
-            &error_document("InvalidRequestID", "no such invocation in flight"),
-        )
-    }
-}
-
-/// `POST /2015-03-31/functions/{name}/invocations`.
-fn invoke_api(writer: &mut TcpStream, request: &HttpRequest, path: &str, shared: &Shared) -> bool {
-    let name = path
-        .trim_start_matches("/2015-03-31/functions/")
-        .strip_suffix("/invocations")
-        .map(percent_decode)
-        .unwrap_or_default();
-    let function = &shared.function;
-    let arn = function.arn();
-    let known = name == function.name
-        || name == arn
-        || name
-            .strip_prefix(&arn)
-            .is_some_and(|qualifier| qualifier.starts_with(':'));
-    if !known {
-        return respond(
-            writer,
-            "404 Not Found",
-            &[
-                json_header(),
-                ("x-amzn-ErrorType", "ResourceNotFoundException".to_string()),
-            ],
-            &serde_json::json!({
-                "Type": "User",
-                "message": format!("Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"),
-            })
-            .to_string(),
-        );
-    }
-    let event = String::from_utf8_lossy(&request.body).into_owned();
-    let version = ("X-Amz-Executed-Version", function.version.clone());
-    match request
-        .header("x-amz-invocation-type")
-        .unwrap_or("RequestResponse")
-    {
-        "DryRun" => respond(writer, "204 No Content", &[version], ""),
-        "Event" => {
-            shared.ensure_running();
-            let request_id = shared.enqueue(&event);
-            respond(
-                writer,
-                "202 Accepted",
-                &[("x-amzn-RequestId", request_id)],
-                "",
-            )
-        }
-        // Reserved concurrency 1: a synchronous invoke while the function works
-        // is refused, as Lambda refuses it, not queued (only `Event` queues).
-        _ if shared.busy() => respond(
-            writer,
-            "429 Too Many Requests",
-            &[
-                json_header(),
-                ("x-amzn-ErrorType", "TooManyRequestsException".to_string()),
-            ],
-            &serde_json::json!({
-                "Type": "User",
-                "message": "Rate Exceeded.",
-                "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
-            })
-            .to_string(),
-        ),
-        _ => match shared.invoke(&event) {
-            Outcome::Response(body) => respond(writer, "200 OK", &[json_header(), version], &body),
-            Outcome::Error(body) => respond(
-                writer,
-                "200 OK",
-                &[
-                    json_header(),
-                    version,
-                    ("X-Amz-Function-Error", "Unhandled".to_string()),
-                ],
-                &body,
-            ),
-        },
-    }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or_default();
-            if let Ok(byte) = u8::from_str_radix(hex, 16) {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -94,6 +94,18 @@ pub async fn launch(
     name: &str,
     tags: &[(&str, &str)],
 ) -> Result<Server> {
+    launch_at(client, subnet, name, tags, None).await
+}
+
+/// [`launch`], with the instance's private address chosen (e.g. a loopback
+/// address, so a local listener stands in for its service).
+pub async fn launch_at(
+    client: &Client,
+    subnet: &str,
+    name: &str,
+    tags: &[(&str, &str)],
+    private_ip: Option<&str>,
+) -> Result<Server> {
     let mut all = vec![("Name", name)];
     all.extend_from_slice(tags);
     let out = client
@@ -103,6 +115,7 @@ pub async fn launch(
         .min_count(1)
         .max_count(1)
         .subnet_id(subnet)
+        .set_private_ip_address(private_ip.map(str::to_string))
         .tag_specifications(tag_spec(ResourceType::Instance, &all))
         .send()
         .await?;

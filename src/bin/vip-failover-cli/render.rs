@@ -156,6 +156,7 @@ fn member_table(report: &StatusReport) -> Table {
         "STATE",
         "CHECKS (INST/SYS/EBS)",
         "HEALTH",
+        "PROBE",
         "ENI",
         "SRC/DST CHECK",
     ]);
@@ -179,11 +180,25 @@ fn member_table(report: &StatusReport) -> Table {
             words(&m.state).into(),
             checks.join("/").into(),
             health_cell(m),
+            probe_cell(m),
             m.eni_id.as_str().into(),
             source_dest,
         ]);
     }
     members
+}
+
+/// `✓ up: answered in 3 ms (1.2 s ago)`, `✗ down: connection refused (0.4 s ago)`,
+/// `-` when not probed (or no fresh verdict).
+fn probe_cell(m: &MemberStatus) -> Cell {
+    match &m.probe {
+        Some(p) => {
+            let age = format!("{:.1} s ago", p.age_ms as f64 / 1000.0);
+            let word = if p.up { "up" } else { "down" };
+            Cell::verdict(p.up, &format!("{word}: {} ({age})", p.reason))
+        }
+        None => Cell::from("-"),
+    }
 }
 
 /// `✓ healthy`, `? unknown: checks initializing`, `✗ failed: alarm x is ALARM`.

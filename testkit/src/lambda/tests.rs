@@ -1,6 +1,7 @@
 //! The Runtime and Invoke APIs with a runtime client run here (an external
 //! function): delivery one at a time, responses, function errors, unknown names.
 //! The real binary under the local Lambda is tested in the root `tests/local_lambda.rs`.
+//! Several functions, asynchronous retries and destinations: [`destinations`].
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -50,6 +51,8 @@ fn http(
 #[derive(Debug, Clone)]
 struct Handled {
     request_id: String,
+    /// The event as the function received it.
+    event: Value,
     deadline_ms: u128,
     arn: String,
     started: Instant,
@@ -92,6 +95,7 @@ fn run_function(port: u16) -> Arc<Mutex<Vec<Handled>>> {
         let ended = Instant::now();
         seen.lock().unwrap().push(Handled {
             request_id: request_id.clone(),
+            event: event.clone(),
             deadline_ms: header("lambda-runtime-deadline-ms").parse().unwrap_or(0),
             arn: header("lambda-runtime-invoked-function-arn"),
             started,
@@ -289,3 +293,5 @@ async fn a_function_that_exits_fails_the_invocation_with_an_exit_error() {
         .any(|e| matches!(e, RuntimeEvent::Spawned { .. })));
     assert_eq!(lambda.pid(), None);
 }
+
+mod destinations;
