@@ -22,6 +22,10 @@
 //!    event; with the default member-list TTL and with none.
 //! 5. **cold_start**: the `vip-failover` binary under the kit's local Lambda,
 //!    spawn to the response of a `status` event, and its peak RSS.
+//! 6. **probe_detect**, **probe_round** (issue 16, `failover/probe.rs`): the
+//!    probe loop with both binaries, from a member's service dying to the VIP
+//!    route change; and the probe function's wall time, CPU and peak RSS for a
+//!    round over 2, 10 and 50 members.
 //!
 //! Results go to JSON (`BENCH_OUT`, default `target/bench/results.json`) with
 //! the targets evaluated; `scripts/bench.sh` adds machine, versions and artifact
@@ -30,6 +34,9 @@
 
 // The handler future nests the SDK's deep futures (as in src/main.rs).
 #![recursion_limit = "256"]
+
+#[path = "failover/probe.rs"]
+mod probe;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -58,7 +65,7 @@ const MAX_INVOCATIONS: usize = 3;
 /// Request buckets of the plain and fixed-latency scenarios (`BURST/PER_SECOND`).
 const UNPACED: &str = "1000000/1000000";
 /// Every scenario, in the order run.
-const SCENARIOS: &str = "plain,latency,throttled,churn,cold_start";
+const SCENARIOS: &str = "plain,latency,throttled,churn,cold_start,probe_detect,probe_round";
 /// States of the churn events, in turn: each one makes the handler look the
 /// instance up.
 const CHURN_STATES: [&str; 6] = [
@@ -138,6 +145,12 @@ async fn measure(emulator: &Emulator, settings: &Settings) -> Value {
     if settings.wants("cold_start") {
         r["cold_start"] = cold_start(emulator, settings).await;
     }
+    if settings.wants("probe_detect") {
+        r["probe_detect"] = probe::detect(emulator).await;
+    }
+    if settings.wants("probe_round") {
+        r["probe_round"] = probe::rounds().await;
+    }
     r
 }
 
@@ -181,14 +194,17 @@ fn number(name: &str, default: usize) -> usize {
 }
 
 impl Settings {
-    /// `BENCH_SCENARIOS` (all: plain,latency,throttled,churn,cold_start),
+    /// `BENCH_SCENARIOS` (all: plain,latency,throttled,churn,cold_start,
+    /// probe_detect,probe_round),
     /// `BENCH_SIZES` (1,10,100,250), `BENCH_RUNS` (15), `BENCH_SIZE_BUDGET_S`
     /// (60), `BENCH_LATENCY_MS` (50,100), `BENCH_LATENCY_SIZES` (1,10,50),
     /// `BENCH_LATENCY_RUNS` (9), `BENCH_THROTTLE_SIZES` (1,50,250,500),
     /// `BENCH_THROTTLE_DEADLINE_S` (150), `BENCH_CHURN_EVENTS` (1000),
     /// `BENCH_COLD_RUNS` (15), `BENCH_CLI_RUNS` (5), `BENCH_CLI_SIZES` (1,10),
     /// `BENCH_AWS_CLI` (.venv-bench/bin/aws), `BENCH_ZIP` (the packaged zip, for
-    /// its size target), `BENCH_OUT`.
+    /// its size target), `BENCH_OUT`. The probe scenarios read their own:
+    /// `BENCH_PROBE_RUNS` (5), `BENCH_PROBE_SIZES` (2,10,50), `BENCH_PROBE_ROUNDS`
+    /// (3), `BENCH_PROBE_ROUND_MS` (5000).
     fn from_env() -> Self {
         let path = |name: &str, default: &str| {
             var(name).map_or_else(|| Path::new(CRATE_DIR).join(default), PathBuf::from)
@@ -1192,6 +1208,7 @@ fn targets(r: &Value, settings: &Settings) -> Vec<Value> {
     if r["cold_start"].is_object() {
         start_targets(&mut t, &r["cold_start"], settings.zip.as_deref());
     }
+    probe::targets(&mut t, r);
     t.0
 }
 

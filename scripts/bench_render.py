@@ -160,6 +160,81 @@ def machine_block(R, E):
             f"{s['membership_ttl_s']} s, deadline reserve {s['deadline_reserve_s']} s"]
 
 
+def probe_detect_block(R, E):
+    D = R.get("probe_detect")
+    if not D:
+        return ["Not measured in this run."]
+    rows = [[f"`{s['options']}`", num(s["fall"] * s["interval_ms"], " ms"), spread(s["kill_to_record_ms"]),
+             spread(s["decision_ms"]), spread(s["kill_to_routes_ms"]), s["runs"]] for s in D["settings"]]
+    return table(["probe settings", "fall × interval", "kill to the round's record", "decision (failover function)",
+                  "kill to every VIP route moved", "runs"], rows) + [
+        "", f"Per round in steady state, the failover function handles one record that changes nothing: "
+            f"{spread(D['record_no_change_ms'])}; a tick while the loop is alive takes {spread(D['tick_alive_ms'])}. "
+            f"Routes polled every {D['route_poll_ms']} ms."]
+
+
+def probe_round_block(R, E):
+    P = R.get("probe_round")
+    if not P:
+        return ["Not measured in this run."]
+    rows = [[s["members"], spread(s["wall_ms"]), spread(s["overhead_ms"]), spread(s["cpu_ms"]),
+             spread(s["cpu_per_sweep_ms"]), num(s["init_cpu_ms"], " ms"), num(s["peak_rss_mib"], " MiB"), s["rounds"]]
+            for s in P["sizes"]]
+    return table(["members", "wall time", "beyond the round's length", "CPU per round", "CPU per sweep",
+                  "CPU at start", "peak RSS", "rounds"], rows) + [
+        "", f"Rounds of {num(P['round_ms'] / 1000, ' s', 0)} at an interval of {num(P['interval_ms'], ' ms')} "
+            f"({int(P['sizes'][0]['sweeps_per_round']) if P['sizes'] else 0} sweeps each), every member up; "
+            f"`{os.path.basename(P['binary'])}`: {num((P['binary_bytes'] or 0) / 1e6, ' MB', 2)}, {R['profile']} build."]
+
+
+# Lambda prices, arm64, us-east-1 (per GB-second, per request); a month of 730 hours.
+PRICE_GB_S, PRICE_REQUEST, MONTH_S = 0.0000133334, 0.20 / 1e6, 730 * 3600
+
+
+def template_memory():
+    """MemorySize (MB) of the failover and probe functions in template.yaml."""
+    text = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "template.yaml")).read()
+    sizes = {}
+    for name in ("VipFailoverFunction", "ProbeFunction"):
+        m = re.search(rf"^  {name}:\n(?:(?!^  \S).*\n)*?\s+MemorySize: (\d+)", text, re.M)
+        sizes[name] = int(m.group(1)) if m else None
+    return sizes
+
+
+def probe_cost_block(R, E):
+    D, P = R.get("probe_detect"), R.get("probe_round")
+    if not (D and P and P["sizes"]):
+        return ["Not measured in this run (needs probe_detect and probe_round)."]
+    mem = template_memory()
+    if None in mem.values():
+        return [f"MemorySize not found in template.yaml: {mem}"]
+    round_s = D["probe_round_s"]
+    rounds = MONTH_S / round_s
+    # Billed: the probe function probes for the whole round; the failover function handles its record;
+    # the tick runs every minute whatever the loop does.
+    items = [("probe function: one round", rounds, round_s + P["sizes"][0]["overhead_ms"]["median"] / 1000,
+              mem["ProbeFunction"]),
+             ("failover function: the round's record", rounds, D["record_no_change_ms"]["median"] / 1000,
+              mem["VipFailoverFunction"]),
+             ("failover function: probe tick, every minute", MONTH_S / 60, D["tick_alive_ms"]["median"] / 1000,
+              mem["VipFailoverFunction"])]
+    rows, total_req, total_gbs = [], 0, 0
+    for label, count, seconds, mb in items:
+        gbs = count * seconds * mb / 1024
+        total_req, total_gbs = total_req + count, total_gbs + gbs
+        rows.append([label, f"{count:,.0f}", num(seconds * 1000, " ms"), f"{mb} MB", f"{gbs:,.0f}",
+                     f"${gbs * PRICE_GB_S + count * PRICE_REQUEST:.2f}"])
+    total = total_gbs * PRICE_GB_S + total_req * PRICE_REQUEST
+    rows.append(["**total**", f"{total_req:,.0f}", "", "", f"{total_gbs:,.0f}", f"**${total:.2f}**"])
+    return table(["per month (730 h), one probed group", "invocations", "billed duration each", "memory",
+                  "GB-s", "cost"], rows) + [
+        "", f"A round of {round_s} s: {rounds:,.0f} rounds a month, each one probe invocation and one failover "
+            f"invocation. Durations from this run (probe: the round plus the median time beyond it at "
+            f"{P['sizes'][0]['members']} members; failover: medians of probe_detect). arm64 in us-east-1: "
+            f"${PRICE_GB_S:.10f} per GB-s, $0.20 per million requests; free tier not deducted. Memory sizes read "
+            f"from template.yaml."]
+
+
 BLOCKS = {name[:-6]: fn for name, fn in globals().items() if name.endswith("_block")}
 
 

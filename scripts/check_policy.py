@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterator
 ROOT = Path(__file__).resolve().parent.parent
 PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
                      "AWS::StackName": "vip-failover", "AWS::URLSuffix": "amazonaws.com"}
+FAILOVER_FUNCTION = "VipFailoverFunction"  # the function whose role is checked
 READ_PREFIXES = ("Describe", "Get", "List")
 ROUTE_WRITES = {"ec2:CreateRoute", "ec2:ReplaceRoute"}
 NOT_PLAIN = re.compile(r"[*?]|^NotAction:")  # a wildcard or NotAction entry
@@ -151,9 +152,12 @@ def policy_documents(fid: str, props: dict, resources: list) -> Iterator[tuple[s
 def read_policy(template: dict) -> Policy:
     resources = list(iter_resources(template.get("Resources") or {}, {}))
     functions = [(lid, res) for lid, res, _ in resources if res.get("Type") == "AWS::Serverless::Function"]
-    if len(functions) != 1:
-        raise LookupError(f"expected one AWS::Serverless::Function, found {[lid for lid, _ in functions]}")
-    (fid, fn), variables = functions[0], parameter_defaults(template)
+    # The failover function; the probe function beside it has a managed policy only
+    # (AWSLambdaVPCAccessExecutionRole), which this script does not read.
+    failover = [(lid, res) for lid, res in functions if lid == FAILOVER_FUNCTION] or functions
+    if len(failover) != 1:
+        raise LookupError(f"expected {FAILOVER_FUNCTION} among {[lid for lid, _ in functions]}")
+    (fid, fn), variables = failover[0], parameter_defaults(template)
     policy = Policy(fid, [], [], variables.get("TagPrefix"))
     for where, doc, loop_vars in policy_documents(fid, fn.get("Properties") or {}, resources):
         try:

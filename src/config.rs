@@ -37,12 +37,22 @@ pub struct Config {
     /// How long one probe round lasts when nothing changes (`PROBE_ROUND_SECONDS`):
     /// just under the probe tick's minute, so a lost round is replaced in time.
     pub probe_round: Duration,
+    /// The EventBridge bus "VIP Moved" events go to (`EVENT_BUS`, default the
+    /// account's `default` bus; empty: none are published).
+    pub event_bus: Option<String>,
+    /// Their `source` (`EVENT_SOURCE`, default `vip-failover`; never `aws.*`,
+    /// which EventBridge reserves).
+    pub event_source: String,
     /// The probe function's security group (`PROBE_SECURITY_GROUP`): `check`
     /// says whether the members' groups let it in on the probe port.
     pub probe_security_group: Option<String>,
     /// The route tables the stack lists and its member allowlist
     /// (`ROUTE_TABLE_IDS`, `MEMBER_INSTANCE_IDS`).
     pub scope: Scope,
+    /// Keep the VIP's static routes in the Transit Gateway route tables tagged
+    /// for a group (`TRANSIT_ROUTES`; the template turns it on). Off by default
+    /// so a deployment without the Transit Gateway permissions never tries.
+    pub transit_routes: bool,
     /// Disable source/dest check on the target ENI before routing to it, instead
     /// of only warning. Off by default: it changes an instance's configuration.
     pub fix_source_dest_check: bool,
@@ -72,7 +82,10 @@ impl Default for Config {
             probe_function: None,
             probe_round: Duration::from_secs(55),
             probe_security_group: None,
+            event_bus: Some("default".to_string()),
+            event_source: "vip-failover".to_string(),
             scope: Scope::default(),
+            transit_routes: false,
             fix_source_dest_check: false,
             membership_ttl: Duration::from_secs(60),
             deadline_reserve: Duration::from_secs(5),
@@ -128,6 +141,23 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         let as_ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         self.number(name, as_ms(default), (1, as_ms(max)))
             .map(Duration::from_millis)
+    }
+
+    /// `EVENT_SOURCE`: a custom source, not AWS's (`aws.` is refused by
+    /// EventBridge for custom events).
+    fn event_source(&self) -> Result<String, ConfigEnvError> {
+        let Some(source) = (self.0)("EVENT_SOURCE") else {
+            return Ok("vip-failover".to_string());
+        };
+        let trimmed = source.trim();
+        if trimmed.is_empty() || trimmed.to_ascii_lowercase().starts_with("aws.") {
+            return Err(self.invalid(
+                "EVENT_SOURCE",
+                source.clone(),
+                "a non-empty source not starting with aws. (AWS reserves those), e.g. vip-failover",
+            ));
+        }
+        Ok(trimmed.to_string())
     }
 
     fn list(&self, name: &'static str) -> String {
@@ -188,8 +218,8 @@ impl Config {
     /// `EC2_OPERATION_TIMEOUT_MS`, `EC2_MAX_ATTEMPTS`, `WRITE_CONCURRENCY`,
     /// `EC2_RATE_LIMITS`, `HOLD_DOWN_SECONDS`, `PIN_SECONDS`,
     /// `FIX_SOURCE_DEST_CHECK`, `MEMBERSHIP_CACHE_SECONDS`, `DEADLINE_RESERVE_MS`,
-    /// `ROUTE_TABLE_IDS` and `MEMBER_INSTANCE_IDS`; unset ones keep their
-    /// defaults.
+    /// `ROUTE_TABLE_IDS`, `MEMBER_INSTANCE_IDS`, `PROBE_*`, `EVENT_BUS`,
+    /// `EVENT_SOURCE` and `TRANSIT_ROUTES`; unset ones keep their defaults.
     pub fn from_env() -> Result<Self, ConfigEnvError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -229,6 +259,11 @@ impl Config {
             probe_function: Some(env.list("PROBE_FUNCTION"))
                 .map(|f| f.trim().to_string())
                 .filter(|f| !f.is_empty()),
+            event_bus: match (env.0)("EVENT_BUS") {
+                None => d.event_bus.clone(),
+                Some(bus) => Some(bus.trim().to_string()).filter(|b| !b.is_empty()),
+            },
+            event_source: env.event_source()?,
             probe_security_group: Some(env.list("PROBE_SECURITY_GROUP"))
                 .map(|g| g.trim().to_string())
                 .filter(|g| !g.is_empty()),
@@ -239,6 +274,7 @@ impl Config {
                 &env.list("ROUTE_TABLE_IDS"),
                 &env.list("MEMBER_INSTANCE_IDS"),
             ),
+            transit_routes: env.flag("TRANSIT_ROUTES")?,
             fix_source_dest_check: env.flag("FIX_SOURCE_DEST_CHECK")?,
             membership_ttl: secs("MEMBERSHIP_CACHE_SECONDS", d.membership_ttl, DAY)?,
             deadline_reserve: env.millis("DEADLINE_RESERVE_MS", d.deadline_reserve, 15 * minute)?,
@@ -274,6 +310,7 @@ mod tests {
             ("EC2_RATE_LIMITS", "ReplaceRoute=200/20"),
             ("HOLD_DOWN_SECONDS", "0"),
             ("FIX_SOURCE_DEST_CHECK", "true"),
+            ("TRANSIT_ROUTES", "true"),
             ("MEMBERSHIP_CACHE_SECONDS", "0"),
             ("DEADLINE_RESERVE_MS", "2500"),
         ])
@@ -291,6 +328,7 @@ mod tests {
         );
         assert_eq!(config.hold_down, Duration::ZERO);
         assert!(config.fix_source_dest_check);
+        assert!(config.transit_routes);
         assert_eq!(config.membership_ttl, Duration::ZERO);
         assert_eq!(config.deadline_reserve, Duration::from_millis(2500));
         assert_eq!(

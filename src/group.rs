@@ -52,6 +52,10 @@ pub(crate) struct Member {
     pub(crate) probe: Option<ProbeSignal>,
     /// The security groups of that ENI.
     pub(crate) security_groups: Vec<String>,
+    /// Taken out of candidacy by its maintenance tag.
+    pub(crate) maintenance: bool,
+    /// Its `Name` tag, for people.
+    pub(crate) name: Option<String>,
     pub(crate) health: Health,
 }
 

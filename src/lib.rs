@@ -26,6 +26,7 @@ pub mod preflight;
 pub mod probe;
 pub mod report;
 pub mod tags;
+pub mod transit;
 pub mod trigger;
 pub(crate) mod ttl;
 pub mod world;

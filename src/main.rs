@@ -15,7 +15,9 @@ use vip_failover::Config;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    init_tracing();
+    // The runtime's own setup: JSON or text as AWS_LAMBDA_LOG_FORMAT says, at
+    // AWS_LAMBDA_LOG_LEVEL (the function's LoggingConfig), RUST_LOG otherwise.
+    lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let reserve = config.deadline_reserve;
     let aws = Aws::from_env(&config).await;
@@ -23,29 +25,10 @@ async fn main() -> Result<(), Error> {
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = Deadline::from_epoch_millis(event.context.deadline, reserve);
-        handler.handle(event.payload, deadline).await
+        handler
+            .handle(event.payload, deadline)
+            .await
+            .map(|response| response.to_json())
     }))
     .await
-}
-
-/// JSON logs in Lambda (CloudWatch Logs Insights can query the fields), readable
-/// text on a terminal. `RUST_LOG` overrides the level.
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .without_time();
-    if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
-        || std::env::var_os("LOG_JSON").is_some()
-    {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .init();
-    } else {
-        builder.init();
-    }
 }

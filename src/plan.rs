@@ -99,6 +99,10 @@ pub enum Refusal {
     NoHealthyMember { members: String },
     #[error("no healthy member other than the current holder; members: {members}")]
     NoOtherMember { members: String },
+    #[error("{holder} is in maintenance and no other member is fit to take the VIP (members: {members}); it stays there until one is, or the maintenance tag is removed")]
+    MaintenanceRefused { holder: String, members: String },
+    #[error("target {target} is in maintenance (its maintenance tag is true): remove the tag first, or choose another member")]
+    TargetInMaintenance { target: String },
     #[error("hold-down until {until}: {holder} keeps the VIP although it is not healthy ({health}); it moved there at {moved_at}; a retry or the scheduled reconcile moves it once the hold-down ends")]
     HeldDown {
         holder: String,
@@ -117,6 +121,8 @@ impl Refusal {
             Self::TargetFailed { .. } => "TargetUnhealthy",
             Self::NoHealthyMember { .. } | Self::NoOtherMember { .. } => "FailoverRefused",
             Self::HeldDown { .. } => "HeldDown",
+            Self::MaintenanceRefused { .. } => "MaintenanceRefused",
+            Self::TargetInMaintenance { .. } => "TargetInMaintenance",
         }
     }
 
@@ -126,7 +132,9 @@ impl Refusal {
     pub(crate) fn retryable(&self) -> bool {
         !matches!(
             self,
-            Self::NoRouteTables { .. } | Self::UnknownTarget { .. }
+            Self::NoRouteTables { .. }
+                | Self::UnknownTarget { .. }
+                | Self::TargetInMaintenance { .. }
         )
     }
 }

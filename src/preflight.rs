@@ -9,7 +9,8 @@ use crate::health::Grade;
 use crate::plan;
 use crate::probe::Check;
 use crate::tags::TagContract;
-use crate::world::{RouteTableRecord, SecurityGroupRecord};
+use crate::transit;
+use crate::world::{RouteTableRecord, SecurityGroupRecord, TransitTableRecord};
 
 use ipnet::IpNet;
 
@@ -32,6 +33,12 @@ pub struct CheckReport {
 impl CheckReport {
     pub fn problems(&self) -> impl Iterator<Item = &Finding> {
         self.findings.iter().filter(|f| !f.ok)
+    }
+
+    /// More findings (read beside the group, like the Transit Gateway path).
+    pub(crate) fn add(&mut self, findings: Vec<Finding>) {
+        self.ok &= findings.iter().all(|f| f.ok);
+        self.findings.extend(findings);
     }
 }
 
@@ -113,6 +120,27 @@ pub(crate) fn check(group: &Group, context: &Context<'_>) -> CheckReport {
         ok: findings.iter().all(|f| f.ok),
         findings,
     }
+}
+
+/// The path from each Transit Gateway route table tagged for the group to the
+/// holder, hop by hop ([`transit::trace`]): one finding per hop and table, so
+/// a broken hop is named with its fix.
+pub(crate) fn transit_paths(
+    tables: &[TransitTableRecord],
+    path: &transit::Path<'_>,
+) -> Vec<Finding> {
+    let tagged = tables
+        .iter()
+        .filter(|t| transit::tagged_for(t, &path.group.name, path.tags));
+    tagged
+        .flat_map(|table| {
+            transit::trace(table, path).into_iter().map(|hop| Finding {
+                check: format!("transit {}", hop.hop),
+                ok: hop.ok,
+                detail: format!("{}: {}", table.id, hop.detail),
+            })
+        })
+        .collect()
 }
 
 fn finding(check: &'static str, problems: Vec<String>, fine: String) -> Finding {

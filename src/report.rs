@@ -12,16 +12,21 @@ use crate::plan::{Action, Outcome, Plan, RouteWrite, WriteKind, WriteOutcome};
 
 pub mod error;
 mod status;
+mod transit;
 
 pub use status::{MemberStatus, Pinned, ProbeStatus, StatusReport, TableStatus};
 
 use crate::world::{RouteRecord, RouteTableRecord, RouteTarget};
 pub use error::Error;
+pub(crate) use transit::{transit_routes, TransitOutcome};
 
 /// A member as named in reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     pub instance_id: String,
+    /// The instance's `Name` tag, for people.
+    #[serde(default)]
+    pub name: Option<String>,
     pub eni_id: String,
     pub availability_zone: Option<String>,
     /// As read before the move; `true` on the target means dropped VIP traffic.
@@ -32,6 +37,7 @@ impl From<&Member> for Endpoint {
     fn from(m: &Member) -> Self {
         Self {
             instance_id: m.instance_id.clone(),
+            name: m.name.clone(),
             eni_id: m.eni_id.clone(),
             availability_zone: m.availability_zone.clone(),
             source_dest_check: m.source_dest_check,
@@ -104,6 +110,10 @@ pub struct Report {
     pub from: Option<Endpoint>,
     pub to: Option<Endpoint>,
     pub route_tables: Vec<RouteReport>,
+    /// The VIP routes of the Transit Gateway route tables tagged for the group
+    /// (`before`/`after` are attachment ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transit_routes: Vec<RouteReport>,
     pub warnings: Vec<String>,
     pub duration_ms: u64,
 }
@@ -135,8 +145,13 @@ impl Report {
             .count()
     }
 
+    /// VPC and Transit Gateway routes alike: a Transit Gateway route that
+    /// failed fails the run, so it is retried.
     fn routes_with(&self, result: RouteResult) -> impl Iterator<Item = &RouteReport> {
-        self.route_tables.iter().filter(move |r| r.result == result)
+        self.route_tables
+            .iter()
+            .chain(&self.transit_routes)
+            .filter(move |r| r.result == result)
     }
 }
 
@@ -216,6 +231,7 @@ pub(crate) fn build(
         from: plan.from.as_ref().map(Endpoint::from),
         to: plan.to.as_ref().map(Endpoint::from),
         route_tables,
+        transit_routes: Vec::new(),
         warnings,
         duration_ms,
     }
@@ -345,6 +361,31 @@ pub enum Response {
 }
 
 impl Response {
+    /// Whether a person should hear of this answer: a route was written, a
+    /// group needs attention, or a probe's decision changed something or
+    /// failed. The result topic's filter passes only these.
+    pub fn notify(&self) -> bool {
+        match self {
+            Self::Group(report) => report.changed,
+            Self::Reconcile {
+                changed, attention, ..
+            } => *changed || *attention,
+            Self::Probe { decision, .. } => {
+                decision["changed"] == true || decision.get("errorType").is_some()
+            }
+            _ => false,
+        }
+    }
+
+    /// The answer as the function returns it: the document, plus `notify`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(document) = value.as_object_mut() {
+            document.insert("notify".to_string(), self.notify().into());
+        }
+        value
+    }
+
     pub(crate) fn released(group: &str, released: bool, reason: String) -> Self {
         Self::Released {
             action: "release",

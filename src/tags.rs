@@ -69,6 +69,13 @@ impl TagContract {
         self.key("probe")
     }
 
+    /// On instances: `true` takes the member out of candidacy for maintenance
+    /// (on the holder, the VIP moves away as an operator's switchover would);
+    /// removing it restores candidacy without a move.
+    pub(crate) fn maintenance(&self) -> String {
+        self.key("maintenance")
+    }
+
     /// On route tables: the sealed member list of a group, comma-separated
     /// instance ids, one tag per group. Instance tags cannot add a member to a
     /// sealed group.

@@ -87,6 +87,8 @@ pub(crate) fn table(id: &str, routes: Vec<RouteRecord>) -> RouteTableRecord {
         vpc_id: VPC.to_string(),
         tags: BTreeMap::new(),
         routes,
+        subnets: Vec::new(),
+        main: false,
     }
 }
 

@@ -263,6 +263,43 @@ pub(crate) struct RouteTableRecord {
     pub(crate) vpc_id: String,
     pub(crate) tags: BTreeMap<String, String>,
     pub(crate) routes: Vec<RouteRecord>,
+    /// The subnets explicitly associated with it.
+    pub(crate) subnets: Vec<String>,
+    /// The VPC's main table: it routes every subnet with no table of its own.
+    pub(crate) main: bool,
+}
+
+/// A route of a Transit Gateway route table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TransitRouteRecord {
+    pub(crate) destination: Option<IpNet>,
+    /// The attachment it leads to (`None`: a blackhole).
+    pub(crate) attachment: Option<String>,
+    /// What that attachment is (a VPC id, a VPN or Direct Connect gateway).
+    pub(crate) resource: Option<String>,
+    pub(crate) blackhole: bool,
+    /// Learned from an attachment (VPN, Direct Connect, another VPC), not static.
+    pub(crate) propagated: bool,
+}
+
+/// A Transit Gateway route table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TransitTableRecord {
+    pub(crate) id: String,
+    pub(crate) transit_gateway_id: String,
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) routes: Vec<TransitRouteRecord>,
+}
+
+/// A VPC attachment of a Transit Gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TransitAttachmentRecord {
+    pub(crate) id: String,
+    pub(crate) transit_gateway_id: String,
+    pub(crate) vpc_id: String,
+    /// The subnets the Transit Gateway puts its traffic into the VPC through.
+    pub(crate) subnets: Vec<String>,
+    pub(crate) available: bool,
 }
 
 impl RouteTableRecord {

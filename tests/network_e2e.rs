@@ -1,22 +1,34 @@
-//! The failover with real packets (issue 7): `scripts/demo-network.sh --test` builds
-//! four network namespaces (client, router, serverA, serverB), lets the router
-//! follow the emulated VPC route table, pings the VIP from the client every 20 ms,
-//! fails serverA through the Lambda runtime and reports, on its last line:
+//! Failovers with real packets, in network namespaces (client, router, serverA,
+//! serverB) whose router follows the emulated VPC route table:
 //!
-//! ```text
-//! RESULT ok=1 loss_percent=0 ... first_b_reply_ms=NN route_to_first_b_ms=NN before=serverA after=serverB
-//! ```
+//! - issue 7, `scripts/demo-network.sh --test`: pings the VIP from the client
+//!   every 20 ms, fails serverA through the Lambda runtime and reports, on its
+//!   last line:
 //!
-//! Needs root and network namespaces, and `.venv` (moto, boto3, cargo-lambda, as
-//! `make test` installs it); without them the test says why and passes. One test
-//! in its own binary, so it never runs alongside itself; it takes about 15 s.
+//!   ```text
+//!   RESULT ok=1 loss_percent=0 ... first_b_reply_ms=NN route_to_first_b_ms=NN before=serverA after=serverB
+//!   ```
+//!
+//! - issue 16, `scripts/demo-probe.sh --test`: kills serverA's nginx while its
+//!   instance keeps running; the in-VPC probe (run with the failover function in
+//!   the router namespace) notices and the VIP moves. It reports:
+//!
+//!   ```text
+//!   RESULT ok=1 kill_to_b_ms=NN failed_requests=N ... route_on_b=1 before=serverA after=serverB
+//!   ```
+//!
+//! Both need root and network namespaces, and `.venv` (moto, boto3, cargo-lambda,
+//! as `make test` installs it); without them each test says why and passes. They
+//! run one after the other (one lock), never alongside each other or themselves:
+//! the probe's timings must not share two cores with the other's build. About 15 s
+//! each.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
 /// From the router's route to serverB (the follower's `ip route replace`, right
@@ -28,8 +40,14 @@ const ROUTE_TO_FIRST_B_REPLY_MAX_MS: i64 = 2_000;
 /// reply from serverB: the invoke, the function's EC2 calls, the follower's poll.
 /// About 100 to 300 ms here.
 const EVENT_TO_FIRST_B_REPLY_MAX_MS: i64 = 10_000;
+/// From killing serverA's nginx to the client's first answer from serverB: the
+/// probe's detection (interval 1 s, fall 2: 1 to 2 s), the decision, the
+/// follower, the next curl. About 2 s here; issue 16 asks for 5 s.
+const KILL_TO_B_MAX_MS: i64 = 5_000;
 /// The whole script, build included; killed (and so torn down) after that.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
+/// One namespace test at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// What cargo sets for a test binary and a nested cargo must not see.
 const CARGO_TEST_VARS: &[&str] = &[
@@ -43,14 +61,13 @@ const CARGO_TEST_VARS: &[&str] = &[
     "OUT_DIR",
 ];
 
-/// Why the test cannot run here, if it cannot.
-fn skip_reason(root: &Path) -> Option<String> {
+/// Why the test cannot run here, if it cannot (`demo`: its make target).
+fn skip_reason(root: &Path, demo: &str) -> Option<String> {
     let uid = Command::new("id").arg("-u").output().ok()?;
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some(
-            "not root: network namespaces need root (run as root, or `sudo make demo-network`)"
-                .into(),
-        );
+        return Some(format!(
+            "not root: network namespaces need root (run as root, or `sudo make {demo}`)"
+        ));
     }
     if !root.join(".venv/bin/moto_server").exists() {
         return Some(".venv/bin/moto_server is missing: run `make tools` (or `make test`)".into());
@@ -70,8 +87,9 @@ fn skip_reason(root: &Path) -> Option<String> {
     }
 }
 
-/// Runs the script, echoing its output (shown with `--nocapture`), and returns it.
-fn run_script(root: &Path) -> (Option<i32>, Vec<String>) {
+/// Runs `script --test`, echoing its output (shown with `--nocapture`), and
+/// returns it.
+fn run_script(root: &Path, script: &str) -> (Option<i32>, Vec<String>) {
     let mut command = Command::new("bash");
     // Not the variables cargo sets for this test (CARGO_MANIFEST_DIR, CARGO_PKG_*,
     // ...): build scripts watch some of them (ring's rerun-if-env-changed), so the
@@ -87,7 +105,7 @@ fn run_script(root: &Path) -> (Option<i32>, Vec<String>) {
     }
     let mut child = command
         .arg("-c")
-        .arg("exec scripts/demo-network.sh --test 2>&1")
+        .arg(format!("exec {script} --test 2>&1"))
         .current_dir(root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -96,7 +114,7 @@ fn run_script(root: &Path) -> (Option<i32>, Vec<String>) {
         // foreground command ends).
         .process_group(0)
         .spawn()
-        .expect("run scripts/demo-network.sh");
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
     let pid = child.id();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     // Watchdog: SIGTERM makes the script tear everything down and exit.
@@ -131,21 +149,31 @@ fn parse_result(lines: &[String]) -> Option<HashMap<String, String>> {
     )
 }
 
-#[test]
-fn failover_carries_real_packets_from_server_a_to_server_b_without_loss() {
+/// Runs `script --test` unless this machine cannot: its exit code and RESULT
+/// fields, or `None` after saying why it was skipped.
+fn run_demo(script: &str, demo: &str) -> Option<(Option<i32>, HashMap<String, String>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if let Some(reason) = skip_reason(root) {
+    if let Some(reason) = skip_reason(root, demo) {
         println!("SKIP network_e2e: {reason}");
-        return;
+        return None;
     }
-    let (code, lines) = run_script(root);
+    let (code, lines) = run_script(root, script);
     let Some(result) = parse_result(&lines) else {
-        panic!("scripts/demo-network.sh --test exited {code:?} without a RESULT line");
+        panic!("{script} --test exited {code:?} without a RESULT line");
     };
     if result.get("skipped").map(String::as_str) == Some("1") {
         println!("SKIP network_e2e: the script could not run here (see above)");
-        return;
+        return None;
     }
+    Some((code, result))
+}
+
+#[test]
+fn failover_carries_real_packets_from_server_a_to_server_b_without_loss() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((code, result)) = run_demo("scripts/demo-network.sh", "demo-network") else {
+        return;
+    };
     let get = |key: &str| -> &str {
         result
             .get(key)
@@ -195,4 +223,52 @@ fn failover_carries_real_packets_from_server_a_to_server_b_without_loss() {
         "the script judged the run failed: {result:?}"
     );
     assert_eq!(code, Some(0), "scripts/demo-network.sh --test exit code");
+}
+
+#[test]
+fn when_server_a_service_dies_the_probe_moves_the_vip_and_server_b_answers_within_5_s() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((code, result)) = run_demo("scripts/demo-probe.sh", "demo-probe") else {
+        return;
+    };
+    let get = |key: &str| -> &str {
+        result
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("RESULT has no {key}: {result:?}"))
+    };
+    let ms = |key: &str| -> i64 {
+        get(key)
+            .parse()
+            .unwrap_or_else(|_| panic!("{key} is not a number: {result:?}"))
+    };
+
+    assert_eq!(get("before"), "serverA", "curl before the kill: {result:?}");
+    assert_eq!(get("after"), "serverB", "curl after the move: {result:?}");
+    let kill_to_b = ms("kill_to_b_ms");
+    assert!(
+        (0..=KILL_TO_B_MAX_MS).contains(&kill_to_b),
+        "first serverB answer {kill_to_b} ms after the kill (bound {KILL_TO_B_MAX_MS} ms): {result:?}"
+    );
+    assert_eq!(get("route_on_b"), "1", "VIP routes on serverB: {result:?}");
+    assert_eq!(
+        get("a_after_b"),
+        "0",
+        "serverA answered after serverB: {result:?}"
+    );
+    assert_eq!(
+        get("failed_before"),
+        "0",
+        "requests failed before the kill: {result:?}"
+    );
+    println!(
+        "network_e2e: serverB answered {kill_to_b} ms after the kill; {} requests failed",
+        ms("failed_requests")
+    );
+    assert_eq!(
+        get("ok"),
+        "1",
+        "the script judged the run failed: {result:?}"
+    );
+    assert_eq!(code, Some(0), "scripts/demo-probe.sh --test exit code");
 }

@@ -273,7 +273,7 @@ fn vpc_cidr_list(out: &aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput
     cidrs
 }
 
-fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+pub(super) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
         .filter_map(|t| {
             Some((
@@ -368,10 +368,17 @@ fn route_table_record(table: &aws_sdk_ec2::types::RouteTable) -> Option<RouteTab
             blackhole: route.state() == Some(&RouteState::Blackhole),
         })
         .collect();
+    let associations = table.associations();
     Some(RouteTableRecord {
         id: table.route_table_id()?.to_string(),
         vpc_id: table.vpc_id()?.to_string(),
         tags: tag_map(table.tags()),
         routes,
+        subnets: associations
+            .iter()
+            .filter_map(|a| a.subnet_id())
+            .map(str::to_string)
+            .collect(),
+        main: associations.iter().any(|a| a.main() == Some(true)),
     })
 }

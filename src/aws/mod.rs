@@ -13,10 +13,12 @@
 pub(crate) mod cloudwatch;
 pub(crate) mod ec2;
 pub(crate) mod error;
+pub(crate) mod events;
 pub(crate) mod lambda;
 pub mod ops;
 pub mod pace;
 pub(crate) mod routes;
+pub(crate) mod transit;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -44,6 +46,8 @@ pub struct Aws {
     /// Dispatches probe rounds; `None` where nothing probes (the CLI, tests
     /// that do not need it).
     lambda: Option<aws_sdk_lambda::Client>,
+    /// Publishes the "VIP moved" event; `None` where nothing publishes.
+    events: Option<aws_sdk_eventbridge::Client>,
     pacer: Arc<Pacer>,
     retry: Retry,
     write_concurrency: usize,
@@ -88,6 +92,7 @@ impl Aws {
             ec2,
             cloudwatch,
             lambda: None,
+            events: None,
             pacer: Arc::new(Pacer::new(&config.rate_limits)),
             retry: Retry {
                 max_attempts: config.max_attempts.max(1),
@@ -113,6 +118,13 @@ impl Aws {
             config,
         )
         .with_lambda(aws_sdk_lambda::Client::new(&sdk))
+        .with_events(aws_sdk_eventbridge::Client::new(&sdk))
+    }
+
+    /// The EventBridge client that publishes "VIP moved".
+    pub fn with_events(mut self, events: aws_sdk_eventbridge::Client) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// The Lambda client that dispatches probe rounds.

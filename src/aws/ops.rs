@@ -10,6 +10,7 @@ pub enum Service {
     Ec2,
     CloudWatch,
     Lambda,
+    EventBridge,
 }
 
 impl Service {
@@ -18,6 +19,7 @@ impl Service {
             Self::Ec2 => "EC2",
             Self::CloudWatch => "CloudWatch",
             Self::Lambda => "Lambda",
+            Self::EventBridge => "EventBridge",
         }
     }
 
@@ -28,6 +30,7 @@ impl Service {
             Self::Ec2 => "ec2",
             Self::CloudWatch => "cloudwatch",
             Self::Lambda => "lambda",
+            Self::EventBridge => "events",
         }
     }
 }
@@ -48,11 +51,21 @@ pub enum Op {
     InvokeFunction,
     /// `check`: do the members' security groups let the prober in?
     DescribeSecurityGroups,
+    /// The "VIP moved" event.
+    PutEvents,
+    /// Transit Gateway route tables tagged for a group.
+    DescribeTransitGatewayRouteTables,
+    /// Their static and propagated routes.
+    SearchTransitGatewayRoutes,
+    /// The members' VPC attachments.
+    DescribeTransitGatewayVpcAttachments,
+    CreateTransitGatewayRoute,
+    ReplaceTransitGatewayRoute,
 }
 
 impl Op {
     /// How many operations there are.
-    pub(crate) const COUNT: usize = 11;
+    pub(crate) const COUNT: usize = 17;
 
     pub const ALL: [Op; Self::COUNT] = [
         Op::DescribeInstances,
@@ -66,6 +79,12 @@ impl Op {
         Op::DescribeAlarms,
         Op::InvokeFunction,
         Op::DescribeSecurityGroups,
+        Op::PutEvents,
+        Op::DescribeTransitGatewayRouteTables,
+        Op::SearchTransitGatewayRoutes,
+        Op::DescribeTransitGatewayVpcAttachments,
+        Op::CreateTransitGatewayRoute,
+        Op::ReplaceTransitGatewayRoute,
     ];
 
     /// Position in [`Op::ALL`]: per-operation state lives in arrays.
@@ -86,6 +105,12 @@ impl Op {
             Self::DescribeAlarms => "DescribeAlarms",
             Self::InvokeFunction => "InvokeFunction",
             Self::DescribeSecurityGroups => "DescribeSecurityGroups",
+            Self::PutEvents => "PutEvents",
+            Self::DescribeTransitGatewayRouteTables => "DescribeTransitGatewayRouteTables",
+            Self::SearchTransitGatewayRoutes => "SearchTransitGatewayRoutes",
+            Self::DescribeTransitGatewayVpcAttachments => "DescribeTransitGatewayVpcAttachments",
+            Self::CreateTransitGatewayRoute => "CreateTransitGatewayRoute",
+            Self::ReplaceTransitGatewayRoute => "ReplaceTransitGatewayRoute",
         }
     }
 
@@ -97,6 +122,7 @@ impl Op {
         match self {
             Self::DescribeAlarms => Service::CloudWatch,
             Self::InvokeFunction => Service::Lambda,
+            Self::PutEvents => Service::EventBridge,
             _ => Service::Ec2,
         }
     }
@@ -138,7 +164,7 @@ mod tests {
                 let Some((service, action)) = word.split_once(':') else {
                     continue;
                 };
-                let known = ["ec2", "cloudwatch", "lambda"].contains(&service);
+                let known = ["ec2", "cloudwatch", "lambda", "events"].contains(&service);
                 let named = action
                     .chars()
                     .next()

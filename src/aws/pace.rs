@@ -35,6 +35,7 @@ impl RateLimits {
         let limit = |burst, per_second| Limit { burst, per_second };
         Self(Op::ALL.map(|op| match op {
             Op::CreateRoute | Op::ReplaceRoute => limit(50.0, 5.0),
+            Op::CreateTransitGatewayRoute | Op::ReplaceTransitGatewayRoute => limit(50.0, 5.0),
             Op::ModifyNetworkInterfaceAttribute => limit(50.0, 5.0),
             Op::CreateTags => limit(100.0, 10.0),
             // Called with instance ids and no filter: the unfiltered bucket.
@@ -42,10 +43,15 @@ impl RateLimits {
             Op::DescribeAlarms => limit(9.0, 9.0),
             // One dispatch per probe round; far below Lambda's invoke limits.
             Op::InvokeFunction => limit(50.0, 10.0),
+            // PutEvents allows thousands per second; one per move is sent.
+            Op::PutEvents => limit(50.0, 10.0),
             Op::DescribeInstances
             | Op::DescribeRouteTables
             | Op::DescribeVpcs
-            | Op::DescribeSecurityGroups => limit(100.0, 20.0),
+            | Op::DescribeSecurityGroups
+            | Op::DescribeTransitGatewayRouteTables
+            | Op::SearchTransitGatewayRoutes
+            | Op::DescribeTransitGatewayVpcAttachments => limit(100.0, 20.0),
         }))
     }
 

@@ -108,6 +108,12 @@ pub(crate) enum MemberError {
     },
     #[error("instance {instance} is tagged for the group but is not in its sealed member list ({sources}); add it there to make it a member")]
     NotSealed { instance: String, sources: String },
+    #[error("instance {instance} has {tag_key}={value:?}; use true (in maintenance: not a candidate) or false")]
+    InvalidMaintenance {
+        instance: String,
+        tag_key: String,
+        value: String,
+    },
     #[error("instance {instance} has {tag_key}={value:?}; use true or false")]
     InvalidPreempt {
         instance: String,

@@ -54,6 +54,7 @@ pub(super) fn resolve(
     }
     let vips = vips_of(record, tags)?;
     let preempt = preempt_of(record, tags)?;
+    let maintenance = maintenance_of(record, tags)?;
     let priority = priority_of(record, tags)?;
     let eni = target_eni(record, group_vpc, tags)?;
     let alarms: Vec<&AlarmRecord> = snapshot
@@ -84,6 +85,8 @@ pub(super) fn resolve(
         address: eni.private_ip,
         probe: snapshot.probes.get(&record.id).cloned(),
         security_groups: eni.security_groups.clone(),
+        maintenance,
+        name: record.tags.get("Name").cloned(),
         health,
     };
     Ok(Candidate {
@@ -194,6 +197,24 @@ pub(super) fn priority_of(record: &InstanceRecord, tags: &TagContract) -> Result
                 tag_key: key,
                 value: v.clone(),
             }),
+    }
+}
+
+/// The maintenance tag: absent or `false` is a candidate, `true` is not.
+pub(super) fn maintenance_of(
+    record: &InstanceRecord,
+    tags: &TagContract,
+) -> Result<bool, MemberError> {
+    let key = tags.maintenance();
+    match record.tags.get(&key).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) if v == "true" => Ok(true),
+        Some(v) if v == "false" || v.is_empty() => Ok(false),
+        Some(v) => Err(MemberError::InvalidMaintenance {
+            instance: record.id.clone(),
+            tag_key: key,
+            value: v,
+        }),
     }
 }
 

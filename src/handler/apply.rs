@@ -8,7 +8,8 @@ use crate::aws::ec2::TableSelect;
 use crate::aws::{AwsError, Window};
 use crate::deadline::Deadline;
 use crate::group::{Group, MoveRecord};
-use crate::plan::{Outcome, Plan, RouteWrite, WriteOutcome};
+use crate::plan::{Action, Outcome, Plan, RouteWrite, WriteOutcome};
+use crate::report::{Report, RouteResult};
 use crate::world::RouteTableRecord;
 
 /// What applying a plan did.
@@ -85,6 +86,23 @@ impl Handler {
             return Ok(());
         };
         self.record_on_voting_tables(group, record, window).await
+    }
+
+    /// Publishes "VIP moved" for a move that wrote routes (not a dry run, not a
+    /// repair). A failure to publish is a warning: the move is what matters.
+    pub(super) async fn announce(&self, report: &mut Report, deadline: Deadline) {
+        let moved = report.action == Action::FailedOver && report.changed && !report.dry_run;
+        let Some(bus) = self.config.event_bus.as_deref().filter(|_| moved) else {
+            return;
+        };
+        let detail = moved_detail(report);
+        let target = (bus, self.config.event_source.as_str());
+        let window = Window::until(deadline.end());
+        if let Err(e) = self.aws.put_event(target, &detail, window).await {
+            report.warnings.push(format!(
+                "the \"VIP Moved\" event could not be published on {bus} ({e})"
+            ));
+        }
     }
 
     /// Ends an operator's pin: the record stays (it still dates the move), its
@@ -201,6 +219,26 @@ fn unrecorded_warning(plan: &Plan, error: &AwsError) -> String {
     } else {
         what
     }
+}
+
+/// The `detail` of "VIP Moved": who, from where to where, why, which tables.
+fn moved_detail(report: &Report) -> serde_json::Value {
+    let tables: Vec<&str> = report
+        .route_tables
+        .iter()
+        .filter(|r| matches!(r.result, RouteResult::Created | RouteResult::Replaced))
+        .map(|r| r.route_table_id.as_str())
+        .collect();
+    serde_json::json!({
+        "group": report.group,
+        "from": report.from,
+        "to": report.to,
+        "trigger": report.trigger,
+        "reason": report.reason,
+        "tables": tables,
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "duration_ms": report.duration_ms,
+    })
 }
 
 /// Every write, not started.

@@ -11,6 +11,7 @@ use crate::group::ConfigError;
 use crate::plan::{self, Intent};
 use crate::preflight;
 use crate::report::{Response, StatusReport};
+use crate::transit;
 
 impl Handler {
     pub(super) async fn status(&self, name: &str, deadline: Deadline) -> Result<Response, Error> {
@@ -62,7 +63,19 @@ impl Handler {
                         vpc_cidrs: &loaded.vpc_cidrs,
                     },
                 };
-                preflight::check(group, &context)
+                let mut report = preflight::check(group, &context);
+                if self.config.transit_routes {
+                    let (tables, attachments) = self.read_transit(group, deadline).await?;
+                    let path = transit::Path {
+                        group,
+                        holder: plan::holder(group),
+                        attachments: &attachments,
+                        vpc_tables: &loaded.vpc_tables,
+                        tags: &self.config.tags,
+                    };
+                    report.add(preflight::transit_paths(&tables, &path));
+                }
+                report
             }
             Err(Error::Config(e)) if matches!(*e, ConfigError::UnknownGroup { .. }) => {
                 return Err(Error::Config(e))

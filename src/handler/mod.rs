@@ -8,6 +8,7 @@ mod manual;
 mod probe;
 mod read;
 mod run;
+mod transit;
 
 use run::{source, Hints, Run};
 
@@ -84,7 +85,12 @@ impl Handler {
         trigger: Trigger,
         deadline: Deadline,
     ) -> Result<Response, Error> {
-        info!(trigger = ?trigger, "event received");
+        info!(
+            kind = trigger.kind(),
+            trigger = %source(&trigger),
+            instance_id = trigger.instance_id().unwrap_or("-"),
+            "event received"
+        );
         let started = Instant::now();
         match &trigger {
             Trigger::Alarm(_) | Trigger::InstanceState(_) => {
@@ -202,6 +208,9 @@ impl Handler {
                 attention,
             });
         }
+        if self.emit_metrics {
+            metrics::emit_reconcile();
+        }
         Ok(Response::Reconcile {
             action: "reconcile",
             changed: reports.iter().any(|r| r.changed),
@@ -235,24 +244,32 @@ impl Handler {
             Err(e) => return (Err(e), None),
         };
         let plan = plan::decide(&loaded.group, &run.intent, &self.policy());
-        let done = if run.dry_run || plan.writes.is_empty() {
-            Done::nothing()
-        } else {
-            Box::pin(self.apply(&loaded.group, &plan, run.deadline)).await
+        let apply = async {
+            if run.dry_run || plan.writes.is_empty() {
+                Done::nothing()
+            } else {
+                Box::pin(self.apply(&loaded.group, &plan, run.deadline)).await
+            }
         };
+        let (done, transit) = tokio::join!(
+            apply,
+            self.transit(&loaded.group, run.dry_run, run.deadline)
+        );
         let applied = Applied {
             dry_run: run.dry_run,
             outcomes: &done.outcomes,
             verified: done.verified.as_deref().map_err(String::as_str),
             warnings: &done.warnings,
         };
-        let report = report::build(
+        let mut report = report::build(
             &loaded.group,
             &plan,
             &applied,
             &run.source,
             elapsed_ms(run.started),
         );
+        transit.into_report(&mut report);
+        self.announce(&mut report, run.deadline).await;
         log_decision(&report);
         if self.emit_metrics {
             metrics::emit(&report);
@@ -310,10 +327,14 @@ fn verdict(report: Report, plan: Plan, unrecorded: Option<AwsError>) -> Result<R
 }
 
 /// The one log line per decision that an operator greps for at 3 a.m.
+/// Fields are plain strings and numbers (CloudWatch Logs Insights and
+/// `vip-failover-cli history` read them); `action` is spelled as in the
+/// response and the metrics.
 fn log_decision(report: &Report) {
+    let action = serde_json::to_value(report.action).unwrap_or_default();
     info!(
         group = %report.group,
-        action = ?report.action,
+        action = action.as_str().unwrap_or("-"),
         reason = %report.reason,
         trigger = %report.trigger,
         dry_run = report.dry_run,
@@ -323,7 +344,7 @@ fn log_decision(report: &Report) {
         changed = report.written_routes(),
         failed = report.failed_routes().len(),
         pending = report.pending_routes().len(),
-        warnings = ?report.warnings,
+        warnings = %report.warnings.join(" | "),
         duration_ms = report.duration_ms,
         "decision"
     );

@@ -23,6 +23,9 @@ pub(super) struct Loaded {
     pub(super) unmapped_alarms: Vec<String>,
     /// The CIDRs of the group's VPC (for `check`).
     pub(super) vpc_cidrs: Vec<IpNet>,
+    /// Every route table of the group's VPC, with its subnets (for `check`'s
+    /// Transit Gateway path).
+    pub(super) vpc_tables: Vec<RouteTableRecord>,
 }
 
 impl Handler {
@@ -86,10 +89,16 @@ impl Handler {
         };
         let group = group::build(name, &snapshot, tags)?;
         let vpc_cidrs = rest.cidrs.get(&group.vpc_id).cloned().unwrap_or_default();
+        let vpc_tables = rest
+            .tables
+            .into_iter()
+            .filter(|t| t.vpc_id == group.vpc_id)
+            .collect();
         Ok(Loaded {
             group,
             unmapped_alarms: rest.alarms.unmapped,
             vpc_cidrs,
+            vpc_tables,
         })
     }
 

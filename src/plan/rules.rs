@@ -59,6 +59,9 @@ pub(super) fn choose_automatic<'a>(
 ) -> Result<Choice<'a>, Refusal> {
     let held = view.incumbent().and_then(|m| held_until(view, m, policy));
     if let Some(incumbent) = view.incumbent().filter(|m| !m.is_failed()) {
+        if incumbent.maintenance {
+            return off_maintenance(group, incumbent);
+        }
         let stay = Choice {
             member: incumbent,
             note: None,
@@ -99,6 +102,25 @@ pub(super) fn choose_automatic<'a>(
     }
 }
 
+/// Rule "maintenance takes a member out of candidacy": on the holder, the VIP
+/// moves away as an operator's switchover would (no hold-down, for
+/// preference); with nowhere fit to go it stays, refused, naming why.
+fn off_maintenance<'a>(group: &'a Group, holder: &Member) -> Result<Choice<'a>, Refusal> {
+    let member =
+        best_candidate(group, Some(holder)).ok_or_else(|| Refusal::MaintenanceRefused {
+            holder: holder.instance_id.clone(),
+            members: member_health(group),
+        })?;
+    let note = format!(
+        "maintenance: {} is in maintenance; the VIP moves to {}, as an operator's switchover would",
+        holder.instance_id, member.instance_id
+    );
+    Ok(Choice {
+        member,
+        note: Some(note),
+    })
+}
+
 fn held_down(view: &View<'_>, holder: &Member, until: DateTime<Utc>) -> Refusal {
     Refusal::HeldDown {
         holder: holder.instance_id.clone(),
@@ -136,6 +158,11 @@ pub(super) fn choose_manual<'a>(
         target: target.to_string(),
         members: group.member_ids(),
     })?;
+    if member.maintenance {
+        return Err(Refusal::TargetInMaintenance {
+            target: target.to_string(),
+        });
+    }
     if member.is_failed() {
         return Err(Refusal::TargetFailed {
             target: target.to_string(),
@@ -175,6 +202,9 @@ fn majority<'g>(group: &'g Group, tables: &[&GroupTable]) -> Option<&'g Member> 
 /// healthy with an alarm without data (rule "INSUFFICIENT_DATA is no verdict":
 /// it ranks after), of unknown health; a failed member is never a target.
 fn rank(member: &Member) -> Option<u8> {
+    if member.maintenance {
+        return None;
+    }
     match member.health.grade {
         Grade::Healthy if member.health.fully_healthy() => Some(0),
         Grade::Healthy => Some(1),
@@ -244,7 +274,7 @@ fn preemptor<'a>(group: &'a Group, incumbent: &Member) -> Option<&'a Member> {
     group
         .members
         .iter()
-        .find(|m| m.health.fully_healthy() && m.priority < incumbent.priority)
+        .find(|m| m.health.fully_healthy() && !m.maintenance && m.priority < incumbent.priority)
 }
 
 /// Rule "an operator's move sticks": until when the recorded move pins its

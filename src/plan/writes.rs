@@ -54,19 +54,27 @@ pub(super) fn foreign_routes(group: &Group) -> Vec<String> {
 /// One line per member that is not healthy, and per tagged instance that cannot
 /// be a member.
 pub(super) fn health_warnings(group: &Group) -> Vec<String> {
-    let mut warnings: Vec<String> = group
-        .members
-        .iter()
-        .filter(|m| m.health.grade != Grade::Healthy)
-        .map(|m| match m.health.grade {
-            Grade::Failed => format!("member {} failed: {}", m.instance_id, m.health.summary()),
-            _ => format!(
-                "member {} health is unknown: {}",
-                m.instance_id,
-                m.health.summary()
-            ),
-        })
-        .collect();
+    let in_maintenance = group.members.iter().filter(|m| m.maintenance).map(|m| {
+        format!(
+            "member {} is in maintenance: not a candidate until its maintenance tag is removed",
+            m.instance_id
+        )
+    });
+    let mut warnings: Vec<String> = in_maintenance.collect();
+    warnings.extend(
+        group
+            .members
+            .iter()
+            .filter(|m| m.health.grade != Grade::Healthy)
+            .map(|m| match m.health.grade {
+                Grade::Failed => format!("member {} failed: {}", m.instance_id, m.health.summary()),
+                _ => format!(
+                    "member {} health is unknown: {}",
+                    m.instance_id,
+                    m.health.summary()
+                ),
+            }),
+    );
     warnings.extend(group.unresolved.iter().map(|u| {
         format!(
             "instance {} is tagged for the group but cannot be a member: {}",

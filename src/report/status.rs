@@ -13,6 +13,9 @@ use crate::world::{InstanceState, StatusChecks};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberStatus {
     pub instance_id: String,
+    /// The instance's `Name` tag, for people.
+    #[serde(default)]
+    pub name: Option<String>,
     pub eni_id: String,
     pub availability_zone: Option<String>,
     pub priority: u32,
@@ -25,7 +28,11 @@ pub struct MemberStatus {
     /// The VIP routes point at this member (holder by majority).
     pub active: bool,
     /// The in-VPC prober's last fresh verdict on the member's service.
+    #[serde(default)]
     pub probe: Option<ProbeStatus>,
+    /// Taken out of candidacy by its maintenance tag.
+    #[serde(default)]
+    pub maintenance: bool,
 }
 
 /// A probe verdict as `status` shows it.
@@ -130,6 +137,7 @@ impl StatusReport {
 fn member_status(m: &Member, active: bool) -> MemberStatus {
     MemberStatus {
         instance_id: m.instance_id.clone(),
+        name: m.name.clone(),
         eni_id: m.eni_id.clone(),
         availability_zone: m.availability_zone.clone(),
         priority: m.priority,
@@ -144,5 +152,6 @@ fn member_status(m: &Member, active: bool) -> MemberStatus {
             reason: p.reason.clone(),
             age_ms: p.age_ms,
         }),
+        maintenance: m.maintenance,
     }
 }

@@ -102,6 +102,19 @@ pub struct StateHint {
 }
 
 impl Trigger {
+    /// `alarm`, `instance_state`, `manual`, ...: the kind, as logs name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Alarm(_) => "alarm",
+            Self::InstanceState(_) => "instance_state",
+            Self::Manual(_) => "manual",
+            Self::ProbeReport(_) => "probe_report",
+            Self::ProbeTick => "probe_tick",
+            Self::Reconcile { .. } => "reconcile",
+            Self::Ignored { .. } => "ignored",
+        }
+    }
+
     /// The instance an Alarm or InstanceState trigger is about.
     pub(crate) fn instance_id(&self) -> Option<&str> {
         match self {

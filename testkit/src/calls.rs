@@ -19,6 +19,8 @@ pub const WRITE_ACTIONS: &[&str] = &[
     "CreateTags",
     "DeleteTags",
     "ModifyNetworkInterfaceAttribute",
+    "CreateTransitGatewayRoute",
+    "ReplaceTransitGatewayRoute",
 ];
 
 /// The EC2 action of a query-protocol request body (`Action=ReplaceRoute&...`).

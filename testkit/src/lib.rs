@@ -14,6 +14,8 @@
 //!   EC2's token-bucket throttling, AWS-like latency, and answers moto cannot give;
 //! - [`lambda`]: a local Lambda service (Runtime API and Invoke API) running the real
 //!   function binary.
+//! - [`sns`]: SNS topics and SQS queues of the emulator, over its query API, to run
+//!   the template's filter policy.
 
 pub mod calls;
 pub mod cloudwatch;
@@ -22,6 +24,7 @@ pub mod events;
 pub mod fault_proxy;
 pub mod lambda;
 pub mod rng;
+pub mod sns;
 pub mod topology;
 pub mod world;
 

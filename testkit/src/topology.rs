@@ -330,3 +330,129 @@ pub async fn with_tables(client: &Client, seed: &mut Seed, total: usize) -> Resu
     }
     Ok(())
 }
+
+/// A transit gateway with one route table tagged for a group and the VPC of the
+/// group's members attached ([`seed_transit`]).
+#[derive(Debug, Clone)]
+pub struct TransitSeed {
+    pub tgw_id: String,
+    pub table_id: String,
+    pub attachment_id: String,
+}
+
+pub async fn create_transit_gateway(client: &Client) -> Result<String> {
+    let out = client.create_transit_gateway().send().await?;
+    Ok(out
+        .transit_gateway()
+        .and_then(|t| t.transit_gateway_id())
+        .ok_or("no transit gateway id")?
+        .to_string())
+}
+
+/// A route table of `tgw` with `tags` (e.g. `&[("vip-failover:group", "web")]`).
+pub async fn create_tgw_route_table(
+    client: &Client,
+    tgw: &str,
+    tags: &[(&str, &str)],
+) -> Result<String> {
+    let out = client
+        .create_transit_gateway_route_table()
+        .transit_gateway_id(tgw)
+        .tag_specifications(tag_spec(ResourceType::TransitGatewayRouteTable, tags))
+        .send()
+        .await?;
+    Ok(out
+        .transit_gateway_route_table()
+        .and_then(|t| t.transit_gateway_route_table_id())
+        .ok_or("no transit gateway route table id")?
+        .to_string())
+}
+
+/// Attaches `vpc` to `tgw` in `subnets`; returns the attachment id.
+pub async fn attach_vpc(
+    client: &Client,
+    tgw: &str,
+    vpc: &str,
+    subnets: &[String],
+) -> Result<String> {
+    let out = client
+        .create_transit_gateway_vpc_attachment()
+        .transit_gateway_id(tgw)
+        .vpc_id(vpc)
+        .set_subnet_ids(Some(subnets.to_vec()))
+        .send()
+        .await?;
+    Ok(out
+        .transit_gateway_vpc_attachment()
+        .and_then(|a| a.transit_gateway_attachment_id())
+        .ok_or("no transit gateway attachment id")?
+        .to_string())
+}
+
+/// A static route in `table` to `cidr` through `attachment`.
+pub async fn tgw_route_to(
+    client: &Client,
+    table: &str,
+    cidr: &str,
+    attachment: &str,
+) -> Result<()> {
+    client
+        .create_transit_gateway_route()
+        .transit_gateway_route_table_id(table)
+        .destination_cidr_block(cidr)
+        .transit_gateway_attachment_id(attachment)
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// A static blackhole route in `table` to `cidr`.
+pub async fn tgw_blackhole_route(client: &Client, table: &str, cidr: &str) -> Result<()> {
+    client
+        .create_transit_gateway_route()
+        .transit_gateway_route_table_id(table)
+        .destination_cidr_block(cidr)
+        .blackhole(true)
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// The static routes of a transit gateway route table: destination → the
+/// attachment it goes through (`None`: a blackhole, or an attachment moto lost,
+/// see the fault proxy's [`crate::fault_proxy::Rules::transit`]).
+pub async fn tgw_routes(client: &Client, table: &str) -> Result<BTreeMap<String, Option<String>>> {
+    let out = client
+        .search_transit_gateway_routes()
+        .transit_gateway_route_table_id(table)
+        .filters(Filter::builder().name("type").values("static").build())
+        .send()
+        .await?;
+    Ok(out
+        .routes()
+        .iter()
+        .map(|route| {
+            let attachment = route
+                .transit_gateway_attachments()
+                .first()
+                .and_then(|a| a.transit_gateway_attachment_id())
+                .map(str::to_string);
+            let destination = route.destination_cidr_block().unwrap_or_default();
+            (destination.to_string(), attachment)
+        })
+        .collect())
+}
+
+/// A transit gateway, a route table tagged `vip-failover:group` = `group`, and the
+/// seed's VPC attached in its subnets. No route: add them with [`tgw_route_to`].
+pub async fn seed_transit(client: &Client, seed: &Seed, group: &str) -> Result<TransitSeed> {
+    let tgw_id = create_transit_gateway(client).await?;
+    let tags = [("vip-failover:group", group)];
+    let table_id = create_tgw_route_table(client, &tgw_id, &tags).await?;
+    let attachment_id = attach_vpc(client, &tgw_id, &seed.vpc_id, &seed.subnets).await?;
+    Ok(TransitSeed {
+        tgw_id,
+        table_id,
+        attachment_id,
+    })
+}

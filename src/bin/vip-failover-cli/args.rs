@@ -46,8 +46,12 @@ pub(crate) struct Cli {
     /// Run the command inside this deployed vip-failover function (name or ARN)
     /// instead of here: its reserved concurrency serialises it with automatic
     /// failovers
-    #[arg(long, global = true, value_name = "FUNCTION", value_parser = NonEmptyStringValueParser::new())]
+    #[arg(long, global = true, value_name = "FUNCTION", value_parser = NonEmptyStringValueParser::new(), conflicts_with = "stack")]
     pub(crate) function: Option<String>,
+    /// The same, naming the deployed stack instead: its `FunctionName` output is
+    /// the function (and its `LogGroupName` output the logs `history` reads)
+    #[arg(long, global = true, value_name = "STACK", value_parser = NonEmptyStringValueParser::new())]
+    pub(crate) stack: Option<String>,
     /// Seconds a command run here may take: writes stop starting early enough to
     /// verify and report within it
     #[arg(long, global = true, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -71,6 +75,25 @@ pub(crate) enum Command {
         /// Only this group (default: every group found by its tag)
         #[arg(long, short, value_parser = NonEmptyStringValueParser::new())]
         group: Option<String>,
+    },
+    /// Recent moves of the VIP (time, trigger, from, to, tables, duration), from the
+    /// function's decision logs in CloudWatch Logs (needs --stack, --function or
+    /// --log-group)
+    #[command(after_help = AFTER_HELP)]
+    History {
+        /// Only this group
+        #[arg(long, short, value_parser = NonEmptyStringValueParser::new())]
+        group: Option<String>,
+        /// The function's log group (default: the stack's LogGroupName output, or
+        /// /aws/lambda/FUNCTION)
+        #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+        log_group: Option<String>,
+        /// How far back, in hours
+        #[arg(long, default_value_t = 24 * 7, value_parser = clap::value_parser!(u64).range(1..=24 * 90))]
+        hours: u64,
+        /// At most this many moves, newest first
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        limit: u64,
     },
     /// End an operator's pin: preemption may move the VIP again (a switchover
     /// pins the VIP on its target against preemption for PIN_SECONDS)

@@ -46,6 +46,8 @@ pub(crate) struct Core {
     pub(crate) aws: Aws,
     pub(crate) config: Config,
     pub(crate) region: String,
+    /// The SDK configuration, for the CLI's own reads (stack outputs, logs).
+    pub(crate) sdk: aws_config::SdkConfig,
 }
 
 impl Core {
@@ -78,10 +80,15 @@ impl Core {
             aws_sdk_cloudwatch::Client::new(&sdk),
             &config,
         );
-        let backend = match &cli.function {
+        let function = match (&cli.function, &cli.stack) {
+            (Some(name), _) => Some(name.clone()),
+            (None, Some(stack)) => Some(stack_output(&sdk, stack, "FunctionName").await?),
+            (None, None) => None,
+        };
+        let backend = match function {
             Some(name) => Backend::Function {
                 client: lambda_client(&sdk, Duration::from_secs(cli.timeout)),
-                name: name.clone(),
+                name,
                 timeout: Duration::from_secs(cli.timeout),
             },
             None => Backend::Here {
@@ -94,6 +101,7 @@ impl Core {
             aws,
             config,
             region,
+            sdk,
         })
     }
 
@@ -172,10 +180,7 @@ async fn invoke(
         let busy = matches!(&sent, Err(e) if e.as_service_error().is_some_and(|s| s.is_too_many_requests_exception()));
         if !busy || std::time::Instant::now() >= give_up {
             break sent.map_err(|e| {
-                Failure::Invoke(format!(
-                    "Lambda Invoke of {name} failed: {}",
-                    aws_sdk_lambda::error::DisplayErrorContext(&e)
-                ))
+                Failure::Invoke(format!("Lambda Invoke of {name} failed: {}", one_line(&e)))
             })?;
         }
         if !std::mem::replace(&mut noted, true) {
@@ -201,4 +206,65 @@ async fn invoke(
         message: field("errorMessage"),
         report: None,
     })
+}
+
+/// The value of `key` among `stack`'s outputs.
+pub(crate) async fn stack_output(
+    sdk: &aws_config::SdkConfig,
+    stack: &str,
+    key: &str,
+) -> Result<String, Failure> {
+    let client = aws_sdk_cloudformation::Client::new(sdk);
+    let out = client
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| {
+            Failure::Invoke(format!(
+                "CloudFormation DescribeStacks of {stack} failed: {}",
+                one_line(&e)
+            ))
+        })?;
+    let outputs = out
+        .stacks()
+        .first()
+        .map(|s| s.outputs())
+        .unwrap_or_default();
+    outputs
+        .iter()
+        .find(|o| o.output_key() == Some(key))
+        .and_then(|o| o.output_value())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "stack {stack} has no {key} output: is it a vip-failover stack (deployed from template.yaml)?"
+            ))
+        })
+}
+
+/// An SDK error in one readable line: the service's code and message, or the
+/// chain of causes; never the raw response.
+pub(crate) fn one_line<E, R>(error: &aws_sdk_lambda::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_lambda::error::SdkError;
+    if let SdkError::ServiceError(service) = error {
+        let inner = service.err();
+        return format!(
+            "{}: {}",
+            inner.code().unwrap_or("error"),
+            inner.message().unwrap_or("no message")
+        );
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -10,6 +10,7 @@
 mod args;
 mod backend;
 mod failure;
+mod history;
 mod out;
 mod render;
 mod status;
@@ -64,6 +65,21 @@ async fn run(cli: Cli, out: &Out) -> Result<u8, Failure> {
         Command::Status { group } => per_group(&core, out, group, Kind::Status).await,
         Command::Check { group } => per_group(&core, out, group, Kind::Check).await,
         Command::Release { group } => status::release(&core, out, group).await,
+        Command::History {
+            group,
+            log_group,
+            hours,
+            limit,
+        } => {
+            let ask = history::Ask {
+                group,
+                log_group,
+                hours,
+                limit,
+            };
+            let named = (cli.function.as_deref(), cli.stack.as_deref());
+            history::history(&core, out, ask, named).await
+        }
         Command::Switchover {
             group,
             to,

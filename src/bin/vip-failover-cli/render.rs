@@ -97,9 +97,25 @@ pub fn status(report: &StatusReport, palette: Palette) -> String {
         report.vips.join(", "),
         if report.preempt { "on" } else { "off" }
     );
-    let active = match &report.active {
-        Some(id) => palette.paint(Style::Good, &format!("{PASS} {id}")),
-        None => palette.paint(
+    let holder = report
+        .active
+        .as_ref()
+        .and_then(|id| report.members.iter().find(|m| &m.instance_id == id));
+    let active = match (&report.active, holder) {
+        // The holder's mark says whether it is fit to hold the VIP now.
+        (Some(id), Some(m)) if m.health != Grade::Healthy => {
+            let line = format!(
+                "{FAIL} {} ({})",
+                named(id, m.name.as_deref()),
+                health_words(m)
+            );
+            palette.paint(Style::Bad, &line)
+        }
+        (Some(id), holder) => {
+            let name = holder.and_then(|m| m.name.as_deref());
+            palette.paint(Style::Good, &format!("{PASS} {}", named(id, name)))
+        }
+        (None, _) => palette.paint(
             Style::Bad,
             &format!("{FAIL} none: the VIP routes are missing or point at no member"),
         ),
@@ -161,10 +177,11 @@ fn member_table(report: &StatusReport) -> Table {
         "SRC/DST CHECK",
     ]);
     for m in &report.members {
-        let role = if m.active {
-            Cell::new("active", Style::Strong)
-        } else {
-            Cell::from("standby")
+        let role = match (m.active, m.maintenance) {
+            (true, false) => Cell::new("active", Style::Strong),
+            (true, true) => Cell::new("active, maintenance", Style::Warn),
+            (false, true) => Cell::new("maintenance", Style::Warn),
+            (false, false) => Cell::from("standby"),
         };
         let source_dest = match m.source_dest_check {
             Some(false) => Cell::verdict(true, "disabled"),
@@ -174,7 +191,7 @@ fn member_table(report: &StatusReport) -> Table {
         let checks = [m.checks.instance, m.checks.system, m.checks.attached_ebs].map(|c| words(&c));
         members.push(vec![
             role,
-            m.instance_id.as_str().into(),
+            named(&m.instance_id, m.name.as_deref()).into(),
             or_dash(m.availability_zone.as_deref()).into(),
             m.priority.to_string().into(),
             words(&m.state).into(),
@@ -198,6 +215,27 @@ fn probe_cell(m: &MemberStatus) -> Cell {
             Cell::verdict(p.up, &format!("{word}: {} ({age})", p.reason))
         }
         None => Cell::from("-"),
+    }
+}
+
+/// `i-0abc (serverA)`: an instance id with its Name tag, when it has one.
+fn named(id: &str, name: Option<&str>) -> String {
+    match name.filter(|n| !n.is_empty()) {
+        Some(name) => format!("{id} ({name})"),
+        None => id.to_string(),
+    }
+}
+
+/// `failed: alarm x is ALARM`: a member's grade and why, in words.
+fn health_words(m: &MemberStatus) -> String {
+    let grade = match m.health {
+        Grade::Healthy => "healthy",
+        Grade::Unknown => "health unknown",
+        Grade::Failed => "failed",
+    };
+    match m.findings.as_slice() {
+        [] => grade.to_string(),
+        findings => format!("{grade}: {}", findings.join("; ")),
     }
 }
 
@@ -271,9 +309,13 @@ fn endpoints(out: &mut String, palette: Palette, report: &Report) {
         let row = match endpoint {
             Some(end) => vec![
                 Cell::new(label, Style::Faint),
-                end.instance_id.as_str().into(),
+                named(&end.instance_id, end.name.as_deref()).into(),
                 end.eni_id.as_str().into(),
                 or_dash(end.availability_zone.as_deref()).into(),
+            ],
+            None if label == "to" && report.action == Action::Refused => vec![
+                Cell::new(label, Style::Faint),
+                "- (refused: nothing moves)".into(),
             ],
             None => vec![
                 Cell::new(label, Style::Faint),

@@ -14,14 +14,21 @@
 //!   the emulator's own pace;
 //! - rewrite the emulator's answers to one action, for shapes moto cannot produce
 //!   (impaired status checks, terminated instances, blackholed routes:
-//!   [`Rules::rewrites`], see [`Rewrite`]).
+//!   [`Rules::rewrites`], see [`Rewrite`]);
+//! - emulate what moto lacks of Transit Gateway routes: their attachments,
+//!   `ReplaceTransitGatewayRoute`, propagated routes, EC2's errors
+//!   ([`Rules::transit`], see `transit.rs`).
 //!
 //! Order for one call: the token bucket (a call with no token is answered 503 at
-//! once and never reaches moto), then the seeded faults, then moto, then the
-//! rewrites of a successful answer, then the wait for the fixed latency.
+//! once and never reaches moto), then the seeded faults, then moto (through the
+//! Transit Gateway emulation), then the rewrites of a successful answer, then the
+//! wait for the fixed latency.
 
+mod form;
+mod http;
 mod rewrite;
 mod throttle;
+mod transit;
 
 pub use rewrite::Rewrite;
 pub use throttle::{ActionStats, Bucket, TokenBuckets};
@@ -30,10 +37,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::action_of;
+use http::{error_response, read_request, throttle_response};
+use transit::Transit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -92,6 +101,10 @@ pub struct Rules {
     pub rewrites: Vec<Rewrite>,
     /// Canned error answers, each for its first `times` matching requests.
     pub answers: Vec<Answer>,
+    /// Transit Gateway routes as EC2 keeps them (moto loses their attachments,
+    /// has no `ReplaceTransitGatewayRoute`, no propagated routes): see
+    /// `transit.rs`. The proxy learns routes and attachments either way.
+    pub transit: bool,
 }
 
 impl Default for Rules {
@@ -108,6 +121,7 @@ impl Default for Rules {
             latency: None,
             rewrites: Vec::new(),
             answers: Vec::new(),
+            transit: false,
         }
     }
 }
@@ -135,6 +149,7 @@ struct State {
     stats: BTreeMap<String, ActionStats>,
     /// How many times each of [`Rules::answers`] was given.
     answered: HashMap<usize, usize>,
+    transit: Arc<Transit>,
 }
 
 pub struct FaultProxy {
@@ -159,6 +174,7 @@ impl FaultProxy {
             levels: throttle::Levels::default(),
             stats: BTreeMap::new(),
             answered: HashMap::new(),
+            transit: Arc::default(),
         }));
         let shared = state.clone();
         let task = tokio::spawn(async move {
@@ -203,6 +219,20 @@ impl FaultProxy {
             .values()
             .map(|s| s.throttled)
             .sum()
+    }
+
+    /// With [`Rules::transit`], searches of `table`'s routes also show a route to
+    /// `destination` propagated from `attachment`, whose resource is `resource`
+    /// (`vpc-…`, `vpn-…`, `tgw-…` for a peering): moto propagates no routes.
+    pub fn add_propagated_route(
+        &self,
+        table: &str,
+        destination: &str,
+        attachment: &str,
+        resource: &str,
+    ) {
+        let transit = self.state.lock().unwrap().transit.clone();
+        transit.add_propagated(table, destination, attachment, resource);
     }
 
     /// Forgets what was seen and counted (the buckets keep their levels).
@@ -287,7 +317,7 @@ async fn serve(mut client: TcpStream, state: Arc<Mutex<State>>) {
     };
     let body_text = String::from_utf8_lossy(&body).to_string();
     let action = action_of(&body_text);
-    let (rate_limited, fault, upstream, latency, rewrites) = {
+    let (rate_limited, fault, upstream, latency, rewrites, (transit, emulate)) = {
         let mut state = state.lock().unwrap();
         let rate_limited = !state.take_token(&action, &body_text);
         let fault = if rate_limited {
@@ -314,8 +344,10 @@ async fn serve(mut client: TcpStream, state: Arc<Mutex<State>>) {
             state.upstream.clone(),
             state.rules.latency,
             rewrites,
+            (state.transit.clone(), state.rules.transit),
         )
     };
+    let pass = || transit.exchange(emulate, &upstream, &action, &head, &body);
     let response = if rate_limited {
         Some(throttle_response())
     } else {
@@ -336,18 +368,14 @@ async fn serve(mut client: TcpStream, state: Arc<Mutex<State>>) {
             )),
             Some(Fault::Answer(i)) => {
                 let answer = { state.lock().unwrap().rules.answers[i].clone() };
-                Some(error_response(
-                    answer.status,
-                    "Error",
-                    &answer.code,
-                    &answer.message,
-                ))
+                let (status, code) = (answer.status, &answer.code);
+                Some(error_response(status, "Error", code, &answer.message))
             }
             Some(Fault::Slow(delay)) => {
                 tokio::time::sleep(delay).await;
-                Some(forward(&upstream, &head, &body).await)
+                Some(pass().await)
             }
-            None => Some(forward(&upstream, &head, &body).await),
+            None => Some(pass().await),
         }
     };
     let response = response.map(|r| rewrite::apply(&rewrites, r));
@@ -360,85 +388,7 @@ async fn serve(mut client: TcpStream, state: Arc<Mutex<State>>) {
     let _ = client.shutdown().await;
 }
 
-/// Reads one HTTP/1.1 request: head and a Content-Length body.
-async fn read_request(socket: &mut TcpStream) -> Option<(Vec<u8>, Vec<u8>)> {
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(pos) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos + 4;
-        }
-        let n = socket.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
-    let length = head
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
-    while buffer.len() < head_end + length {
-        let n = socket.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-    }
-    // One request per connection: tell both sides to close after it.
-    let head: String = head
-        .split("\r\n")
-        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-        .collect::<Vec<_>>()
-        .join("\r\n");
-    let head = head.trim_end_matches("\r\n").to_string() + "\r\nConnection: close\r\n\r\n";
-    Some((
-        head.into_bytes(),
-        buffer[head_end..head_end + length].to_vec(),
-    ))
-}
-
-async fn forward(upstream: &str, head: &[u8], body: &[u8]) -> Vec<u8> {
-    let attempt = async {
-        let mut socket = TcpStream::connect(upstream).await?;
-        socket.write_all(head).await?;
-        socket.write_all(body).await?;
-        let mut response = Vec::new();
-        socket.read_to_end(&mut response).await?;
-        Ok::<_, std::io::Error>(response)
-    };
-    match attempt.await {
-        Ok(response) => response,
-        Err(e) => error_response(502, "Bad Gateway", "ProxyError", &e.to_string()),
-    }
-}
-
-/// EC2's answer to a throttled call.
-fn throttle_response() -> Vec<u8> {
-    error_response(
-        503,
-        "Service Unavailable",
-        "RequestLimitExceeded",
-        "Request limit exceeded.",
-    )
-}
-
-/// An error answer in EC2's XML shape.
-fn error_response(status: u16, reason: &str, code: &str, message: &str) -> Vec<u8> {
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>"
-    );
-    format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/xml;charset=UTF-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transit_tests;

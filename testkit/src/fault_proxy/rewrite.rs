@@ -250,7 +250,7 @@ pub(super) fn apply(rewrites: &[Rewrite], response: Vec<u8>) -> Vec<u8> {
 }
 
 /// Replaces byte ranges of `xml` (ranges that do not overlap).
-fn splice(xml: &str, mut edits: Vec<(Range<usize>, String)>) -> String {
+pub(super) fn splice(xml: &str, mut edits: Vec<(Range<usize>, String)>) -> String {
     edits.sort_by_key(|(range, _)| std::cmp::Reverse(range.start));
     let mut out = xml.to_string();
     for (range, text) in edits {
@@ -261,10 +261,10 @@ fn splice(xml: &str, mut edits: Vec<(Range<usize>, String)>) -> String {
 
 /// One element: where it is (`outer`, tags included) and its content (`inner`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Element {
-    name: String,
-    outer: Range<usize>,
-    inner: Range<usize>,
+pub(super) struct Element {
+    pub(super) name: String,
+    pub(super) outer: Range<usize>,
+    pub(super) inner: Range<usize>,
 }
 
 /// A tag of the document.
@@ -284,7 +284,7 @@ enum TagKind {
 
 /// Element-level reading of an XML document without whitespace between elements
 /// (moto's answers).
-struct Doc<'a>(&'a str);
+pub(super) struct Doc<'a>(pub(super) &'a str);
 
 impl<'a> Doc<'a> {
     /// The tags in `range`, in order (declarations and comments skipped).
@@ -320,7 +320,7 @@ impl<'a> Doc<'a> {
     }
 
     /// The elements directly in `range`.
-    fn elements(&self, range: Range<usize>) -> Vec<Element> {
+    pub(super) fn elements(&self, range: Range<usize>) -> Vec<Element> {
         let mut elements = Vec::new();
         let mut depth = 0usize;
         let mut open: Option<&Tag> = None;
@@ -357,27 +357,27 @@ impl<'a> Doc<'a> {
     }
 
     /// The document's root element.
-    fn root(&self) -> Option<Element> {
+    pub(super) fn root(&self) -> Option<Element> {
         self.elements(0..self.0.len()).into_iter().next()
     }
 
-    fn children(&self, parent: &Element, name: &str) -> Vec<Element> {
+    pub(super) fn children(&self, parent: &Element, name: &str) -> Vec<Element> {
         self.elements(parent.inner.clone())
             .into_iter()
             .filter(|e| e.name == name)
             .collect()
     }
 
-    fn child(&self, parent: &Element, name: &str) -> Option<Element> {
+    pub(super) fn child(&self, parent: &Element, name: &str) -> Option<Element> {
         self.children(parent, name).into_iter().next()
     }
 
-    fn child_text(&self, parent: &Element, name: &str) -> Option<&'a str> {
+    pub(super) fn child_text(&self, parent: &Element, name: &str) -> Option<&'a str> {
         self.child(parent, name).map(|e| &self.0[e.inner])
     }
 
     /// The `<item>`s of the list at `path` below the root.
-    fn items_at(&self, path: &[&str]) -> Vec<Element> {
+    pub(super) fn items_at(&self, path: &[&str]) -> Vec<Element> {
         let mut at = self.root();
         for name in path {
             at = at.and_then(|e| self.child(&e, name));
@@ -387,7 +387,7 @@ impl<'a> Doc<'a> {
     }
 
     /// Replaces `parent`'s child `name` with `xml`, or adds it at the end.
-    fn set_child(
+    pub(super) fn set_child(
         &self,
         edits: &mut Vec<(Range<usize>, String)>,
         parent: &Element,

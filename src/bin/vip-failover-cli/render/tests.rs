@@ -82,6 +82,7 @@ fn given_a_failed_finding_then_check_marks_it_and_counts_it() {
 fn given_a_dry_run_then_the_plan_shows_both_ends_and_each_pending_write() {
     let end = |i: &str, az: &str| Endpoint {
         instance_id: format!("i-{i}"),
+        name: None,
         eni_id: format!("eni-{i}"),
         availability_zone: Some(az.to_string()),
         source_dest_check: Some(false),
@@ -103,6 +104,7 @@ fn given_a_dry_run_then_the_plan_shows_both_ends_and_each_pending_write() {
             result: RouteResult::WouldReplace,
             error: None,
         }],
+        transit_routes: Vec::new(),
         warnings: vec!["member i-c is unhealthy".to_string()],
         duration_ms: 3,
     };

@@ -1,0 +1,108 @@
+//! Keeping the VIP reachable from outside the VPC: the VIP's static routes in
+//! the Transit Gateway route tables tagged for the group. Read, planned
+//! ([`crate::transit::plan`], pure) and written beside the VPC's routes, never
+//! before them: they do not depend on which member holds the VIP, so they add
+//! no round trip to a failover.
+
+use super::Handler;
+use crate::aws::{AwsError, Window};
+use crate::deadline::Deadline;
+use crate::group::Group;
+use crate::report::{self, Report, RouteResult};
+use crate::transit;
+use crate::world::{TransitAttachmentRecord, TransitTableRecord};
+
+/// The Transit Gateway side of a run.
+#[derive(Debug, Default)]
+pub(super) struct TransitDone {
+    pub(super) outcomes: Vec<report::TransitOutcome>,
+    pub(super) warnings: Vec<String>,
+}
+
+impl TransitDone {
+    /// Into the report: its routes, its warnings, and `changed` when it wrote.
+    pub(super) fn into_report(self, report: &mut Report) {
+        report.transit_routes = report::transit_routes(&self.outcomes, report.dry_run);
+        report.warnings.extend(self.warnings);
+        report.changed |= report
+            .transit_routes
+            .iter()
+            .any(|r| matches!(r.result, RouteResult::Created | RouteResult::Replaced));
+    }
+}
+
+impl Handler {
+    /// The Transit Gateway route tables carrying the group tag key, and the
+    /// Transit Gateway attachments of the group's VPC, in one round.
+    pub(super) async fn read_transit(
+        &self,
+        group: &Group,
+        deadline: Deadline,
+    ) -> Result<(Vec<TransitTableRecord>, Vec<TransitAttachmentRecord>), AwsError> {
+        let until = deadline.last_write();
+        let key = self.config.tags.group();
+        let (tables, attachments) = tokio::join!(
+            self.aws.transit_tables(&key, until),
+            self.aws.transit_attachments(&group.vpc_id, until),
+        );
+        Ok((tables?, attachments?))
+    }
+
+    /// Rule "the VIP's static route points at the members' VPC", applied:
+    /// nothing when `TRANSIT_ROUTES` is off; a dry run only plans.
+    pub(super) async fn transit(
+        &self,
+        group: &Group,
+        dry_run: bool,
+        deadline: Deadline,
+    ) -> TransitDone {
+        if !self.config.transit_routes {
+            return TransitDone::default();
+        }
+        let (tables, attachments) = match self.read_transit(group, deadline).await {
+            Ok(read) => read,
+            Err(e) => {
+                let warning = format!("the Transit Gateway route tables could not be read ({e}); their VIP routes were not checked");
+                return TransitDone {
+                    outcomes: Vec::new(),
+                    warnings: vec![warning],
+                };
+            }
+        };
+        let planned = transit::plan(group, &tables, &attachments, &self.config.tags);
+        let warnings = unattached(&planned, &group.vpc_id);
+        let window = Window {
+            start_by: deadline.last_write(),
+            end: deadline.end(),
+        };
+        let writes = planned.into_iter().map(|route| async move {
+            let outcome = match route.write {
+                Some(_) if !dry_run => Some(
+                    self.aws
+                        .write_transit(&route, window)
+                        .await
+                        .map_err(|e| e.to_string()),
+                ),
+                _ => None,
+            };
+            (route, outcome)
+        });
+        let outcomes = futures_util::future::join_all(writes).await;
+        TransitDone { outcomes, warnings }
+    }
+}
+
+/// A tagged Transit Gateway route table on a Transit Gateway the VPC is not
+/// (yet) attached to: nothing to route to, said once per table.
+fn unattached(planned: &[transit::TransitRoute], vpc: &str) -> Vec<String> {
+    let mut tables: Vec<(&str, &str)> = planned
+        .iter()
+        .filter(|r| r.wanted.is_none())
+        .map(|r| (r.table.as_str(), r.transit_gateway.as_str()))
+        .collect();
+    tables.dedup();
+    tables
+        .into_iter()
+        .map(|(table, tgw)| format!("Transit Gateway route table {table} is tagged for the group, but {tgw} has no available attachment of {vpc}: its VIP route was left alone"))
+        .collect()
+}

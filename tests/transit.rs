@@ -1,0 +1,283 @@
+//! Clients outside the VPC (issue 20): the VIP's static route in the Transit
+//! Gateway route tables tagged for the group, kept and checked.
+//!
+//! Emulated: moto 5.2.5 has Transit Gateways but loses a static route's
+//! attachment in its answers and does not implement ReplaceTransitGatewayRoute
+//! (`../shared/TOOLING.md`); the test kit's fault proxy (`Rules::transit`)
+//! fills the attachments in, answers a replace as EC2 does, and adds the
+//! routes a Transit Gateway learns by propagation. Everything is seeded through
+//! the proxy so it knows every route. Real: the function's calls and moto's
+//! Transit Gateways, route tables, attachments and VPC routes.
+
+use serde_json::json;
+use testkit::events::scheduled;
+use testkit::fault_proxy::{FaultProxy, Rules};
+use testkit::topology::{self, Seed, TransitSeed, GROUP, VIP};
+use testkit::{client_for, handler_for, patient, CallLog, Emulator};
+use vip_failover::handler::Handler;
+use vip_failover::report::{Response, RouteResult};
+use vip_failover::Config;
+
+/// A two-AZ group whose VPC is attached to a Transit Gateway with a route
+/// table tagged for the group, all behind the Transit Gateway emulation.
+struct Given {
+    _emulator: Emulator,
+    proxy: FaultProxy,
+    client: aws_sdk_ec2::Client,
+    seed: Seed,
+    tgw: TransitSeed,
+}
+
+impl Given {
+    async fn new() -> Self {
+        let emulator = Emulator::start();
+        let rules = Rules {
+            transit: true,
+            ..Rules::default()
+        };
+        let proxy = FaultProxy::start(&emulator.addr(), rules).await;
+        let (client, _) = client_for(&proxy.url(), &patient());
+        let seed = topology::seed_two_az(&client).await.expect("seed");
+        let tgw = topology::seed_transit(&client, &seed, GROUP)
+            .await
+            .expect("transit gateway");
+        Self {
+            _emulator: emulator,
+            proxy,
+            client,
+            seed,
+            tgw,
+        }
+    }
+
+    /// The function with `TRANSIT_ROUTES` on or off.
+    fn handler(&self, transit_routes: bool) -> (Handler, CallLog) {
+        let config = Config {
+            transit_routes,
+            ..patient()
+        };
+        handler_for(&self.proxy.url(), config)
+    }
+
+    async fn routes(&self, table: &str) -> std::collections::BTreeMap<String, Option<String>> {
+        topology::tgw_routes(&self.client, table)
+            .await
+            .expect("search")
+    }
+}
+
+async fn reconcile(handler: &Handler) -> vip_failover::report::Report {
+    match handler.handle(scheduled(), testkit::deadline()).await {
+        Ok(Response::Reconcile { groups, .. }) => groups.into_iter().next().expect("one group"),
+        other => panic!("expected a reconcile, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn given_a_tagged_transit_table_without_the_vip_route_when_reconciling_then_it_is_created_once(
+) {
+    let given = Given::new().await;
+    let (handler, _) = given.handler(true);
+
+    let report = reconcile(&handler).await;
+    assert_eq!(report.transit_routes.len(), 1, "{report:#?}");
+    assert_eq!(report.transit_routes[0].result, RouteResult::Created);
+    assert!(report.changed);
+    let routes = given.routes(&given.tgw.table_id).await;
+    assert_eq!(
+        routes.get(VIP),
+        Some(&Some(given.tgw.attachment_id.clone()))
+    );
+
+    // Then a second run finds it right and writes nothing.
+    let (handler, calls) = given.handler(true);
+    let again = reconcile(&handler).await;
+    assert_eq!(again.transit_routes[0].result, RouteResult::Unchanged);
+    assert!(!again.changed);
+    assert_eq!(calls.count("CreateTransitGatewayRoute"), 0);
+    assert_eq!(calls.count("ReplaceTransitGatewayRoute"), 0);
+}
+
+#[tokio::test]
+async fn given_a_blackholed_vip_route_when_reconciling_then_it_is_replaced_towards_the_vpc() {
+    let given = Given::new().await;
+    topology::tgw_blackhole_route(&given.client, &given.tgw.table_id, VIP)
+        .await
+        .expect("blackhole");
+    let (handler, calls) = given.handler(true);
+
+    let report = reconcile(&handler).await;
+    assert_eq!(report.transit_routes[0].result, RouteResult::Replaced);
+    assert_eq!(
+        report.transit_routes[0].before.as_deref(),
+        Some("blackhole")
+    );
+    assert_eq!(calls.count("ReplaceTransitGatewayRoute"), 1);
+    let routes = given.routes(&given.tgw.table_id).await;
+    assert_eq!(
+        routes.get(VIP),
+        Some(&Some(given.tgw.attachment_id.clone()))
+    );
+}
+
+#[tokio::test]
+async fn given_the_vip_routed_to_another_attachment_then_it_is_replaced_and_nothing_else_changes() {
+    let given = Given::new().await;
+    // Another VPC on the same Transit Gateway, which the VIP was pointed at.
+    let other_vpc = topology::create_vpc(&given.client, "10.7.0.0/16")
+        .await
+        .expect("vpc");
+    let subnet = topology::create_subnet(&given.client, &other_vpc, "10.7.1.0/24", "us-east-1a")
+        .await
+        .expect("subnet");
+    let other = topology::attach_vpc(&given.client, &given.tgw.tgw_id, &other_vpc, &[subnet])
+        .await
+        .expect("attach");
+    topology::tgw_route_to(&given.client, &given.tgw.table_id, VIP, &other)
+        .await
+        .expect("route");
+    topology::tgw_route_to(&given.client, &given.tgw.table_id, "10.7.0.0/16", &other)
+        .await
+        .expect("route");
+    let (handler, _) = given.handler(true);
+
+    let report = reconcile(&handler).await;
+    assert_eq!(report.transit_routes[0].result, RouteResult::Replaced);
+    let routes = given.routes(&given.tgw.table_id).await;
+    assert_eq!(
+        routes.get(VIP),
+        Some(&Some(given.tgw.attachment_id.clone()))
+    );
+    assert_eq!(
+        routes.get("10.7.0.0/16"),
+        Some(&Some(other)),
+        "never collateral damage"
+    );
+}
+
+#[tokio::test]
+async fn given_an_untagged_transit_table_then_it_is_never_written() {
+    let given = Given::new().await;
+    let untagged =
+        topology::create_tgw_route_table(&given.client, &given.tgw.tgw_id, &[("Name", "shared")])
+            .await
+            .expect("table");
+    let other_group = [("vip-failover:group", "db")];
+    let foreign = topology::create_tgw_route_table(&given.client, &given.tgw.tgw_id, &other_group)
+        .await
+        .expect("table");
+    topology::tgw_blackhole_route(&given.client, &untagged, VIP)
+        .await
+        .expect("route");
+    let (handler, calls) = given.handler(true);
+
+    let report = reconcile(&handler).await;
+    let tables: Vec<&str> = report
+        .transit_routes
+        .iter()
+        .map(|r| r.route_table_id.as_str())
+        .collect();
+    assert_eq!(tables, [given.tgw.table_id.as_str()]);
+    assert_eq!(
+        given.routes(&untagged).await.get(VIP),
+        Some(&None),
+        "still a blackhole"
+    );
+    assert!(given.routes(&foreign).await.is_empty());
+    // One write in all: the tagged table's.
+    let writes =
+        calls.count("CreateTransitGatewayRoute") + calls.count("ReplaceTransitGatewayRoute");
+    assert_eq!(writes, 1);
+}
+
+#[tokio::test]
+async fn given_transit_routes_off_then_no_transit_gateway_call_is_made() {
+    let given = Given::new().await;
+    let (handler, calls) = given.handler(false);
+
+    let report = reconcile(&handler).await;
+    assert!(report.transit_routes.is_empty());
+    let actions = calls.actions();
+    assert!(
+        actions.iter().all(|a| !a.contains("TransitGateway")),
+        "{actions:?}"
+    );
+    assert!(given.routes(&given.tgw.table_id).await.is_empty());
+}
+
+#[tokio::test]
+async fn given_a_dry_run_then_the_transit_route_is_planned_not_written() {
+    let given = Given::new().await;
+    let (handler, _) = given.handler(true);
+    let event = json!({"action": "failover", "group": GROUP, "dry_run": true});
+
+    let report = match handler.handle(event, testkit::deadline()).await {
+        Ok(Response::Group(report)) => report,
+        other => panic!("expected a group report, got {other:?}"),
+    };
+    assert_eq!(report.transit_routes.len(), 1, "{report:#?}");
+    assert_eq!(report.transit_routes[0].result, RouteResult::WouldCreate);
+    assert!(given.routes(&given.tgw.table_id).await.is_empty());
+}
+
+#[tokio::test]
+async fn given_a_broken_path_when_checking_then_each_broken_hop_is_named_with_its_fix() {
+    let given = Given::new().await;
+    topology::tgw_blackhole_route(&given.client, &given.tgw.table_id, VIP)
+        .await
+        .expect("blackhole");
+    // The Transit Gateway learns 192.168.0.0/16 from on premises: it covers the VIP.
+    given.proxy.add_propagated_route(
+        &given.tgw.table_id,
+        "192.168.0.0/16",
+        "tgw-attach-0vpn",
+        "vpn-0onprem",
+    );
+    // The table of attachment subnet A stops routing the VIP to the holder.
+    given
+        .client
+        .delete_route()
+        .route_table_id(&given.seed.tables[0])
+        .destination_cidr_block(VIP)
+        .send()
+        .await
+        .expect("delete");
+    let (handler, _) = given.handler(true);
+
+    let check = match handler
+        .handle(
+            json!({"action": "check", "group": GROUP}),
+            testkit::deadline(),
+        )
+        .await
+    {
+        Ok(Response::Check(report)) => report,
+        other => panic!("expected a check report, got {other:?}"),
+    };
+    let failing: Vec<&str> = check.problems().map(|f| f.check.as_str()).collect();
+    for hop in [
+        "transit static route",
+        "transit subnet route tables",
+        "transit overlap",
+    ] {
+        assert!(failing.contains(&hop), "{hop} not named: {check:#?}");
+    }
+    let detail = |name: &str| {
+        check
+            .findings
+            .iter()
+            .find(|f| f.check == name)
+            .map(|f| f.detail.clone())
+            .unwrap_or_default()
+    };
+    assert!(detail("transit subnet route tables").contains(&given.seed.tables[0]));
+    assert!(detail("transit overlap").contains("192.168.0.0/16"));
+    for fine in [
+        "transit attachment",
+        "transit attachment subnets",
+        "transit source/dest check",
+    ] {
+        assert!(!failing.contains(&fine), "{fine} should pass: {check:#?}");
+    }
+    assert!(!check.ok);
+}
