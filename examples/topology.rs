@@ -2,7 +2,7 @@
 //! route tables. Reaches the emulator through `AWS_ENDPOINT_URL`, like the Lambda.
 //!
 //! ```text
-//! cargo run --example topology -- seed            # prints shell variables
+//! cargo run --example topology -- seed            # tables tagged for `web`; prints shell variables
 //! cargo run --example topology -- routes VPC_ID   # every route of every table
 //! cargo run --example topology -- stop INSTANCE_ID
 //! ```
@@ -24,6 +24,19 @@ async fn main() -> Result<()> {
     {
         ["seed"] => {
             let seed = topology::seed_two_az(&client).await?;
+            // As the template requires: the function may write only tables
+            // tagged for a group (or listed in the stack).
+            client
+                .create_tags()
+                .set_resources(Some(seed.tables.clone()))
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("vip-failover:group")
+                        .value(topology::GROUP)
+                        .build(),
+                )
+                .send()
+                .await?;
             println!("VPC_ID={}", seed.vpc_id);
             println!("SERVER_A={}", seed.server_a.instance_id);
             println!("SERVER_A_ENI={}", seed.server_a.eni_id);

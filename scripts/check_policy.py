@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
                      "AWS::StackName": "vip-failover", "AWS::URLSuffix": "amazonaws.com"}
 FAILOVER_FUNCTION = "VipFailoverFunction"  # the function whose role is checked
-READ_PREFIXES = ("Describe", "Get", "List")
+READ_PREFIXES = ("Describe", "Get", "List", "Search")  # EC2's non-mutating actions
 ROUTE_WRITES = {"ec2:CreateRoute", "ec2:ReplaceRoute"}
 NOT_PLAIN = re.compile(r"[*?]|^NotAction:")  # a wildcard or NotAction entry
 
@@ -98,11 +98,15 @@ def substitute(text: str, variables: dict[str, str]) -> str:
     return re.sub(r"\$\{([^}]*)\}", value, text)
 
 
-def sub_value(value: Any) -> str:
-    """A Fn::Sub variable: a string, or the string branch of a Fn::If (the
-    template's optional parameters default to empty, so their conditions take the
-    branch that needs no value)."""
-    strings = [b for b in if_branches(value) if isinstance(b, str)]
+def sub_value(value: Any, variables: dict[str, str]) -> str:
+    """A Fn::Sub variable: a string, or the string (or Fn::Sub string) branch of a
+    Fn::If (the template's optional parameters default to empty, so their
+    conditions take the branch that needs no value)."""
+    def text(branch: Any) -> str | None:
+        if isinstance(branch, dict) and isinstance(branch.get("Fn::Sub"), str):
+            return substitute(branch["Fn::Sub"], variables)
+        return branch if isinstance(branch, str) else None
+    strings = [t for t in map(text, if_branches(value)) if t is not None]
     return strings[-1] if strings else str(value)
 
 
@@ -110,7 +114,7 @@ def resolve_document(doc: Any, variables: dict[str, str]) -> Any:
     """A policy document as a dict: inline, a JSON string, or a Fn::Sub of one."""
     if isinstance(doc, dict) and list(doc) == ["Fn::Sub"]:
         text, extra = doc["Fn::Sub"] if isinstance(doc["Fn::Sub"], list) else (doc["Fn::Sub"], {})
-        return json.loads(substitute(text, {**variables, **{k: sub_value(v) for k, v in extra.items()}}))
+        return json.loads(substitute(text, {**variables, **{k: sub_value(v, variables) for k, v in extra.items()}}))
     return json.loads(doc) if isinstance(doc, str) else doc
 
 

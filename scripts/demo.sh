@@ -34,7 +34,7 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_SESSION_TOKEN=test
 step "Building (first run compiles the AWS SDK: a few minutes)"
 cargo build --quiet --example topology --bin vip-failover --bin vip-failover-cli
 
-step "Seeding: VPC 10.0.0.0/16, serverA in us-east-1a, serverB in us-east-1b, VIP 192.168.100.10/32"
+step "Seeding: VPC 10.0.0.0/16, serverA in us-east-1a, serverB in us-east-1b, VIP 192.168.100.10/32, three client tables tagged vip-failover:group=web"
 cargo run --quiet --example topology -- seed | tee "$WORK/seed.env"
 # shellcheck disable=SC1091
 source "$WORK/seed.env"
@@ -55,6 +55,9 @@ invoke events/status.json | python3 -m json.tool
 
 step "Status before, as an operator sees it (vip-failover-cli status)"
 target/debug/vip-failover-cli status --group web
+
+step "Pre-flight check (vip-failover-cli check): the tables are tagged as the template requires"
+target/debug/vip-failover-cli check --group web || { echo "FAILED: the pre-flight check did not pass" >&2; exit 1; }
 
 step "serverA fails: its instance stops, EventBridge sends the state-change event"
 cargo run --quiet --example topology -- stop "$SERVER_A"

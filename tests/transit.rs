@@ -220,20 +220,110 @@ async fn given_a_dry_run_then_the_transit_route_is_planned_not_written() {
     assert!(given.routes(&given.tgw.table_id).await.is_empty());
 }
 
+/// `check`'s Transit Gateway findings: the names of the failing hops, and the
+/// detail of each finding by name.
+async fn transit_check(given: &Given) -> (Vec<String>, Vec<(String, String)>) {
+    let (handler, _) = given.handler(true);
+    let event = json!({"action": "check", "group": GROUP});
+    let check = match handler.handle(event, testkit::deadline()).await {
+        Ok(Response::Check(report)) => report,
+        other => panic!("expected a check report, got {other:?}"),
+    };
+    let transit: Vec<_> = check
+        .findings
+        .iter()
+        .filter(|f| f.check.starts_with("transit "))
+        .collect();
+    assert!(!transit.is_empty(), "no transit finding: {check:#?}");
+    let failing = transit
+        .iter()
+        .filter(|f| !f.ok)
+        .map(|f| f.check.clone())
+        .collect();
+    let details = transit
+        .iter()
+        .map(|f| (f.check.clone(), f.detail.clone()))
+        .collect();
+    (failing, details)
+}
+
+fn detail<'a>(details: &'a [(String, String)], hop: &str) -> &'a str {
+    details
+        .iter()
+        .find(|(name, _)| name == hop)
+        .map_or("", |(_, d)| d.as_str())
+}
+
 #[tokio::test]
-async fn given_a_broken_path_when_checking_then_each_broken_hop_is_named_with_its_fix() {
+async fn given_a_whole_path_when_checking_then_every_hop_passes() {
     let given = Given::new().await;
-    topology::tgw_blackhole_route(&given.client, &given.tgw.table_id, VIP)
-        .await
-        .expect("blackhole");
-    // The Transit Gateway learns 192.168.0.0/16 from on premises: it covers the VIP.
-    given.proxy.add_propagated_route(
+    topology::tgw_route_to(
+        &given.client,
         &given.tgw.table_id,
-        "192.168.0.0/16",
-        "tgw-attach-0vpn",
-        "vpn-0onprem",
+        VIP,
+        &given.tgw.attachment_id,
+    )
+    .await
+    .expect("route");
+    let (failing, details) = transit_check(&given).await;
+    assert!(failing.is_empty(), "{details:#?}");
+    assert_eq!(details.len(), 6, "six hops: {details:#?}");
+}
+
+#[tokio::test]
+async fn hop_1_given_no_static_vip_route_when_checking_then_the_static_route_hop_names_the_fix() {
+    let given = Given::new().await;
+    let (failing, details) = transit_check(&given).await;
+    assert_eq!(failing, ["transit static route"], "{details:#?}");
+    assert!(detail(&details, "transit static route").contains("a reconcile creates it"));
+}
+
+#[tokio::test]
+async fn hop_2_given_a_transit_gateway_the_vpc_is_not_attached_to_then_the_attachment_hop_names_the_command(
+) {
+    let given = Given::new().await;
+    topology::tgw_route_to(
+        &given.client,
+        &given.tgw.table_id,
+        VIP,
+        &given.tgw.attachment_id,
+    )
+    .await
+    .expect("route");
+    let other = topology::create_transit_gateway(&given.client)
+        .await
+        .expect("tgw");
+    let tags = [("vip-failover:group", GROUP)];
+    let table = topology::create_tgw_route_table(&given.client, &other, &tags)
+        .await
+        .expect("table");
+    let (failing, details) = transit_check(&given).await;
+    assert!(
+        failing.contains(&"transit attachment".to_string()),
+        "{details:#?}"
     );
-    // The table of attachment subnet A stops routing the VIP to the holder.
+    let attachment = details
+        .iter()
+        .find(|(name, d)| name == "transit attachment" && d.starts_with(&table))
+        .map(|(_, d)| d.as_str())
+        .unwrap_or_default();
+    assert!(
+        attachment.contains("create-transit-gateway-vpc-attachment"),
+        "{details:#?}"
+    );
+}
+
+#[tokio::test]
+async fn hop_4_given_an_attachment_subnets_table_without_the_vip_route_then_that_table_is_named() {
+    let given = Given::new().await;
+    topology::tgw_route_to(
+        &given.client,
+        &given.tgw.table_id,
+        VIP,
+        &given.tgw.attachment_id,
+    )
+    .await
+    .expect("route");
     given
         .client
         .delete_route()
@@ -242,42 +332,80 @@ async fn given_a_broken_path_when_checking_then_each_broken_hop_is_named_with_it
         .send()
         .await
         .expect("delete");
-    let (handler, _) = given.handler(true);
+    let (failing, details) = transit_check(&given).await;
+    assert_eq!(failing, ["transit subnet route tables"], "{details:#?}");
+    let hop = detail(&details, "transit subnet route tables");
+    assert!(
+        hop.contains(&given.seed.tables[0]) && hop.contains("vip-failover:group=web"),
+        "{hop}"
+    );
+}
 
-    let check = match handler
-        .handle(
-            json!({"action": "check", "group": GROUP}),
-            testkit::deadline(),
+#[tokio::test]
+async fn hop_5_given_source_dest_check_on_the_holder_then_the_hop_gives_the_command() {
+    let given = Given::new().await;
+    topology::tgw_route_to(
+        &given.client,
+        &given.tgw.table_id,
+        VIP,
+        &given.tgw.attachment_id,
+    )
+    .await
+    .expect("route");
+    given
+        .client
+        .modify_network_interface_attribute()
+        .network_interface_id(&given.seed.server_a.eni_id)
+        .source_dest_check(
+            aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                .value(true)
+                .build(),
         )
+        .send()
         .await
-    {
-        Ok(Response::Check(report)) => report,
-        other => panic!("expected a check report, got {other:?}"),
+        .expect("source/dest check on");
+    let (failing, details) = transit_check(&given).await;
+    assert!(
+        failing.contains(&"transit source/dest check".to_string()),
+        "{details:#?}"
+    );
+    assert!(detail(&details, "transit source/dest check").contains("--no-source-dest-check"));
+}
+
+#[tokio::test]
+async fn given_a_learned_route_covering_the_vip_when_checking_then_the_overlap_is_reported() {
+    let given = Given::new().await;
+    topology::tgw_route_to(
+        &given.client,
+        &given.tgw.table_id,
+        VIP,
+        &given.tgw.attachment_id,
+    )
+    .await
+    .expect("route");
+    // The Transit Gateway learns 192.168.0.0/16 from on premises: it covers the VIP.
+    given.proxy.add_propagated_route(
+        &given.tgw.table_id,
+        "192.168.0.0/16",
+        "tgw-attach-0vpn",
+        "vpn-0onprem",
+    );
+    let (failing, details) = transit_check(&given).await;
+    assert_eq!(failing, ["transit overlap"], "{details:#?}");
+    assert!(detail(&details, "transit overlap").contains("192.168.0.0/16"));
+}
+
+#[tokio::test]
+async fn given_a_missing_transit_route_then_status_shows_what_a_reconcile_would_write() {
+    let given = Given::new().await;
+    let (handler, calls) = given.handler(true);
+    let event = json!({"action": "status", "group": GROUP});
+    let status = match handler.handle(event, testkit::deadline()).await {
+        Ok(Response::Status(status)) => status,
+        other => panic!("expected a status, got {other:?}"),
     };
-    let failing: Vec<&str> = check.problems().map(|f| f.check.as_str()).collect();
-    for hop in [
-        "transit static route",
-        "transit subnet route tables",
-        "transit overlap",
-    ] {
-        assert!(failing.contains(&hop), "{hop} not named: {check:#?}");
-    }
-    let detail = |name: &str| {
-        check
-            .findings
-            .iter()
-            .find(|f| f.check == name)
-            .map(|f| f.detail.clone())
-            .unwrap_or_default()
-    };
-    assert!(detail("transit subnet route tables").contains(&given.seed.tables[0]));
-    assert!(detail("transit overlap").contains("192.168.0.0/16"));
-    for fine in [
-        "transit attachment",
-        "transit attachment subnets",
-        "transit source/dest check",
-    ] {
-        assert!(!failing.contains(&fine), "{fine} should pass: {check:#?}");
-    }
-    assert!(!check.ok);
+    assert_eq!(status.transit_routes.len(), 1, "{status:#?}");
+    assert_eq!(status.transit_routes[0].route_table_id, given.tgw.table_id);
+    assert_eq!(status.transit_routes[0].result, RouteResult::WouldCreate);
+    calls.assert_no_writes();
 }

@@ -10,7 +10,7 @@ use crate::deadline::Deadline;
 use crate::group::ConfigError;
 use crate::plan::{self, Intent};
 use crate::preflight;
-use crate::report::{Response, StatusReport};
+use crate::report::{self, Response, StatusReport};
 use crate::transit;
 
 impl Handler {
@@ -20,11 +20,11 @@ impl Handler {
         let policy = self.policy();
         let plan = plan::decide(&loaded.group, &Intent::Automatic, &policy);
         let pin = plan::pin(&loaded.group, &policy);
-        Ok(Response::Status(StatusReport::new(
-            &loaded.group,
-            &plan,
-            pin.as_ref(),
-        )))
+        let mut status = StatusReport::new(&loaded.group, &plan, pin.as_ref());
+        let transit = self.transit(&loaded.group, true, deadline).await;
+        status.transit_routes = report::transit_routes(&transit.outcomes, true);
+        status.warnings.extend(transit.warnings);
+        Ok(Response::Status(status))
     }
 
     /// The pre-flight check. Contradicting tags are a finding, an unknown group

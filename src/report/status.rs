@@ -66,6 +66,10 @@ pub struct StatusReport {
     pub members: Vec<MemberStatus>,
     pub unresolved: Vec<Unresolved>,
     pub route_tables: Vec<TableStatus>,
+    /// The VIP routes of the Transit Gateway route tables tagged for the group,
+    /// as a reconcile would leave them (`would_create`, `would_replace`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transit_routes: Vec<super::RouteReport>,
     /// An operator's move in force against preemption, and how to end it.
     pub pinned: Option<Pinned>,
     /// The sealed member list, when there is one.
@@ -118,6 +122,7 @@ impl StatusReport {
                         .map(|m| m.instance_id.clone()),
                 })
                 .collect(),
+            transit_routes: Vec::new(),
             pinned: pin.map(|(record, until)| Pinned {
                 to: record.to.clone(),
                 until: until.to_rfc3339(),

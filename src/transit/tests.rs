@@ -290,3 +290,26 @@ fn without_an_attachment_the_fix_is_the_attach_command() {
         attach.is_some_and(|h| !h.ok && h.detail.contains("create-transit-gateway-vpc-attachment"))
     );
 }
+
+#[test]
+fn an_attachment_without_subnets_is_named() {
+    // EC2 requires a subnet per attachment; an emulator (or a half-deleted
+    // attachment) may show none, and the packet then has no way in.
+    let g = group();
+    let tables = vpc_tables(true);
+    let attachments = [attachment(&[])];
+    let path = Path {
+        group: &g,
+        holder: g.members.first(),
+        attachments: &attachments,
+        vpc_tables: &tables,
+        tags: &TAGS,
+    };
+    let tgw = tgw_table(
+        "tgw-rtb-1",
+        Some("web"),
+        vec![static_to(VIP, Some(ATTACHMENT))],
+    );
+    let hops = trace(&tgw, &path);
+    assert!(failing(&hops).contains(&"attachment subnets"), "{hops:#?}");
+}

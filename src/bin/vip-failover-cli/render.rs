@@ -7,7 +7,7 @@ use serde::Serialize;
 use vip_failover::health::Grade;
 use vip_failover::plan::Action;
 use vip_failover::preflight::CheckReport;
-use vip_failover::report::{MemberStatus, Report, RouteResult, StatusReport};
+use vip_failover::report::{MemberStatus, Report, RouteReport, RouteResult, StatusReport};
 
 mod table;
 
@@ -149,6 +149,7 @@ pub fn status(report: &StatusReport, palette: Palette) -> String {
     } else {
         out.push_str(&route_table(report).render(palette, "  "));
     }
+    transit_lines(&mut out, palette, &report.transit_routes);
     out.push('\n');
     let _ = writeln!(
         out,
@@ -327,7 +328,25 @@ fn endpoints(out: &mut String, palette: Palette, report: &Report) {
     out.push_str(&table.render(palette, "  "));
 }
 
+/// The VIP routes of the group's route tables, then those of its Transit
+/// Gateway route tables (when there are any).
 fn route_results(out: &mut String, palette: Palette, report: &Report) {
+    route_lines(out, palette, &report.route_tables);
+    transit_lines(out, palette, &report.transit_routes);
+}
+
+fn transit_lines(out: &mut String, palette: Palette, routes: &[RouteReport]) {
+    if routes.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nTransit Gateway route tables (towards the VPC's attachment):"
+    );
+    route_lines(out, palette, routes);
+}
+
+fn route_lines(out: &mut String, palette: Palette, routes: &[RouteReport]) {
     let mut table = Table::with_header(&[
         "",
         "ROUTE TABLE",
@@ -336,7 +355,7 @@ fn route_results(out: &mut String, palette: Palette, report: &Report) {
         "AFTER",
         "RESULT",
     ]);
-    for r in &report.route_tables {
+    for r in routes {
         let (mark, style) = match r.result {
             RouteResult::Created | RouteResult::Replaced | RouteResult::Unchanged => {
                 (PASS, Style::Good)
