@@ -3,6 +3,7 @@
 
 use tracing::info;
 
+use super::read::Loaded;
 use super::{Error, Handler, Hints};
 use crate::aws::ec2::TableSelect;
 use crate::aws::Window;
@@ -64,17 +65,7 @@ impl Handler {
                     },
                 };
                 let mut report = preflight::check(group, &context);
-                if self.config.transit_routes {
-                    let (tables, attachments) = self.read_transit(group, deadline).await?;
-                    let path = transit::Path {
-                        group,
-                        holder: plan::holder(group),
-                        attachments: &attachments,
-                        vpc_tables: &loaded.vpc_tables,
-                        tags: &self.config.tags,
-                    };
-                    report.add(preflight::transit_paths(&tables, &path));
-                }
+                report.add(self.transit_findings(&loaded, deadline).await);
                 report
             }
             Err(Error::Config(e)) if matches!(*e, ConfigError::UnknownGroup { .. }) => {
@@ -85,6 +76,36 @@ impl Handler {
         };
         info!(group = %report.group, ok = report.ok, problems = report.problems().count(), "check");
         Ok(Response::Check(report))
+    }
+
+    /// The Transit Gateway path, hop by hop, when `TRANSIT_ROUTES` is on; a
+    /// read that fails is a finding too (the permissions are the usual cause).
+    async fn transit_findings(
+        &self,
+        loaded: &Loaded,
+        deadline: Deadline,
+    ) -> Vec<preflight::Finding> {
+        if !self.config.transit_routes {
+            return Vec::new();
+        }
+        let group = &loaded.group;
+        match self.read_transit(group, deadline).await {
+            Ok((tables, attachments)) => {
+                let path = transit::Path {
+                    group,
+                    holder: plan::holder(group),
+                    attachments: &attachments,
+                    vpc_tables: &loaded.vpc_tables,
+                    tags: &self.config.tags,
+                };
+                preflight::transit_paths(&tables, &path)
+            }
+            Err(e) => vec![preflight::Finding {
+                check: "transit".to_string(),
+                ok: false,
+                detail: format!("the Transit Gateway route tables could not be read ({e}); the stack grants the reads (ReadGroupState): check the role"),
+            }],
+        }
     }
 
     /// Rule "an operator's move sticks", undone: the pin goes, the move stays.
