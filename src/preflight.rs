@@ -239,6 +239,10 @@ fn active_member(group: &Group) -> Finding {
         .count();
     let mut problems = Vec::new();
     match holder {
+        Some(h) if h.maintenance => problems.push(format!(
+            "the VIP is on {}, which is in maintenance; the next run moves it to a fit member",
+            h.instance_id
+        )),
         Some(h) if h.health.grade != Grade::Healthy => problems.push(format!(
             "the VIP is on {}, which is not healthy ({}); a reconcile or failover acts on it",
             h.instance_id,
@@ -267,17 +271,31 @@ fn healthy_standby(group: &Group) -> Finding {
         .members
         .iter()
         .filter(|m| m.health.grade == Grade::Healthy && Some(m.instance_id.as_str()) != holder)
+        .filter(|m| !m.maintenance)
         .map(|m| m.instance_id.as_str())
         .collect();
+    let resting: Vec<&str> = group
+        .members
+        .iter()
+        .filter(|m| m.maintenance)
+        .map(|m| m.instance_id.as_str())
+        .collect();
+    let aside = if resting.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} in maintenance: out of candidacy)", resting.join(", "))
+    };
     let problems = if standbys.is_empty() {
-        vec!["no healthy standby: a failure of the active member cannot be absorbed".to_string()]
+        vec![format!(
+            "no healthy standby{aside}: a failure of the active member cannot be absorbed"
+        )]
     } else {
         Vec::new()
     };
     finding(
         "healthy_standby",
         problems,
-        format!("healthy standbys: {}", standbys.join(", ")),
+        format!("healthy standbys: {}{aside}", standbys.join(", ")),
     )
 }
 

@@ -127,7 +127,14 @@ pub(super) fn member_health(group: &Group) -> String {
             Grade::Unknown => format!("unknown: {}", m.health.summary()),
             Grade::Failed => format!("failed: {}", m.health.summary()),
         };
-        format!("{} ({grade})", m.instance_id)
+        // A member set aside for maintenance says so: "healthy" alone would
+        // read as a candidate that was overlooked.
+        let aside = if m.maintenance {
+            ", in maintenance"
+        } else {
+            ""
+        };
+        format!("{} ({grade}{aside})", m.instance_id)
     });
     let unresolved = group
         .unresolved

@@ -12,6 +12,8 @@
 //! - [`events`]: events as AWS delivers them;
 //! - [`fault_proxy`]: an HTTP proxy in front of the emulator that injects faults,
 //!   EC2's token-bucket throttling, AWS-like latency, and answers moto cannot give;
+//! - [`logs`]: a proxy in front of the emulator's CloudWatch Logs that gives
+//!   `FilterLogEvents` AWS's reading of patterns of several terms;
 //! - [`lambda`]: a local Lambda service (Runtime API and Invoke API) running the real
 //!   function binary.
 //! - [`sns`]: SNS topics and SQS queues of the emulator, over its query API, to run
@@ -23,6 +25,7 @@ pub mod emulator;
 pub mod events;
 pub mod fault_proxy;
 pub mod lambda;
+pub mod logs;
 pub mod rng;
 pub mod sns;
 pub mod topology;

@@ -221,10 +221,12 @@ pub(crate) async fn stack_output(
         .send()
         .await
         .map_err(|e| {
-            Failure::Invoke(format!(
-                "CloudFormation DescribeStacks of {stack} failed: {}",
-                one_line(&e)
-            ))
+            missing_stack(stack, &e).unwrap_or_else(|| {
+                Failure::Invoke(format!(
+                    "CloudFormation DescribeStacks of {stack} failed: {}",
+                    one_line(&e)
+                ))
+            })
         })?;
     let outputs = out
         .stacks()
@@ -241,6 +243,29 @@ pub(crate) async fn stack_output(
                 "stack {stack} has no {key} output: is it a vip-failover stack (deployed from template.yaml)?"
             ))
         })
+}
+
+/// A stack name that names no stack is a wrong argument, not an AWS failure:
+/// CloudFormation says so with `ValidationError` ("Stack with id X does not
+/// exist"), which is the only place its code is read.
+fn missing_stack<R>(
+    stack: &str,
+    error: &aws_sdk_cloudformation::error::SdkError<
+        aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksError,
+        R,
+    >,
+) -> Option<Failure> {
+    use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+    let service = error.as_service_error()?;
+    let missing = service.code() == Some("ValidationError")
+        && service
+            .message()
+            .is_some_and(|m| m.contains("does not exist"));
+    missing.then(|| {
+        Failure::Usage(format!(
+            "stack {stack} does not exist in this account and region: check --stack (the stack's name) and --region"
+        ))
+    })
 }
 
 /// An SDK error in one readable line: the service's code and message, or the
