@@ -38,7 +38,9 @@ pub(crate) fn decision_metrics(report: &Report) -> Value {
         "Function": function_name(),
         "Action": report.action,
         "DryRun": report.dry_run,
-        "Failovers": count(Action::FailedOver),
+        // A move counts once a route was written: one that wrote nothing (its
+        // record refused, every write pending or failed) is no failover yet.
+        "Failovers": count(Action::FailedOver) * u32::from(report.written_routes() > 0),
         "Repairs": count(Action::Repaired),
         "NoChange": count(Action::NoChange),
         "Refused": count(Action::Refused),

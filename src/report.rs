@@ -145,13 +145,10 @@ impl Report {
             .count()
     }
 
-    /// VPC and Transit Gateway routes alike: a Transit Gateway route that
-    /// failed fails the run, so it is retried.
+    /// The VPC's routes: the failover. (Transit Gateway routes that failed are
+    /// warnings; see `handler/transit.rs`.)
     fn routes_with(&self, result: RouteResult) -> impl Iterator<Item = &RouteReport> {
-        self.route_tables
-            .iter()
-            .chain(&self.transit_routes)
-            .filter(move |r| r.result == result)
+        self.route_tables.iter().filter(move |r| r.result == result)
     }
 }
 
@@ -361,9 +358,10 @@ pub enum Response {
 }
 
 impl Response {
-    /// Whether a person should hear of this answer: a route was written, a
-    /// group needs attention, or a probe's decision changed something or
-    /// failed. The result topic's filter passes only these.
+    /// Whether a person should hear of this answer: a route was written, or a
+    /// group needs attention. The result topic's filter passes only these. A
+    /// probe decision that keeps being refused (every round, about a minute)
+    /// is not mailed each time: the stack's `refused` alarm says it once.
     pub fn notify(&self) -> bool {
         match self {
             Self::Group(report) => report.changed,
@@ -371,7 +369,7 @@ impl Response {
                 changed, attention, ..
             } => *changed || *attention,
             Self::Probe { decision, .. } => {
-                decision["changed"] == true || decision.get("errorType").is_some()
+                decision["changed"] == true || decision["report"]["changed"] == true
             }
             _ => false,
         }

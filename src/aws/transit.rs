@@ -127,7 +127,10 @@ impl Aws {
             .collect())
     }
 
-    /// Writes one planned VIP route of a Transit Gateway route table.
+    /// Writes one planned VIP route of a Transit Gateway route table. A
+    /// replace whose route vanished since the read becomes a create, and the
+    /// other way round (a retried create that EC2 had accepted, a route beyond
+    /// the first 1,000 the search returns).
     pub(crate) async fn write_transit(
         &self,
         route: &TransitRoute,
@@ -136,6 +139,23 @@ impl Aws {
         let (Some(kind), Some(attachment)) = (route.write, route.wanted.as_deref()) else {
             return Ok(());
         };
+        let first = self.write_transit_as(route, kind, attachment, window).await;
+        let other = match first {
+            Err(ref e) if kind == WriteKind::Replace && e.route_not_found() => WriteKind::Create,
+            Err(ref e) if kind == WriteKind::Create && e.route_exists() => WriteKind::Replace,
+            other => return other,
+        };
+        self.write_transit_as(route, other, attachment, window)
+            .await
+    }
+
+    async fn write_transit_as(
+        &self,
+        route: &TransitRoute,
+        kind: WriteKind,
+        attachment: &str,
+        window: Window,
+    ) -> Result<(), AwsError> {
         let destination = route.vip.to_string();
         match kind {
             WriteKind::Create => {

@@ -121,8 +121,9 @@ pub(super) fn candidate_vpcs(members: &[&InstanceRecord]) -> Vec<String> {
 pub(super) type Incumbent = (Vec<IpNet>, Vec<Candidate>, Vec<(String, MemberError)>);
 
 /// The VIPs of the group and the members that agree on them. When members
-/// disagree, the configuration whose VIPs the group's own tables route to its
-/// members wins, then the one most members carry; the others are set aside.
+/// disagree, the configuration whose VIPs the group's own tables route to the
+/// group's instances (any of them: the holder may be the one whose tag was
+/// changed) wins, then the one most members carry; the others are set aside.
 /// Only a tie is refused: then nothing tells which side is the incumbent.
 pub(super) fn incumbent_vips(
     name: &str,
@@ -131,15 +132,16 @@ pub(super) fn incumbent_vips(
     tables: &[RouteTableRecord],
     (tags, scope): (&TagContract, &Scope),
 ) -> Result<Incumbent, ConfigError> {
+    let group_targets: BTreeSet<String> = candidates
+        .iter()
+        .flat_map(|c| [c.member.instance_id.clone(), c.member.eni_id.clone()])
+        .collect();
+    let targets: BTreeSet<&str> = group_targets.iter().map(String::as_str).collect();
     let mut configs: BTreeMap<Vec<IpNet>, Vec<Candidate>> = BTreeMap::new();
     for c in candidates {
         configs.entry(c.vips.clone()).or_default().push(c);
     }
     let score = |vips: &Vec<IpNet>, members: &Vec<Candidate>| {
-        let targets: BTreeSet<&str> = members
-            .iter()
-            .flat_map(|c| [c.member.instance_id.as_str(), c.member.eni_id.as_str()])
-            .collect();
         let routed = routes_to(name, vpc, tables, Some(vips), &targets, (tags, scope));
         (routed, members.len())
     };

@@ -196,19 +196,6 @@ fn given_members_that_contradict_each_other_then_the_group_is_refused_naming_bot
     let cases: Vec<(Vec<InstanceRecord>, Vec<&str>)> = vec![
         (
             vec![
-                with_tag(member("i-a", 1), "vip-failover:vip", "192.168.100.11/32"),
-                b(),
-            ],
-            vec![
-                "i-a",
-                "i-b",
-                "192.168.100.11/32",
-                "192.168.100.10/32",
-                "same",
-            ],
-        ),
-        (
-            vec![
                 with_tag(member("i-a", 1), "vip-failover:vip", "10.0.5.5/32"),
                 with_tag(b(), "vip-failover:vip", "10.0.5.5/32"),
             ],
@@ -225,6 +212,38 @@ fn given_members_that_contradict_each_other_then_the_group_is_refused_naming_bot
     for (instances, needles) in cases {
         says(&build_err(&instances).to_string(), &needles);
     }
+}
+
+#[test]
+fn given_the_holders_vip_tag_changed_then_the_routed_vip_wins_and_the_holder_is_set_aside() {
+    // The tables route .10 to serverA; someone retags serverA with .11. The
+    // group's VIP is still .10 (its routes say so): serverA is set aside as a
+    // dissenter (and so the VIP leaves it) instead of the group freezing.
+    let a = with_tag(member("i-a", 1), "vip-failover:vip", "192.168.100.11/32");
+    let group = web_group(&[a, member("i-b", 20)], &tables_pointing_at("i-a", 1));
+    assert_eq!(group.vips, vec![net(VIP)]);
+    assert_eq!(group.members.len(), 1);
+    says(
+        unresolved(&group)[0].1,
+        &["i-a", "192.168.100.11/32", "192.168.100.10/32"],
+    );
+}
+
+#[test]
+fn given_members_disagreeing_on_the_vip_with_no_route_to_tell_then_the_group_is_refused() {
+    let a = with_tag(member("i-a", 1), "vip-failover:vip", "192.168.100.11/32");
+    let both = [a, member("i-b", 20)];
+    let err = build_web(&snapshot(&both, &[], &[])).expect_err("a tie");
+    says(
+        &err.to_string(),
+        &[
+            "i-a",
+            "i-b",
+            "192.168.100.11/32",
+            "192.168.100.10/32",
+            "same",
+        ],
+    );
 }
 
 #[test]

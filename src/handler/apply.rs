@@ -2,6 +2,9 @@
 //! writes, and one re-read to verify them.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::Handler;
 use crate::aws::ec2::TableSelect;
@@ -11,6 +14,10 @@ use crate::group::{Group, MoveRecord};
 use crate::plan::{Action, Outcome, Plan, RouteWrite, WriteOutcome};
 use crate::report::{Report, RouteResult};
 use crate::world::RouteTableRecord;
+
+/// How long an urgent move (off a failed holder) waits for its record to
+/// start: long enough for a few throttled tokens, short beside a failover.
+const URGENT_RECORD_WAIT: Duration = Duration::from_secs(2);
 
 /// What applying a plan did.
 #[derive(Debug)]
@@ -38,16 +45,26 @@ impl Handler {
     /// Applies `plan`, recording its move first when the plan says so
     /// ([`Plan::records_first`]), then re-reads what was written. A move that
     /// could not be recorded goes ahead only when it is urgent
-    /// ([`Plan::waits_for_record`]).
+    /// ([`Plan::waits_for_record`]); an urgent one gives its record
+    /// [`URGENT_RECORD_WAIT`] at most: a record throttled until the deadline
+    /// must not hold a move off a failed holder back.
     pub(super) async fn apply(&self, group: &Group, plan: &Plan, deadline: Deadline) -> Done {
         let window = Window {
             start_by: deadline.last_write(),
             end: deadline.end(),
         };
         let (outcomes, fixed, recorded) = if plan.records_first() {
+            let record_window = if plan.waits_for_record() {
+                window
+            } else {
+                Window {
+                    start_by: window.start_by.min(Instant::now() + URGENT_RECORD_WAIT),
+                    ..window
+                }
+            };
             let (fixed, recorded) = tokio::join!(
                 self.prepare_target(plan, window),
-                self.record(group, plan, window)
+                self.record(group, plan, record_window)
             );
             let outcomes = if recorded.is_ok() || !plan.waits_for_record() {
                 self.aws.apply(&plan.writes, window).await
@@ -91,7 +108,10 @@ impl Handler {
     /// Publishes "VIP moved" for a move that wrote routes (not a dry run, not a
     /// repair). A failure to publish is a warning: the move is what matters.
     pub(super) async fn announce(&self, report: &mut Report, deadline: Deadline) {
-        let moved = report.action == Action::FailedOver && report.changed && !report.dry_run;
+        // VPC routes only: a Transit Gateway repair in the same run is no move,
+        // and a hook that fences the old holder must never run on one.
+        let moved =
+            report.action == Action::FailedOver && report.written_routes() > 0 && !report.dry_run;
         let Some(bus) = self.config.event_bus.as_deref().filter(|_| moved) else {
             return;
         };

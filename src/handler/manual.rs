@@ -117,8 +117,11 @@ impl Handler {
             let reason = "no operator's pin is in force: preemption already decides".to_string();
             return Ok(Response::released(&group.name, false, reason));
         };
-        self.unpin(group, &record, Window::until(deadline.end()))
-            .await?;
+        let window = Window {
+            start_by: deadline.last_write(),
+            end: deadline.end(),
+        };
+        self.unpin(group, &record, window).await?;
         let reason = format!(
             "released the pin of the VIP on {} (it ran until {}); preemption may move it again",
             record.to,

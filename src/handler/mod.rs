@@ -253,7 +253,12 @@ impl Handler {
         };
         let (done, transit) = tokio::join!(
             apply,
-            self.transit(&loaded.group, run.dry_run, run.deadline)
+            // A refused run writes nothing anywhere: bad input changes nothing.
+            self.transit(
+                &loaded.group,
+                run.dry_run || plan.refusal.is_some(),
+                run.deadline
+            )
         );
         let applied = Applied {
             dry_run: run.dry_run,

@@ -31,6 +31,9 @@ use crate::trigger::{ProbeReport, Trigger, TriggerError};
 /// taken for alive: the next round's result is due within one round.
 const FRESH_MARGIN: Duration = Duration::from_secs(35);
 
+/// How far ahead of this container's clock a verdict's time may be.
+const CLOCK_SKEW_MS: u64 = 5_000;
+
 /// What the warm container knows of each probed group's loop.
 #[derive(Debug, Clone, Default)]
 pub(super) struct ProbeBoard(Arc<Mutex<HashMap<String, Loop>>>);
@@ -41,8 +44,9 @@ struct Loop {
     chain: String,
     /// The last round of the chain seen or dispatched.
     seq: u64,
-    /// The last result, when one came back.
-    result: Option<RoundResult>,
+    /// The last result from a prober that reached someone, and when it came:
+    /// its verdicts count while that is fresh (a dispatch does not refresh it).
+    result: Option<(RoundResult, Instant)>,
     /// When this loop last showed life (a result, or a dispatch).
     touched: Instant,
 }
@@ -67,11 +71,10 @@ impl ProbeBoard {
     /// prober cut off from everybody decides nothing).
     pub(super) fn signals(&self, group: &str, fresh: Duration) -> BTreeMap<String, ProbeSignal> {
         let boards = self.lock();
-        let Some(result) = boards
-            .get(group)
-            .filter(|l| l.touched.elapsed() <= fresh)
+        let Some((result, _)) = boards
+            .get(group.trim())
             .and_then(|l| l.result.as_ref())
-            .filter(|r| r.reached_any)
+            .filter(|(r, heard)| r.reached_any && heard.elapsed() <= fresh)
         else {
             return BTreeMap::new();
         };
@@ -86,28 +89,48 @@ impl ProbeBoard {
     }
 
     /// Rule "one loop per group": a result continues its chain unless another
-    /// chain of the group is alive, or it is older than the last one seen.
+    /// chain of the group is alive, or it is older than the last one seen. A
+    /// result from a prober that reached nobody continues the loop but replaces
+    /// no verdict: the earlier ones age out instead.
     pub(super) fn adopt(&self, result: &RoundResult, fresh: Duration) -> Adopted {
         let (chain, seq) = parse_round(&result.round);
+        let group = result.group.trim();
         let mut boards = self.lock();
-        if let Some(current) = boards.get(&result.group) {
+        let previous = boards.get(group);
+        if let Some(current) = previous {
             let alive = current.touched.elapsed() <= fresh;
             let other_chain = current.chain != chain;
             if (alive && other_chain) || (!other_chain && seq < current.seq) {
                 return Adopted::Stale;
             }
         }
-        let next = seq + 1;
+        let Some(next) = seq.checked_add(1) else {
+            return Adopted::Stale;
+        };
+        let kept = previous.and_then(|l| l.result.clone());
+        let heard = result
+            .reached_any
+            .then(|| (result.clone(), Instant::now()))
+            .or(kept);
         boards.insert(
-            result.group.clone(),
+            group.to_string(),
             Loop {
                 chain: chain.clone(),
                 seq: next,
-                result: Some(result.clone()),
+                result: heard,
                 touched: Instant::now(),
             },
         );
         Adopted::Continue(round_id(&chain, next))
+    }
+
+    /// Whether `result` belongs to the chain this container is running for its
+    /// group (a round it dispatched).
+    fn dispatched(&self, result: &RoundResult) -> bool {
+        let (chain, _) = parse_round(&result.round);
+        self.lock()
+            .get(result.group.trim())
+            .is_some_and(|l| l.chain == chain)
     }
 
     /// A new chain for `group`, dispatched by the tick: its first round.
@@ -132,7 +155,7 @@ impl ProbeBoard {
         let boards = self.lock();
         let verdicts = boards.get(group).and_then(|l| l.result.as_ref());
         verdicts
-            .map(|r| r.verdicts.iter().map(|v| v.state()).collect())
+            .map(|(r, _)| r.verdicts.iter().map(|v| v.state()).collect())
             .unwrap_or_default()
     }
 }
@@ -160,6 +183,11 @@ fn signals_of(result: &RoundResult, now_ms: u64, fresh: Duration) -> BTreeMap<St
         .iter()
         .filter_map(|v| {
             let up = v.up?;
+            // A verdict dated ahead of this clock (beyond a little skew) is
+            // not believed: it would never age.
+            if v.at_ms > now_ms.saturating_add(CLOCK_SKEW_MS) {
+                return None;
+            }
             let age_ms = now_ms.saturating_sub(v.at_ms);
             (age_ms <= fresh_ms).then(|| {
                 let streak = if up { v.ok_streak } else { v.fail_streak };
@@ -196,9 +224,9 @@ impl Handler {
         started: Instant,
         deadline: Deadline,
     ) -> Result<Response, Error> {
-        let result = &report.result;
         let listing = self.list(deadline.last_write()).await?;
-        foreign_verdicts(result, &listing, &self.config.tags)?;
+        let ours = self.probes.dispatched(&report.result);
+        let result = &members_only(&report.result, &listing, &self.config.tags, ours)?;
         let next = match self.probes.adopt(result, self.probe_fresh()) {
             Adopted::Continue(next) => next,
             Adopted::Stale => {
@@ -324,24 +352,30 @@ impl Handler {
 }
 
 /// Rule "a forged record can do no more than an operator's failover": one that
-/// names an instance outside the group is refused before anything is decided.
-fn foreign_verdicts(
+/// names an instance outside the group is refused before anything is decided,
+/// unless it is a round this container dispatched (`ours`), whose member left
+/// the group meanwhile: then that verdict is dropped and the loop goes on.
+fn members_only(
     result: &RoundResult,
     listing: &[crate::world::InstanceRecord],
     tags: &crate::tags::TagContract,
-) -> Result<(), Error> {
+    ours: bool,
+) -> Result<RoundResult, Error> {
+    let member = |id: &str| {
+        listing
+            .iter()
+            .any(|i| i.id == id && group::is_member(i, &result.group, tags))
+    };
     let foreign: Vec<&str> = result
         .verdicts
         .iter()
         .map(|v| v.instance_id.as_str())
-        .filter(|id| {
-            !listing
-                .iter()
-                .any(|i| i.id == *id && group::is_member(i, &result.group, tags))
-        })
+        .filter(|id| !member(id))
         .collect();
-    if foreign.is_empty() {
-        return Ok(());
+    if foreign.is_empty() || ours {
+        let mut kept = result.clone();
+        kept.verdicts.retain(|v| member(&v.instance_id));
+        return Ok(kept);
     }
     Err(Error::Trigger(TriggerError::Malformed {
         shape: "probe result",

@@ -17,13 +17,33 @@ use crate::world::{TransitAttachmentRecord, TransitTableRecord};
 pub(super) struct TransitDone {
     pub(super) outcomes: Vec<report::TransitOutcome>,
     pub(super) warnings: Vec<String>,
+    /// Only planned (a dry run, or a refused run: bad input changes nothing).
+    pub(super) planned_only: bool,
 }
 
 impl TransitDone {
     /// Into the report: its routes, its warnings, and `changed` when it wrote.
+    /// A route that failed or was not started is a warning, never the run's
+    /// error: the VPC's routes are the failover, and the next run retries it.
     pub(super) fn into_report(self, report: &mut Report) {
-        report.transit_routes = report::transit_routes(&self.outcomes, report.dry_run);
+        let planned = report.dry_run || self.planned_only;
+        report.transit_routes = report::transit_routes(&self.outcomes, planned);
         report.warnings.extend(self.warnings);
+        for r in &report.transit_routes {
+            match r.result {
+                RouteResult::Failed => report.warnings.push(format!(
+                    "Transit Gateway route table {} {}: {}; the next run retries it",
+                    r.route_table_id,
+                    r.destination,
+                    r.error.as_deref().unwrap_or("failed")
+                )),
+                RouteResult::Pending => report.warnings.push(format!(
+                    "Transit Gateway route table {} {}: not written before the deadline; the next run writes it",
+                    r.route_table_id, r.destination
+                )),
+                _ => {}
+            }
+        }
         report.changed |= report
             .transit_routes
             .iter()
@@ -49,11 +69,12 @@ impl Handler {
     }
 
     /// Rule "the VIP's static route points at the members' VPC", applied:
-    /// nothing when `TRANSIT_ROUTES` is off; a dry run only plans.
+    /// nothing when `TRANSIT_ROUTES` is off; `plan_only` (a dry run, a refused
+    /// run) writes nothing.
     pub(super) async fn transit(
         &self,
         group: &Group,
-        dry_run: bool,
+        plan_only: bool,
         deadline: Deadline,
     ) -> TransitDone {
         if !self.config.transit_routes {
@@ -64,8 +85,8 @@ impl Handler {
             Err(e) => {
                 let warning = format!("the Transit Gateway route tables could not be read ({e}); their VIP routes were not checked");
                 return TransitDone {
-                    outcomes: Vec::new(),
                     warnings: vec![warning],
+                    ..TransitDone::default()
                 };
             }
         };
@@ -77,18 +98,21 @@ impl Handler {
         };
         let writes = planned.into_iter().map(|route| async move {
             let outcome = match route.write {
-                Some(_) if !dry_run => Some(
-                    self.aws
-                        .write_transit(&route, window)
-                        .await
-                        .map_err(|e| e.to_string()),
-                ),
+                // Not started (the deadline came first): pending, no outcome.
+                Some(_) if !plan_only => match self.aws.write_transit(&route, window).await {
+                    Err(e) if e.not_started() => None,
+                    written => Some(written.map_err(|e| e.to_string())),
+                },
                 _ => None,
             };
             (route, outcome)
         });
         let outcomes = futures_util::future::join_all(writes).await;
-        TransitDone { outcomes, warnings }
+        TransitDone {
+            outcomes,
+            warnings,
+            planned_only: plan_only,
+        }
     }
 }
 

@@ -59,13 +59,19 @@ fn given_a_failover_then_the_emf_document_declares_and_carries_each_metric() {
         "Group"
     );
     assert_eq!(doc["Group"], "web");
-    assert_eq!(doc["Failovers"], 1);
+    // One route failed, one pending: the VIP has not moved yet.
+    assert_eq!(doc["Failovers"], 0);
     assert_eq!(doc["Refused"], 0);
     assert_eq!(doc["RouteWriteErrors"], 1);
     assert_eq!(doc["RoutesPending"], 1);
     assert_eq!(doc["TargetSourceDestCheckEnabled"], 1);
     assert_eq!(doc["DecisionLatency"], 42);
     assert!(doc["_aws"]["Timestamp"].as_u64().unwrap() > 1_600_000_000_000);
+
+    // Once a route is written, it is a failover.
+    let mut moved = report(Action::FailedOver, false);
+    moved.route_tables[0].result = RouteResult::Replaced;
+    assert_eq!(decision_metrics(&moved)["Failovers"], 1);
 }
 
 #[test]

@@ -201,12 +201,12 @@ fn majority<'g>(group: &'g Group, tables: &[&GroupTable]) -> Option<&'g Member> 
 /// How fit a member is as a target, best first: healthy with every alarm OK,
 /// healthy with an alarm without data (rule "INSUFFICIENT_DATA is no verdict":
 /// it ranks after), of unknown health; a failed member is never a target.
-fn rank(member: &Member) -> Option<u8> {
+fn rank(group: &Group, member: &Member) -> Option<u8> {
     if member.maintenance {
         return None;
     }
     match member.health.grade {
-        Grade::Healthy if member.health.fully_healthy() => Some(0),
+        Grade::Healthy if vouched_for(group, member) => Some(0),
         Grade::Healthy => Some(1),
         Grade::Unknown => Some(2),
         Grade::Failed => None,
@@ -223,7 +223,7 @@ pub(super) fn best_candidate<'a>(
         .members
         .iter()
         .filter(|m| excluding.map(|e| &e.instance_id) != Some(&m.instance_id))
-        .filter_map(|m| rank(m).map(|r| (r, m)))
+        .filter_map(|m| rank(group, m).map(|r| (r, m)))
         .min_by_key(|(r, _)| *r)
         .map(|(_, m)| m)
 }
@@ -274,7 +274,16 @@ fn preemptor<'a>(group: &'a Group, incumbent: &Member) -> Option<&'a Member> {
     group
         .members
         .iter()
-        .find(|m| m.health.fully_healthy() && !m.maintenance && m.priority < incumbent.priority)
+        .find(|m| vouched_for(group, m) && !m.maintenance && m.priority < incumbent.priority)
+}
+
+/// Rule "preference needs every signal to vouch": healthy, every alarm with
+/// data, and in a probed group a fresh verdict that saw the service answer. A
+/// container with no verdict yet (a cold start) vouches for nobody, so it never
+/// preempts onto a service the probe last saw dead.
+pub(super) fn vouched_for(group: &Group, member: &Member) -> bool {
+    let probe_says_up = member.probe.as_ref().is_some_and(|p| p.up);
+    member.health.fully_healthy() && (group.probe.is_none() || probe_says_up)
 }
 
 /// Rule "an operator's move sticks": until when the recorded move pins its

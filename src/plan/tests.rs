@@ -327,6 +327,41 @@ fn given_a_recovered_primary_with_preemption_then_it_takes_the_vip_back() {
     assert!(plan.reason.contains("preemption"), "{}", plan.reason);
 }
 
+/// The preempting pair on serverB, probed: a verdict per member (`None`: the
+/// container has none yet, as after a cold start).
+fn probed(a_up: Option<bool>) -> Group {
+    let mut group = web_group(&preempting_pair(), &tables_pointing_at("i-b", 2));
+    group.probe = Some(crate::probe::settings::parse("tcp:80").expect("settings"));
+    for m in &mut group.members {
+        let up = if m.instance_id == "i-a" {
+            a_up
+        } else {
+            Some(true)
+        };
+        m.probe = up.map(|up| crate::health::ProbeSignal {
+            up,
+            reason: "test".to_string(),
+            streak: 2,
+            age_ms: 100,
+        });
+    }
+    group
+}
+
+#[test]
+fn given_a_probed_group_without_a_verdict_on_the_primary_then_it_is_not_preempted_onto() {
+    // A cold container knows nothing of the primary's service: the probe may
+    // have moved the VIP off it a minute ago.
+    let plan = auto(&probed(None));
+    assert_eq!(plan.action, Action::NoChange, "{}", plan.reason);
+    assert_eq!(chosen(&plan), "i-b");
+
+    // A fresh verdict that saw it answer vouches for it.
+    let plan = auto(&probed(Some(true)));
+    assert_eq!(plan.action, Action::FailedOver);
+    assert_eq!(chosen(&plan), "i-a");
+}
+
 #[test]
 fn given_preemption_when_the_primary_alarm_is_still_in_alarm_then_the_vip_stays() {
     let group = alarmed(

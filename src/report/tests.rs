@@ -139,3 +139,32 @@ fn given_an_untagged_table_holding_one_of_two_vips_then_the_other_is_absent_by_d
         "no route is ever added to an untagged table"
     );
 }
+
+fn probe_decision(decision: serde_json::Value) -> Response {
+    Response::Probe {
+        action: "probe",
+        group: "web".to_string(),
+        round: "0a1b2c3d-7".to_string(),
+        verdict_changes: 0,
+        decision,
+        next_round: None,
+        duration_ms: 1,
+    }
+}
+
+#[test]
+fn given_a_probe_decision_refused_round_after_round_then_it_is_not_mailed_each_time() {
+    let refused = probe_decision(serde_json::json!({
+        "errorType": "FailoverRefused.Retryable",
+        "errorMessage": "no healthy member",
+        "report": {"changed": false}
+    }));
+    assert!(!refused.notify());
+    let moved = probe_decision(serde_json::json!({"changed": true}));
+    assert!(moved.notify());
+    let partly = probe_decision(serde_json::json!({
+        "errorType": "PartialFailure.Retryable",
+        "report": {"changed": true}
+    }));
+    assert!(partly.notify());
+}

@@ -75,11 +75,14 @@ impl Core {
                     .to_string(),
             ));
         };
+        // A switchover made here publishes "VIP Moved" like the function's, so
+        // promotion and fencing hooks run whoever moved the VIP.
         let aws = Aws::new(
             aws_sdk_ec2::Client::new(&sdk),
             aws_sdk_cloudwatch::Client::new(&sdk),
             &config,
-        );
+        )
+        .with_events(aws_sdk_eventbridge::Client::new(&sdk));
         let function = match (&cli.function, &cli.stack) {
             (Some(name), _) => Some(name.clone()),
             (None, Some(stack)) => Some(stack_output(&sdk, stack, "FunctionName").await?),

@@ -123,9 +123,12 @@ pub(crate) fn parse_move(at_ms: i64, line: &str) -> Option<Move> {
     };
     let number = |key: &str| field(key).and_then(Value::as_u64).unwrap_or(0);
     let message = field("message").and_then(Value::as_str)?;
+    // A move that wrote no route (its record refused, every write pending) did
+    // not move the VIP: the run that finishes it is the move.
     if message != "decision"
         || text("action") != "failed_over"
         || field("dry_run") == Some(&Value::Bool(true))
+        || number("changed") == 0
     {
         return None;
     }
