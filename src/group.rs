@@ -34,7 +34,7 @@ pub(crate) use record::MoveRecord;
 pub use error::ConfigError;
 use error::MemberError;
 use incumbent::{group_preempt, group_probe, incumbent_vips, incumbent_vpc, seal_of, uncontested};
-use rules::{group_tables, outside_vpc, resolve, writable_name};
+use rules::{group_tables, outside_vpc, resolve, writable_name, Candidate};
 
 /// One server that can hold the VIP.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -312,43 +312,15 @@ pub(crate) fn build(
     let records = members_of(name, snapshot.instances, tags)?;
     let vpc_id = incumbent_vpc(name, &records, snapshot.tables, scoped)?;
     let seal = seal_of(name, &vpc_id, snapshot.tables, scoped);
-    let mut candidates = Vec::new();
-    let mut unresolved = Vec::new();
-    let mut set_aside = |instance: &str, error: MemberError| {
-        unresolved.push(Unresolved {
-            instance_id: instance.to_string(),
-            detail: error.to_string(),
-        })
-    };
-    for record in &records {
-        match resolve(record, &vpc_id, snapshot, tags) {
-            Err(e) => set_aside(&record.id, e),
-            Ok(_) if !seal.as_ref().is_none_or(|s| s.members.contains(&record.id)) => {
-                let sources = seal
-                    .as_ref()
-                    .map(|s| s.sources.join(", "))
-                    .unwrap_or_default();
-                set_aside(
-                    &record.id,
-                    MemberError::NotSealed {
-                        instance: record.id.clone(),
-                        sources,
-                    },
-                )
-            }
-            Ok(candidate) => candidates.push(candidate),
-        }
-    }
+    let (candidates, mut unresolved) = sort_out(&records, &vpc_id, seal.as_ref(), snapshot, tags);
     let (vips, candidates, dissent) =
         incumbent_vips(name, &vpc_id, candidates, snapshot.tables, scoped)?;
-    for (instance, error) in dissent {
-        set_aside(&instance, error);
-    }
+    unresolved.extend(dissent.into_iter().map(|(instance, error)| Unresolved {
+        instance_id: instance,
+        detail: error.to_string(),
+    }));
     if candidates.is_empty() {
-        let detail = unresolved
-            .iter()
-            .map(|u| u.detail.clone())
-            .collect::<Vec<_>>();
+        let detail: Vec<String> = unresolved.iter().map(|u| u.detail.clone()).collect();
         return Err(ConfigError::NoUsableMember {
             group: name.to_string(),
             detail: detail.join("; "),
@@ -393,6 +365,39 @@ pub(crate) fn build(
             .flatten()
             .collect(),
     })
+}
+
+/// The tagged instances that can serve, and those set aside with why: one that
+/// cannot be resolved (no ENI, a bad tag...), or one outside a sealed list.
+fn sort_out(
+    records: &[&InstanceRecord],
+    vpc_id: &str,
+    seal: Option<&Seal>,
+    snapshot: &Snapshot<'_>,
+    tags: &TagContract,
+) -> (Vec<Candidate>, Vec<Unresolved>) {
+    let mut candidates = Vec::new();
+    let mut unresolved = Vec::new();
+    for record in records {
+        let error = match resolve(record, vpc_id, snapshot, tags) {
+            Err(e) => e,
+            Ok(_) if !seal.is_none_or(|s| s.members.contains(&record.id)) => {
+                MemberError::NotSealed {
+                    instance: record.id.clone(),
+                    sources: seal.map(|s| s.sources.join(", ")).unwrap_or_default(),
+                }
+            }
+            Ok(candidate) => {
+                candidates.push(candidate);
+                continue;
+            }
+        };
+        unresolved.push(Unresolved {
+            instance_id: record.id.clone(),
+            detail: error.to_string(),
+        });
+    }
+    (candidates, unresolved)
 }
 
 /// `10.0.0.1/32, 192.168.1.0/24`: VIPs as errors and refusals name them.
