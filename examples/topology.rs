@@ -5,11 +5,32 @@
 //! cargo run --example topology -- seed            # tables tagged for `web`; prints shell variables
 //! cargo run --example topology -- routes VPC_ID   # every route of every table
 //! cargo run --example topology -- stop INSTANCE_ID
+//! cargo run --example topology -- transit-proxy 127.0.0.1:PORT   # until killed
+//! cargo run --example topology -- transit-seed VPC_ID blackhole|missing
+//! cargo run --example topology -- tgw-route TGW_ROUTE_TABLE_ID
 //! ```
+//!
+//! The Transit Gateway commands are for `make demo-network`'s on-premises client.
+//! moto loses a static Transit Gateway route's attachment in its answers and has
+//! no `ReplaceTransitGatewayRoute`: `transit-proxy` runs the test kit's fault
+//! proxy with its Transit Gateway emulation in front of the emulator at
+//! `HOST:PORT` (no faults) and prints `AWS_ENDPOINT_URL=...` for everything
+//! else (the seeding, the function, the followers) to go through it.
+//! `transit-seed` creates a Transit Gateway, a route table of it tagged
+//! `vip-failover:group=web`, and attaches the VPC in its subnets; the table's
+//! VIP route starts blackholed or missing, for the function to repair. It prints
+//! shell variables. `tgw-route` prints where the table's VIP static route
+//! points: an attachment id, `blackhole` or `missing`.
+
+use std::io::Write;
 
 use aws_config::BehaviorVersion;
 use aws_sdk_ec2::types::Filter;
+use testkit::fault_proxy::{FaultProxy, Rules};
 use testkit::{topology, Result};
+
+/// What `transit-proxy` runs for, should nobody stop it.
+const PROXY_MAX: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -46,7 +67,15 @@ async fn main() -> Result<()> {
         }
         ["routes", vpc] => print_routes(&client, vpc).await?,
         ["stop", instance] => topology::stop(&client, instance).await?,
-        _ => return Err("usage: topology seed | routes VPC_ID | stop INSTANCE_ID".into()),
+        ["transit-proxy", upstream] => transit_proxy(upstream).await?,
+        ["transit-seed", vpc, start] => transit_seed(&client, vpc, start).await?,
+        ["tgw-route", table] => println!("{}", tgw_route(&client, table).await?),
+        _ => {
+            return Err("usage: topology seed | routes VPC_ID | stop INSTANCE_ID | \
+                        transit-proxy HOST:PORT | transit-seed VPC_ID blackhole|missing | \
+                        tgw-route TGW_ROUTE_TABLE_ID"
+                .into())
+        }
     }
     Ok(())
 }
@@ -104,4 +133,60 @@ async fn print_routes(client: &aws_sdk_ec2::Client, vpc: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The fault proxy with only its Transit Gateway emulation, in front of the
+/// emulator at `upstream`; prints its endpoint, then serves until killed.
+async fn transit_proxy(upstream: &str) -> Result<()> {
+    let rules = Rules {
+        transit: true,
+        ..Rules::default()
+    };
+    let proxy = FaultProxy::start(upstream, rules).await;
+    println!("AWS_ENDPOINT_URL={}", proxy.url());
+    std::io::stdout().flush()?;
+    tokio::time::sleep(PROXY_MAX).await;
+    Ok(())
+}
+
+/// A Transit Gateway, its route table tagged for the group (`Name=onprem`), the
+/// VPC attached in each of its subnets; the VIP route `blackhole` or `missing`.
+async fn transit_seed(client: &aws_sdk_ec2::Client, vpc: &str, start: &str) -> Result<()> {
+    if !["blackhole", "missing"].contains(&start) {
+        return Err(format!("transit-seed: {start:?}: want blackhole or missing").into());
+    }
+    let subnets = client
+        .describe_subnets()
+        .filters(Filter::builder().name("vpc-id").values(vpc).build())
+        .send()
+        .await?;
+    let mut subnets: Vec<String> = subnets
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_id().map(str::to_string))
+        .collect();
+    subnets.sort();
+    let tgw = topology::create_transit_gateway(client).await?;
+    let tags = [("Name", "onprem"), ("vip-failover:group", topology::GROUP)];
+    let table = topology::create_tgw_route_table(client, &tgw, &tags).await?;
+    let attachment = topology::attach_vpc(client, &tgw, vpc, &subnets).await?;
+    if start == "blackhole" {
+        topology::tgw_blackhole_route(client, &table, topology::VIP).await?;
+    }
+    println!("TGW_ID={tgw}");
+    println!("TGW_TABLE={table}");
+    println!("TGW_ATTACHMENT={attachment}");
+    println!("TGW_SUBNETS=\"{}\"", subnets.join(" "));
+    Ok(())
+}
+
+/// Where `table`'s VIP static route points: its attachment, `blackhole`, or
+/// `missing`.
+async fn tgw_route(client: &aws_sdk_ec2::Client, table: &str) -> Result<String> {
+    let routes = topology::tgw_routes(client, table).await?;
+    Ok(match routes.get(topology::VIP) {
+        Some(Some(attachment)) => attachment.clone(),
+        Some(None) => "blackhole".to_string(),
+        None => "missing".to_string(),
+    })
 }

@@ -1,33 +1,50 @@
 #!/usr/bin/env bash
-# `make demo-network` (issue 7): the failover with real packets, on one machine.
+# `make demo-network` (issues 7 and 20): the failover with real packets, on one machine.
 #
-#   client ── router ──┬── serverA  (VIP 192.168.100.10/32 on eth0:1, nginx "@serverA!")
-#                      └── serverB  (VIP 192.168.100.10/32 on eth0:1, nginx "@serverB!")
+#            client ──┐
+#   onprem ── tgw ──── router ──┬── serverA  (VIP 192.168.100.10/32 on eth0:1, nginx "@serverA!")
+#                               └── serverB  (VIP 192.168.100.10/32 on eth0:1, nginx "@serverB!")
 #
-# Four network namespaces joined by veth pairs (none of it touches the host's
+# Six network namespaces joined by veth pairs (none of it touches the host's
 # network: the namespaces have no link to it). The router namespace plays the VPC
 # router: its route to the VIP is written only by scripts/route_follower.py, which
 # mirrors the VIP route of an emulated route table (moto) every ~20 ms. So when
-# vip-failover, run in the local Lambda runtime (`cargo lambda watch`), rewrites
-# the route tables through the EC2 API, the packets follow.
+# vip-failover, run in the local Lambda runtime (cargo lambda's runtime API),
+# rewrites the route tables through the EC2 API, the packets follow.
 #
 # The client pings the VIP every 20 ms and curls it; then serverA "fails" (its
 # instance stops in the emulator only: in the network it stays up, so this is a
 # planned switch and no ping may be lost), the EC2 state-change event goes through
 # `cargo lambda invoke`, and the client's next curl lands on serverB.
 #
+# Issue 20, the on-premises client (scripts/demo-network-onprem.sh): `onprem`
+# reaches the VIP through `tgw`, which plays the Transit Gateway. What is
+# emulated: the Transit Gateway's data plane is that namespace, whose VIP route is
+# written only by the route follower (--tgw-table) from the VIP static route of an
+# emulated Transit Gateway route table; its API is moto behind the test kit's
+# fault proxy (Transit Gateway emulation only: moto loses a static route's
+# attachment and has no ReplaceTransitGatewayRoute). The route starts blackholed
+# (or missing), so onprem is cut off until the function (TRANSIT_ROUTES=true)
+# repairs it on its first reconcile; then onprem pings every 20 ms and curls
+# every 100 ms across the same failover, which must leave that route alone.
+#
 # Which server answered each ping: the servers' namespaces send with different
 # default TTLs (serverA 64, serverB 128; net.ipv4.ip_default_ttl is per
 # namespace), so each echo reply in `ping -D` output names its server by its ttl
-# (63 or 127 after the router's hop), with the time ping received it.
+# (63 or 127 after the router's hop, 62 or 126 for onprem behind tgw), with the
+# time ping received it.
 #
 # usage: scripts/demo-network.sh [--test]
 #   --test  also for `cargo test --test network_e2e`: a missing precondition (not
 #           root, no namespaces, no .venv) prints `RESULT skipped=1 ...` and exits 0.
-# The last line is machine-readable:
+# The last line is machine-readable (the in-VPC client's fields, then the
+# on-premises client's, prefixed onprem_, then the Transit Gateway route's):
 #   RESULT ok=1 loss_percent=0 transmitted=N received=N ... first_b_reply_ms=NN
-#          route_to_first_b_ms=NN before=serverA after=serverB
-# Environment: KEEP_WORK=1 keeps the work directory (logs) after the run.
+#          route_to_first_b_ms=NN before=serverA after=serverB onprem_ok=1
+#          onprem_loss_percent=0 ... onprem_first_b_reply_ms=NN onprem_after=serverB
+#          onprem_first_b_curl_ms=NN ... tgw_repair_ms=NN ... tgw_route_stable=1
+# Environment: KEEP_WORK=1 keeps the work directory (logs) after the run;
+# TGW_START=missing starts the Transit Gateway route missing instead of blackholed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -99,7 +116,8 @@ command -v curl >/dev/null || skip "curl is not installed"
 ID=vf$$
 while ip netns list | grep -q "^$ID-"; do ID=vf$$x$RANDOM; done
 NS_CLIENT=$ID-client NS_ROUTER=$ID-router NS_A=$ID-serverA NS_B=$ID-serverB
-ALL_NS=("$NS_CLIENT" "$NS_ROUTER" "$NS_A" "$NS_B")
+ALL_NS=("$NS_CLIENT" "$NS_ROUTER" "$NS_A" "$NS_B") # onprem and tgw: onprem_network
+TOPOLOGY=("$ROOT/target/debug/examples/topology")
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vip-failover-netdemo.XXXXXX")
 chmod 755 "$WORK" # nginx's workers (an unprivileged user) read the pages under it
@@ -129,7 +147,7 @@ cleanup() {
   # Deleting a namespace deletes its veth ends, and so the pairs.
   for ns in "${CREATED_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
   if [[ $rc -ne 0 && $rc -ne 130 ]]; then
-    for f in watch.log follower.log moto.log nginx-serverA/error.log nginx-serverB/error.log; do
+    for f in watch.log function.log follower.log tgw-follower.log proxy.out moto.log nginx-serverA/error.log nginx-serverB/error.log; do
       [[ -s $WORK/$f ]] && { echo "--- $f (last 30 lines)" >&2; tail -30 "$WORK/$f" >&2; }
     done
   fi
@@ -151,6 +169,29 @@ spawn() {
 
 # shellcheck source=scripts/local-lambda.sh
 source "$(dirname "${BASH_SOURCE[0]}")/local-lambda.sh"
+# shellcheck source=scripts/demo-network-onprem.sh
+source "$(dirname "${BASH_SOURCE[0]}")/demo-network-onprem.sh"
+
+# `cargo lambda watch --only-lambda-apis` serves the Lambda APIs (invoke, and the
+# runtime API the function polls) without building or starting the function: we
+# start the binary built above, with the variables the watcher prints and ours
+# (endpoint, region, credentials, TRANSIT_ROUTES). The runtime API at `/.rt` is
+# the function the watcher calls `_`, so invoke must name `_` (any other name
+# waits for a function that never comes); the function itself keeps its name,
+# which only its metrics show. Logs stay outside the crate directory.
+start_function() {
+  local watcher
+  INVOKE_PORT=$(free_port)
+  spawn "$WORK/watch.log" cargo lambda watch --only-lambda-apis \
+    --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT"
+  watcher=$LAST_PID
+  wait_for_port "$INVOKE_PORT" 100 "$watcher" || die "cargo lambda watch did not start"
+  spawn "$WORK/function.log" env AWS_LAMBDA_FUNCTION_NAME=vip-failover AWS_LAMBDA_FUNCTION_VERSION=1 \
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE=4096 AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$INVOKE_PORT/.rt" \
+    "$ROOT/target/debug/vip-failover"
+  note "runtime API on 127.0.0.1:$INVOKE_PORT; the function runs as pid $LAST_PID"
+}
+invoke() { lambda_invoke "$INVOKE_PORT" "$1" 60 _; }
 
 step "Network namespaces ($ID-*)"
 ip netns add "$NS_CLIENT" 2>"$WORK/netns.err" || skip "cannot create network namespaces: $(cat "$WORK/netns.err")"
@@ -160,11 +201,11 @@ for ns in "$NS_ROUTER" "$NS_A" "$NS_B"; do
   CREATED_NS+=("$ns")
 done
 
-# Three /24 links in a private range that no host route or address overlaps
+# Five /24 links in a private range that no host route or address overlaps
 # (read from the host's routing tables; nothing is sent). The VIP must not be
 # routed specifically on the host either (the host's default route is fine: the
 # namespaces have no link to the host at all).
-read -r NET_C NET_A NET_B < <(python3 - <<'EOF'
+read -r NET_C NET_A NET_B NET_T NET_O < <(python3 - <<'EOF'
 import ipaddress, json, subprocess, sys
 used = []
 for cmd in (["ip", "-4", "-j", "route", "show", "table", "all"], ["ip", "-4", "-j", "addr"]):
@@ -179,11 +220,11 @@ for cmd in (["ip", "-4", "-j", "route", "show", "table", "all"], ["ip", "-4", "-
                 used.append(ipaddress.ip_network(net, strict=False))
             except ValueError:
                 pass
-candidates = list(ipaddress.ip_network("10.200.0.0/16").subnets(new_prefix=22)) + \
-             list(ipaddress.ip_network("172.31.240.0/20").subnets(new_prefix=22))
+candidates = list(ipaddress.ip_network("10.200.0.0/16").subnets(new_prefix=21)) + \
+             list(ipaddress.ip_network("172.31.240.0/20").subnets(new_prefix=21))
 for block in candidates:
     if not any(block.overlaps(u) for u in used):
-        links = list(block.subnets(new_prefix=24))[:3]
+        links = list(block.subnets(new_prefix=24))[:5]
         print(" ".join(str(l.network_address).rsplit(".", 1)[0] for l in links))
         sys.exit(0)
 sys.exit("no free private range")
@@ -236,6 +277,7 @@ for hop in "$R_C:$NS_CLIENT" "$A_IP:$NS_ROUTER" "$B_IP:$NS_ROUTER"; do
   nsx "${hop#*:}" ping -q -c 1 -W 2 "${hop%%:*}" >/dev/null || die "no link to ${hop%%:*}"
 done
 note "router: forwarding on, rp_filter off; serverA replies with ttl $TTL_A, serverB with ttl $TTL_B"
+onprem_network "$NET_T" "$NET_O"
 
 step "Web servers on $VIP:80 in serverA and serverB"
 for name in serverA serverB; do
@@ -286,17 +328,27 @@ step "EC2 emulator (moto_server) on 127.0.0.1:$MOTO_PORT"
 spawn "$WORK/moto.log" moto_server -H 127.0.0.1 -p "$MOTO_PORT"
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/" && break; sleep 0.1; done
 curl -sf -X POST "http://127.0.0.1:$MOTO_PORT/moto-api/reset" >/dev/null || die "moto_server did not start"
-export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+MOTO_URL="http://127.0.0.1:$MOTO_PORT"
+export AWS_ENDPOINT_URL=$MOTO_URL AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_SESSION_TOKEN=test
 
 step "Building (first run compiles the AWS SDK: a few minutes)"
-cargo build --example topology --bin vip-failover
-# Exactly what `cargo lambda watch` runs (`cargo run --bin`, no dev-dependencies):
-# a no-op when the features agree, and otherwise built now, before any timer.
-cargo build --bin vip-failover
+# One build, run below as binaries (no `cargo run`, which checks freshness each
+# time). With an example in it, this build resolves the dev-dependencies too, so
+# its features are those of `cargo test`: after `make test` built the tests it
+# builds nothing. (`cargo lambda watch` without --only-lambda-apis would run
+# `cargo run --bin vip-failover`, dev-dependencies off: other features, and
+# tokio and the whole AWS SDK compiled a second time, minutes on 2 cores.)
+cargo build --locked --example topology --bin vip-failover
+
+onprem_proxy "$MOTO_PORT"
+step "Transit Gateway emulation (test kit's fault proxy) on $PROXY_URL, in front of moto"
+note "moto loses a static TGW route's attachment and has no ReplaceTransitGatewayRoute: the proxy"
+note "answers as EC2 does. The seeding and the function go through it (TRANSIT_ROUTES=true)."
+export AWS_ENDPOINT_URL=$PROXY_URL TRANSIT_ROUTES=true
 
 step "Seeding: serverA and serverB, three route tables with the VIP route to serverA's ENI"
-cargo run --quiet --example topology -- seed | tee "$WORK/seed.env"
+"${TOPOLOGY[@]}" seed | tee "$WORK/seed.env"
 # shellcheck disable=SC1091
 source "$WORK/seed.env"
 # shellcheck disable=SC2153 # TABLES comes from seed.env
@@ -304,7 +356,7 @@ read -r TABLE _ <<<"$TABLES"
 
 step "Route follower: emulated table $TABLE -> router namespace"
 note "$SERVER_A_ENI (serverA) -> via $A_IP;  $SERVER_B_ENI (serverB) -> via $B_IP"
-spawn "$WORK/follower.out" "$ROOT/.venv/bin/python" -u scripts/route_follower.py \
+spawn "$WORK/follower.out" env AWS_ENDPOINT_URL="$MOTO_URL" "$ROOT/.venv/bin/python" -u scripts/route_follower.py \
   --netns "$NS_ROUTER" --table "$TABLE" --vip "$VIP_CIDR" \
   --map "$SERVER_A_ENI=$A_IP" --map "$SERVER_B_ENI=$B_IP" \
   --interval 0.02 --log "$WORK/follower.log"
@@ -312,17 +364,18 @@ for _ in $(seq 100); do grep -q "target=$SERVER_A_ENI" "$WORK/follower.log" 2>/d
 grep -q "target=$SERVER_A_ENI" "$WORK/follower.log" 2>/dev/null || die "the follower did not apply the initial route"
 note "router: $(ip -n "$NS_ROUTER" route show "$VIP_CIDR")"
 
-INVOKE_PORT=$(free_port)
-step "Local Lambda runtime: cargo lambda watch on 127.0.0.1:$INVOKE_PORT"
-# Logs stay outside the crate directory, or the watcher restarts in a loop; and
-# --ignore-changes: an edit elsewhere in the tree must not restart the function
-# in the middle of the failover.
-spawn "$WORK/watch.log" cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT"
-invoke() { lambda_invoke "$INVOKE_PORT" "$1" 300; }
-wait_for_port "$INVOKE_PORT" 600 || true
-# The first invocation starts the function: do it now, not on the failure path.
+step "Transit Gateway: a route table tagged vip-failover:group=web, the VPC attached; tgw follows it"
+onprem_transit
+
+step "Local Lambda runtime: cargo lambda's runtime API, and the function built above"
+start_function
+# The first invocation sets the function's clients up: do it now, not on the
+# failure path.
 invoke events/status.json >"$WORK/status.json" || die "warm-up invocation failed"
 note "function warm (status answered)"
+
+step "On premises: the Transit Gateway drops the VIP until vip-failover's reconcile repairs its route"
+onprem_repair
 
 curl_vip() {
   nsx "$NS_CLIENT" curl -s --max-time 5 "http://$VIP/" | sed -n 's:.*<h1>Welcome to nginx @\(server[AB]\)!</h1>.*:\1:p'
@@ -336,10 +389,11 @@ for _ in $(seq 100); do grep -q "icmp_seq=" "$PING_LOG" && break; sleep 0.05; do
 grep -q "icmp_seq=" "$PING_LOG" || die "no ping reply from the VIP"
 BEFORE=$(curl_vip)
 note "curl http://$VIP/ -> Welcome to nginx @${BEFORE:-?}!"
+onprem_traffic_start
 sleep 1
 
 step "serverA fails: its instance stops (emulator only), EventBridge sends the state-change event"
-cargo run --quiet --example topology -- stop "$SERVER_A"
+"${TOPOLOGY[@]}" stop "$SERVER_A"
 sed "s/i-0a1b2c3d4e5f60718/$SERVER_A/g" events/eventbridge-ec2-state-change-stopped.json >"$WORK/event.json"
 EVENT_TS=$(date +%s.%N)
 invoke "$WORK/event.json" >"$WORK/result.json" || die "the failover invocation failed"
@@ -348,7 +402,7 @@ python3 - "$WORK/result.json" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 print(f"   vip-failover: {r.get('action')}: {r.get('reason')}")
-for t in r.get("route_tables", []):
+for t in r.get("route_tables", []) + r.get("transit_routes", []):
     print(f"     {t.get('route_table_id')} {t.get('destination')}: {t.get('before')} -> {t.get('after')} ({t.get('result')})")
 EOF
 for _ in $(seq 250); do grep -q "target=$SERVER_B_ENI" "$WORK/follower.log" && break; sleep 0.02; done
@@ -360,81 +414,25 @@ note "curl http://$VIP/ -> Welcome to nginx @${AFTER:-?}!"
 sleep 1
 
 kill -INT "$PING_PID" # ping prints its statistics and exits
+onprem_traffic_stop
 for _ in $(seq 50); do kill -0 "$PING_PID" 2>/dev/null || break; sleep 0.1; done
 PING_PID=""
 
 step "Route tables after"
-cargo run --quiet --example topology -- routes "$VPC_ID"
+"${TOPOLOGY[@]}" routes "$VPC_ID"
+note "Transit Gateway route table $TGW_TABLE: $VIP_CIDR -> $TGW_AFTER"
 
 step "Ping statistics"
 grep -E "packets transmitted|rtt " "$PING_LOG" | sed 's/^/   /'
+grep -E "packets transmitted|rtt " "$WORK/onprem-ping.log" | sed 's/^/   onprem: /'
 
-# Analysis: which server answered each echo request (by reply TTL), loss, the
-# switch time. ping -D timestamps are the receive times, epoch seconds.
-python3 - "$PING_LOG" "$WORK/follower.log" "$SERVER_B_ENI" "$EVENT_TS" "$INVOKED_TS" \
-  "$((TTL_A - 1))" "$((TTL_B - 1))" "$BEFORE" "$AFTER" "$MODE" <<'EOF'
-import re, sys
-ping_log, follower_log, eni_b, event_ts, invoked_ts, ttl_a, ttl_b, before, after, mode = sys.argv[1:]
-event_ts, invoked_ts, ttl_a, ttl_b = float(event_ts), float(invoked_ts), int(ttl_a), int(ttl_b)
-text = open(ping_log).read()
-replies = {}  # seq -> (ts, server)
-dups = other = 0
-for m in re.finditer(r"^\[(\d+\.\d+)\] \d+ bytes from [\d.]+: icmp_seq=(\d+) ttl=(\d+)[^\n]*$", text, re.M):
-    ts, seq, ttl = float(m[1]), int(m[2]), int(m[3])
-    server = {ttl_a: "serverA", ttl_b: "serverB"}.get(ttl, f"ttl{ttl}")
-    if server.startswith("ttl"):
-        other += 1
-    if seq in replies or "DUP!" in m[0]:
-        dups += 1
-        continue
-    replies[seq] = (ts, server)
-stats = re.search(r"(\d+) packets transmitted, (\d+) received(?:, \+(\d+) duplicates)?(?:, \+(\d+) errors)?, ([\d.]+)% packet loss", text)
-if not stats:
-    sys.exit("no ping statistics")
-transmitted, received = int(stats[1]), int(stats[2])
-missing = [s for s in range(1, transmitted + 1) if s not in replies]
-# Stopping ping with SIGINT may catch the last request in flight (sent < 1 ms
-# before): it is not a loss of the switch; count it apart.
-inflight = 1 if missing == [transmitted] else 0
-lost = len(missing) - inflight
-counted = transmitted - inflight
-loss = 100.0 * lost / counted if counted else 100.0
-route_ts = seen_ts = None
-for line in open(follower_log):
-    if line.startswith("CHANGE") and f"target={eni_b}" in line:
-        route_ts = float(re.search(r"ts=([\d.]+)", line)[1])
-        seen_ts = float(re.search(r"seen=([\d.]+)", line)[1])
-        break
-first_b = min((ts for ts, srv in replies.values() if srv == "serverB"), default=None)
-last_a = max((ts for ts, srv in replies.values() if srv == "serverA"), default=None)
-a_after_b = sum(1 for ts, srv in replies.values() if srv == "serverA" and first_b and ts > first_b)
-count_a = sum(1 for _, srv in replies.values() if srv == "serverA")
-count_b = sum(1 for _, srv in replies.values() if srv == "serverB")
-ordered = sorted(ts for ts, _ in replies.values())
-max_gap = max((b - a for a, b in zip(ordered, ordered[1:])), default=0) * 1000
-ms = lambda a, b: round((b - a) * 1000) if a is not None and b is not None else -1
-first_b_ms = ms(event_ts, first_b)
-route_ms = ms(event_ts, route_ts)
-# The follower saw the emulated route change (seen), then replaced the kernel
-# route (route_ts): the router cannot have switched before `seen`.
-route_to_b = ms(seen_ts, first_b)
-print(f"   {transmitted} echo requests, {received} replies ({count_a} from serverA, {count_b} from serverB, "
-      f"{other} unknown), {dups} duplicates, lost {lost}" + (f" (+1 in flight at stop)" if inflight else ""))
-print(f"   loss {loss:.2f}%; longest gap between replies {max_gap:.1f} ms (ping interval 20 ms)")
-print(f"   event sent -> invoke returned {ms(event_ts, invoked_ts)} ms; -> router route to serverB {route_ms} ms"
-      f" (emulated route seen {ms(event_ts, seen_ts)} ms)")
-print(f"   event sent -> first reply from serverB {first_b_ms} ms; route change seen -> first serverB reply {route_to_b} ms;"
-      f" last serverA reply {ms(last_a, first_b)} ms before it; serverA replies after it: {a_after_b}")
-ok = (lost == 0 and before == "serverA" and after == "serverB" and first_b is not None
-      and a_after_b == 0 and other == 0)
-if ok:
-    print(f"   OK: planned switch, {lost} of {counted} echo requests lost; serverB answered "
-          f"{first_b_ms} ms after the event was sent, {route_to_b} ms after the router saw the new route")
-else:
-    print("   FAILED: expected no loss, curl serverA then serverB, and serverB alone answering after the switch")
-print(f"RESULT ok={int(ok)} loss_percent={loss:g} transmitted={transmitted} received={received} lost={lost} "
-      f"inflight_at_stop={inflight} replies_a={count_a} replies_b={count_b} duplicates={dups} "
-      f"event_to_route_ms={route_ms} first_b_reply_ms={first_b_ms} route_to_first_b_ms={route_to_b} "
-      f"max_gap_ms={max_gap:.0f} before={before or 'none'} after={after or 'none'}")
-sys.exit(0 if ok else 3)
-EOF
+# Analysis (scripts/ping_report.py): which server answered each echo request (by
+# reply TTL), loss, the switch time; for each client, then the Transit Gateway route.
+ok=1
+python3 scripts/ping_report.py --ping "$PING_LOG" --follower "$WORK/follower.log" \
+  --eni-b "$SERVER_B_ENI" --event-ts "$EVENT_TS" --invoked-ts "$INVOKED_TS" \
+  --ttl-a $((TTL_A - 1)) --ttl-b $((TTL_B - 1)) --before "$BEFORE" --after "$AFTER" \
+  --fields "$WORK/client.fields" || ok=0
+onprem_report || ok=0
+echo "RESULT ok=$ok $(sed 's/^ok=[01] //' "$WORK/client.fields") $(tr '\n' ' ' <"$WORK/onprem.fields" | tr -s ' ' | sed 's/ $//')"
+[[ $ok == 1 ]] || exit 3

@@ -10,6 +10,13 @@ vip-failover writes through the EC2 API is what carries the packets.
 A missing route, or a target with no mapping (say a stopped instance's ENI that
 is not in the map), becomes a blackhole route, as in a VPC.
 
+With --tgw-table instead of --table it plays a Transit Gateway instead: it
+follows the VIP's static route of an emulated Transit Gateway route table
+(SearchTransitGatewayRoutes; moto loses the attachments in its answers, so
+AWS_ENDPOINT_URL must be the test kit's fault proxy with its Transit Gateway
+emulation, see `examples/topology.rs transit-proxy`), and maps the attachment
+the route points at to a next hop. A blackhole or missing route is a blackhole.
+
 Each change is logged as one line, flushed at once:
 
     CHANGE ts=1732493456.123456 seen=1732493456.119001 from=eni-... target=eni-... via=10.200.1.2 lookup_ms=3.1
@@ -21,6 +28,8 @@ from `none`, so a caller can wait for it before sending traffic.
 
 usage: route_follower.py --netns ROUTER --table rtb-... --vip 192.168.100.10/32 \
            --map eni-aaa=10.200.1.2 --map eni-bbb=10.200.2.2 [--interval 0.02] [--log FILE]
+       route_follower.py --netns TGW --tgw-table tgw-rtb-... --vip 192.168.100.10/32 \
+           --map tgw-attach-...=10.200.4.1 [--interval 0.02] [--log FILE]
 """
 
 import argparse
@@ -36,13 +45,40 @@ from botocore.config import Config
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--netns", required=True, help="namespace of the router")
-    p.add_argument("--table", required=True, help="emulated route table id to follow")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--table", help="emulated VPC route table id to follow")
+    which.add_argument("--tgw-table", help="emulated Transit Gateway route table id to follow")
     p.add_argument("--vip", required=True, help="VIP destination CIDR, e.g. 192.168.100.10/32")
-    p.add_argument("--map", action="append", default=[], metavar="ENI=NEXTHOP",
-                   help="ENI id to next-hop address in the router namespace (repeatable)")
+    p.add_argument("--map", action="append", default=[], metavar="TARGET=NEXTHOP",
+                   help="ENI (or attachment) id to next-hop address in the namespace (repeatable)")
     p.add_argument("--interval", type=float, default=0.02, help="poll period in seconds")
     p.add_argument("--log", help="append change lines here (default: stdout)")
     return p.parse_args()
+
+
+def vpc_target(ec2, table, vip):
+    """The VIP route's target in a VPC route table: an ENI id, or `missing`."""
+    tables = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"]
+    for route in tables[0]["Routes"] if tables else []:
+        if route.get("DestinationCidrBlock") == vip:
+            return (route.get("NetworkInterfaceId") or route.get("InstanceId")
+                    or route.get("GatewayId") or "unknown")
+    return "missing"
+
+
+def tgw_target(ec2, table, vip):
+    """The VIP's static route in a Transit Gateway route table: the attachment
+    id, `blackhole` or `missing`."""
+    routes = ec2.search_transit_gateway_routes(
+        TransitGatewayRouteTableId=table,
+        Filters=[{"Name": "type", "Values": ["static"]}])["Routes"]
+    for route in routes:
+        if route.get("DestinationCidrBlock") == vip:
+            if route.get("State") == "blackhole":
+                return "blackhole"
+            attachments = route.get("TransitGatewayAttachments") or [{}]
+            return attachments[0].get("TransitGatewayAttachmentId") or "unknown"
+    return "missing"
 
 
 def main():
@@ -76,21 +112,18 @@ def main():
                       connect_timeout=1, read_timeout=2),
     )
 
+    if args.tgw_table:
+        table, lookup = args.tgw_table, tgw_target
+    else:
+        table, lookup = args.table, vpc_target
     current = "none"
     errors = 0
-    log(f"START ts={time.time():.6f} table={args.table} vip={args.vip} netns={args.netns} "
+    log(f"START ts={time.time():.6f} table={table} vip={args.vip} netns={args.netns} "
         f"map={','.join(f'{k}={v}' for k, v in mapping.items())}")
     while not stop:
         started = time.monotonic()
         try:
-            tables = ec2.describe_route_tables(RouteTableIds=[args.table])["RouteTables"]
-            routes = tables[0]["Routes"] if tables else []
-            target = "missing"
-            for route in routes:
-                if route.get("DestinationCidrBlock") == args.vip:
-                    target = (route.get("NetworkInterfaceId") or route.get("InstanceId")
-                              or route.get("GatewayId") or "unknown")
-                    break
+            target = lookup(ec2, table, args.vip)
         except Exception as exc:  # emulator hiccup: keep the last route, say so
             errors += 1
             if errors <= 5 or errors % 100 == 0:

@@ -4,6 +4,12 @@
 //! its active member fails, then the move finishes within the invocation's
 //! deadline or is finished by the next one, always towards the same member, even
 //! when a run is killed or its move record is throttled.
+//!
+//! Emulated: EC2's throttling (the proxy's token buckets). The hundreds-of-tables
+//! scenarios run on a clock [`SPEED`] times faster on both sides (the proxy's
+//! refills and the function's pacing, `EC2_RATE_LIMITS`): the same bursts, the
+//! same refills per tick, the same deadline arithmetic, in a quarter of the wall
+//! time. How long EC2's real rates take is `make bench`'s to measure.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -14,16 +20,25 @@ use testkit::events::state_change;
 use testkit::fault_proxy::{FaultProxy, Rules, TokenBuckets};
 use testkit::topology;
 use testkit::world::{given_a_group_with_tables, group_report, World};
+use vip_failover::aws::pace::RateLimits;
 use vip_failover::handler::Handler;
+use vip_failover::Config;
 
-/// `total` tables on serverA, serverA stopped, and a patient handler whose calls
-/// go through a proxy applying `rules`.
-async fn given_a_stopped_active(total: usize, rules: Rules) -> (World, FaultProxy, Handler) {
+/// How much faster than EC2's second the compressed clock runs.
+const SPEED: u32 = 4;
+
+/// `total` tables on serverA, serverA stopped, and a patient handler with
+/// `config` whose calls go through a proxy applying `rules`.
+async fn given_a_stopped_active(
+    total: usize,
+    rules: Rules,
+    config: Config,
+) -> (World, FaultProxy, Handler) {
     let world = given_a_group_with_tables(total).await;
     topology::stop(&world.client, &world.seed.server_a.instance_id)
         .await
         .unwrap();
-    let (proxy, handler, _) = world.through_proxy(rules, testkit::patient()).await;
+    let (proxy, handler, _) = world.through_proxy(rules, config).await;
     (world, proxy, handler)
 }
 
@@ -31,6 +46,28 @@ fn throttled_like_ec2() -> Rules {
     Rules {
         buckets: Some(TokenBuckets::documented()),
         ..Rules::default()
+    }
+}
+
+/// EC2's documented buckets, refilled [`SPEED`] times a second.
+fn throttled_like_ec2_compressed() -> Rules {
+    Rules {
+        buckets: Some(TokenBuckets::documented().compressed(SPEED)),
+        ..Rules::default()
+    }
+}
+
+/// A patient function pacing its writes [`SPEED`] times faster than EC2's
+/// documented rates, with the same bursts.
+fn paced_compressed() -> Config {
+    let limits = format!(
+        "ReplaceRoute=50/{r},CreateRoute=50/{r},CreateTags=100/{t}",
+        r = 5 * SPEED,
+        t = 10 * SPEED
+    );
+    Config {
+        rate_limits: RateLimits::parse(&limits).expect("valid limits"),
+        ..testkit::patient()
     }
 }
 
@@ -54,11 +91,12 @@ fn every_write_went_to(proxy: &FaultProxy, eni: &str) {
 #[tokio::test]
 async fn given_250_tables_under_ec2s_throttling_when_the_active_stops_then_one_invocation_moves_them_all(
 ) {
-    let (world, proxy, handler) = given_a_stopped_active(250, throttled_like_ec2()).await;
+    let (world, proxy, handler) =
+        given_a_stopped_active(250, throttled_like_ec2_compressed(), paced_compressed()).await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
 
-    // 200 writes past the burst need 40 s at 5 per second; the deadline leaves
-    // room for the reads, the record, the verify and the reserve.
+    // 200 writes past the burst need 40 s at 5 per second (10 s compressed); the
+    // deadline leaves room for the reads, the record, the verify and the reserve.
     let deadline = handler.deadline_after(Duration::from_secs(60));
     let response = handler
         .handle(state_change(&a.instance_id, "stopped", None), deadline)
@@ -77,17 +115,19 @@ async fn given_250_tables_under_ec2s_throttling_when_the_active_stops_then_one_i
 #[tokio::test]
 async fn given_500_tables_and_a_deadline_too_short_for_them_then_the_run_reports_what_is_pending_and_the_retry_finishes_it(
 ) {
-    let (world, proxy, handler) = given_a_stopped_active(500, throttled_like_ec2()).await;
+    let (world, proxy, handler) =
+        given_a_stopped_active(500, throttled_like_ec2_compressed(), paced_compressed()).await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
     let event = state_change(&a.instance_id, "stopped", None);
 
+    // 450 writes past the burst need 90 s at 5 per second, 22.5 s compressed.
     let first = handler
         .handle(
             event.clone(),
-            handler.deadline_after(Duration::from_secs(40)),
+            handler.deadline_after(Duration::from_secs(12)),
         )
         .await
-        .expect_err("500 tables need about 90 s");
+        .expect_err("500 tables need more than 12 s compressed");
 
     assert_eq!(first.diagnostic_type(), "DeadlineReached.Retryable");
     let report = first.report().expect("the report says what was done");
@@ -226,7 +266,7 @@ async fn given_a_failed_holder_whose_move_record_is_throttled_until_the_deadline
         always_throttle: vec![vec!["Action=CreateTags".to_string()]],
         ..Rules::default()
     };
-    let (world, _proxy, handler) = given_a_stopped_active(20, rules).await;
+    let (world, _proxy, handler) = given_a_stopped_active(20, rules, testkit::patient()).await;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
 
     let report = group_report(

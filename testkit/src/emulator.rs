@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,20 +18,36 @@ use crate::calls::CallLog;
 
 /// A running `moto_server`, killed on drop.
 pub struct Emulator {
-    child: Child,
+    server: Server,
     pub port: u16,
+}
+
+/// How the server was started.
+enum Server {
+    /// `MOTO_SERVER` named a program: started as a child of ours.
+    Spawned(Child),
+    /// Forked by the test kit's warm moto process ([`crate::zygote`]).
+    Forked(u32),
 }
 
 impl Emulator {
     pub fn start() -> Self {
         let port = free_port();
-        let child = Command::new(moto_server())
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server (run `make test`, which installs it into .venv)");
-        let emulator = Self { child, port };
+        let server = match std::env::var_os("MOTO_SERVER") {
+            Some(program) => Server::Spawned(
+                Command::new(program)
+                    .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("start $MOTO_SERVER"),
+            ),
+            None => Server::Forked(crate::zygote::fork_server(
+                &workspace_root().join(".venv/bin/python"),
+                port,
+            )),
+        };
+        let emulator = Self { server, port };
         let deadline = Instant::now() + Duration::from_secs(30);
         while http(port, "GET", "/moto-api/").is_err() {
             assert!(
@@ -55,7 +71,10 @@ impl Emulator {
 
     /// The emulator's process id (for CPU accounting).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        match &self.server {
+            Server::Spawned(child) => child.id(),
+            Server::Forked(pid) => *pid,
+        }
     }
 
     /// Clears all emulated resources (`POST /moto-api/reset`).
@@ -89,8 +108,13 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.server {
+            Server::Spawned(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Server::Forked(pid) => crate::zygote::kill(*pid),
+        }
     }
 }
 
@@ -136,13 +160,6 @@ pub fn workspace_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the kit lives in the workspace")
-}
-
-fn moto_server() -> PathBuf {
-    if let Some(path) = std::env::var_os("MOTO_SERVER") {
-        return PathBuf::from(path);
-    }
-    workspace_root().join(".venv/bin/moto_server")
 }
 
 /// A loopback port nobody listens on right now.

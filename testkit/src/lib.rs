@@ -30,6 +30,7 @@ pub mod rng;
 pub mod sns;
 pub mod topology;
 pub mod world;
+mod zygote;
 
 pub use calls::{action_of, Call, CallLog, WRITE_ACTIONS};
 pub use emulator::{client_for, free_port, handler_for, patient, workspace_root, Emulator};

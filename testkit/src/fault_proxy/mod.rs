@@ -294,7 +294,7 @@ impl State {
         let now = Instant::now();
         let accepted = match &self.rules.buckets {
             Some(buckets) => match buckets.bucket_for(action, body) {
-                Some((key, bucket)) => self.levels.take(&key, bucket, now),
+                Some((key, bucket)) => self.levels.take(&key, bucket, buckets.tick(), now),
                 None => true,
             },
             None => true,

@@ -38,6 +38,9 @@ pub struct TokenBuckets {
     /// `Describe*` actions whose calls without filters or pagination have a bucket
     /// of their own (apart from the same action's filtered calls).
     pub unfiltered: BTreeMap<String, Bucket>,
+    /// How often tokens are added: `None` is EC2's second. A shorter tick is a
+    /// compressed clock (see [`TokenBuckets::compressed`]).
+    pub tick: Option<Duration>,
 }
 
 impl TokenBuckets {
@@ -53,6 +56,21 @@ impl TokenBuckets {
             .with_describe(Bucket::new(100, 20))
             .with_unfiltered("DescribeInstances", Bucket::new(50, 10))
             .with_unfiltered("DescribeInstanceStatus", Bucket::new(50, 10))
+    }
+
+    /// The same buckets on a clock `factor` times faster: tokens are added every
+    /// `1 s / factor`. With the function's own pacing sped up by the same factor
+    /// (`EC2_RATE_LIMITS`), a test of hundreds of tables exercises the same
+    /// bursts, refills and deadline arithmetic in a fraction of the wall time;
+    /// what EC2's real rates take is measured by `make bench`, not by tests.
+    pub fn compressed(mut self, factor: u32) -> Self {
+        self.tick = Some(Duration::from_secs(1) / factor.max(1));
+        self
+    }
+
+    /// How often tokens are added.
+    pub fn tick(&self) -> Duration {
+        self.tick.unwrap_or(Duration::from_secs(1))
     }
 
     /// `action` gets (or now has) this bucket, whatever its parameters.
@@ -131,7 +149,7 @@ pub(super) struct Levels(HashMap<String, Level>);
 
 #[derive(Debug)]
 struct Level {
-    /// When the bucket was first used: ticks count whole seconds from here.
+    /// When the bucket was first used: ticks count whole ticks from here.
     started: Instant,
     /// Ticks already added.
     ticks: u64,
@@ -139,15 +157,17 @@ struct Level {
 }
 
 impl Levels {
-    /// Takes a token from the bucket `key`; `false` if it has none.
-    pub(super) fn take(&mut self, key: &str, bucket: Bucket, now: Instant) -> bool {
+    /// Takes a token from the bucket `key`, refilled every `tick`; `false` if it
+    /// has none.
+    pub(super) fn take(&mut self, key: &str, bucket: Bucket, tick: Duration, now: Instant) -> bool {
         let capacity = u64::from(bucket.capacity);
         let level = self.0.entry(key.to_string()).or_insert(Level {
             started: now,
             ticks: 0,
             tokens: capacity,
         });
-        let ticks = now.saturating_duration_since(level.started).as_secs();
+        let elapsed = now.saturating_duration_since(level.started).as_nanos();
+        let ticks = u64::try_from(elapsed / tick.as_nanos().max(1)).unwrap_or(u64::MAX);
         if ticks > level.ticks {
             let added = (ticks - level.ticks).saturating_mul(u64::from(bucket.refill_per_second));
             level.tokens = level.tokens.saturating_add(added).min(capacity);
@@ -158,5 +178,58 @@ impl Levels {
         }
         level.tokens -= 1;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_a_compressed_clock_then_tokens_come_every_tick_instead_of_every_second() {
+        let buckets = TokenBuckets::default()
+            .with("ReplaceRoute", Bucket::new(2, 1))
+            .compressed(10);
+        let (key, bucket) = buckets
+            .bucket_for("ReplaceRoute", "Version=2016-11-15")
+            .unwrap();
+        let tick = buckets.tick();
+        assert_eq!(tick, Duration::from_millis(100));
+        let (mut levels, start) = (Levels::default(), Instant::now());
+        let at = |ms| start + Duration::from_millis(ms);
+
+        assert!(levels.take(&key, bucket, tick, at(0)));
+        assert!(levels.take(&key, bucket, tick, at(0)));
+        assert!(
+            !levels.take(&key, bucket, tick, at(99)),
+            "the burst is spent"
+        );
+        assert!(
+            levels.take(&key, bucket, tick, at(100)),
+            "one tick, one token"
+        );
+        assert!(!levels.take(&key, bucket, tick, at(150)));
+        assert!(levels.take(&key, bucket, tick, at(1000)));
+        assert!(levels.take(&key, bucket, tick, at(1000)), "refilled to 2");
+        assert!(
+            !levels.take(&key, bucket, tick, at(1000)),
+            "never above capacity"
+        );
+    }
+
+    #[test]
+    fn given_no_tick_then_the_clock_is_ec2s_second() {
+        let buckets = TokenBuckets::documented();
+        assert_eq!(buckets.tick(), Duration::from_secs(1));
+        let (key, bucket) = buckets
+            .bucket_for("ReplaceRoute", "Version=2016-11-15")
+            .unwrap();
+        let (mut levels, start) = (Levels::default(), Instant::now());
+        for _ in 0..50 {
+            assert!(levels.take(&key, bucket, buckets.tick(), start));
+        }
+        let at = |ms| start + Duration::from_millis(ms);
+        assert!(!levels.take(&key, bucket, buckets.tick(), at(999)));
+        assert!(levels.take(&key, bucket, buckets.tick(), at(1000)));
     }
 }
