@@ -5,11 +5,14 @@ SHELL := /bin/bash
 VENV := .venv
 SAM_VENV := .venv-sam
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-# Fast-failing defaults for local runs against the emulator; real AWS uses its own chain.
-EVENT ?= events/failover.json
+# The event of `make invoke` and `make remote-invoke`: a status read, which changes
+# nothing; a failover is asked for by name (EVENT=events/failover.json).
+EVENT ?= events/status.json
 FUNCTION := vip-failover
+# Everything cargo can test; the examples are built for the namespace demos.
+TEST_TARGETS := --workspace --lib --bins --tests --examples --locked
 
-.PHONY: all tools check test lint demo clean
+.PHONY: all tools check test test-serial lint fmt clippy test-build test-run demo clean
 
 all: test
 
@@ -27,16 +30,36 @@ $(VENV)/.installed: requirements-dev.txt
 check: lint
 	cargo test --lib --bins --locked
 
-## fmt, clippy, every test (unit, contract, emulator scenarios, the test kit's own),
-## then the offline deployment checks (cfn-lint, sam validate, IAM policy, one
-## arm64 sam build).
-test: tools lint
-	cargo test --workspace --lib --bins --tests --examples --locked
-	$(MAKE) --no-print-directory validate
+## fmt, clippy, every test (unit, contract, emulator scenarios, the namespace demos
+## when root, the test kit's own), then the offline deployment checks (cfn-lint,
+## sam validate, IAM policy, an arm64 sam build of the unoptimised profile).
+##
+## A fresh clone compiles the dependency tree three times (clippy's check, the test
+## build, the arm64 proof). They run side by side, the arm64 one at low priority:
+## on 2 cores one huge crate (aws-sdk-ec2) compiling alone leaves a core idle, and
+## the others fill it. cargo shares make's job slots, so the cores are never
+## oversubscribed by much (peak memory about 12 GB).
+test:
+	@$(MAKE) --no-print-directory -j3 --output-sync=target test-run clippy validate
 
-lint:
+## The same checks, one after the other (a smaller machine, or readable output).
+test-serial: lint test-run validate
+
+lint: fmt clippy
+
+fmt:
 	cargo fmt --all --check
-	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+## Its own target directory: it does not wait on cargo's lock behind the test
+## build, which runs at the same time under `make test`.
+clippy: fmt
+	CARGO_TARGET_DIR=$(CURDIR)/target/clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+
+test-build: fmt
+	cargo test $(TEST_TARGETS) --no-run
+
+test-run: tools test-build
+	cargo test $(TEST_TARGETS)
 
 ## Local end-to-end: emulated two-AZ VPC, a real failover through the Lambda runtime.
 demo: tools
