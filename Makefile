@@ -12,7 +12,7 @@ FUNCTION := vip-failover
 # Everything cargo can test; the examples are built for the namespace demos.
 TEST_TARGETS := --workspace --lib --bins --tests --examples --locked
 
-.PHONY: all tools check test test-serial lint fmt clippy test-build test-run demo clean
+.PHONY: all tools check test test-serial lint fmt clippy test-linted test-run demo clean
 
 all: test
 
@@ -32,15 +32,15 @@ check: lint
 
 ## fmt, clippy, every test (unit, contract, emulator scenarios, the namespace demos
 ## when root, the test kit's own), then the offline deployment checks (cfn-lint,
-## sam validate, IAM policy, an arm64 sam build of the unoptimised profile).
+## sam validate, IAM policy, an arm64 sam build with the optimiser off).
 ##
-## A fresh clone compiles the dependency tree three times (clippy's check, the test
-## build, the arm64 proof). They run side by side, the arm64 one at low priority:
-## on 2 cores one huge crate (aws-sdk-ec2) compiling alone leaves a core idle, and
-## the others fill it. cargo shares make's job slots, so the cores are never
-## oversubscribed by much (peak memory about 12 GB).
+## Clippy lints while the tests build: its driver compiles the workspace's own
+## crates (RUSTC_WORKSPACE_WRAPPER, as `cargo clippy` does, but building instead
+## of only checking), so the dependency tree is compiled once for both, not twice.
+## The arm64 proof compiles it for aarch64 beside that, at low priority, filling
+## the cores the test build and run leave idle (cargo shares make's job slots).
 test:
-	@$(MAKE) --no-print-directory -j3 --output-sync=target test-run clippy validate
+	@$(MAKE) --no-print-directory -j3 --output-sync=target test-linted validate
 
 ## The same checks, one after the other (a smaller machine, or readable output).
 test-serial: lint test-run validate
@@ -50,15 +50,23 @@ lint: fmt clippy
 fmt:
 	cargo fmt --all --check
 
-## Its own target directory: it does not wait on cargo's lock behind the test
-## build, which runs at the same time under `make test`.
 clippy: fmt
-	CARGO_TARGET_DIR=$(CURDIR)/target/clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-test-build: fmt
-	cargo test $(TEST_TARGETS) --no-run
+## `cargo clippy`'s own way to hand lint flags to its driver (`-D warnings`). A
+## plain `cargo test` after `make test` recompiles our crates (not the
+## dependencies): the wrapper is part of their fingerprint.
+CLIPPY_DRIVER := $(shell rustc --print sysroot 2>/dev/null)/bin/clippy-driver
+LINTED := RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) \
+	CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 
-test-run: tools test-build
+## Every target linted and built (benches too: built, not run), then the tests; the
+## namespace demos' `cargo build` inherits the wrapper, so it finds all fresh.
+test-linted: tools fmt
+	$(LINTED) cargo test --workspace --all-targets --locked --no-run
+	$(LINTED) cargo test $(TEST_TARGETS)
+
+test-run: tools
 	cargo test $(TEST_TARGETS)
 
 ## Local end-to-end: emulated two-AZ VPC, a real failover through the Lambda runtime.

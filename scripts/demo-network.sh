@@ -50,9 +50,11 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 export PATH="$ROOT/.venv/bin:$PATH"
 # Run from `cargo test`, this script inherits the variables cargo sets for a test
-# (CARGO_MANIFEST_DIR, CARGO_PKG_NAME, ...). Build scripts such as ring's watch
-# those names (rerun-if-env-changed), so a cargo started with them rebuilds ring
-# and the whole AWS SDK above it, and the next plain `cargo build` does it again.
+# (CARGO_MANIFEST_DIR, CARGO_PKG_NAME, ...). Build scripts of the TLS stack watch
+# those names (rerun-if-env-changed), so a cargo started with them rebuilds it and
+# the whole AWS SDK above it, and the next plain `cargo build` does it again. The
+# clippy wrapper `make test` sets (RUSTC_WORKSPACE_WRAPPER) is kept: the build
+# below must see what the test build saw.
 while read -r var; do unset "$var" 2>/dev/null || true; done < <(compgen -e | grep -E \
   '^(CARGO_(MANIFEST_[A-Z_]+|PKG_[A-Z_]+|CRATE_NAME|BIN_NAME|BIN_EXE_.*|PRIMARY_PACKAGE|TARGET_TMPDIR)|OUT_DIR)$' || true)
 

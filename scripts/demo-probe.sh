@@ -35,7 +35,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 export PATH="$ROOT/.venv/bin:$PATH"
 # Not the variables cargo sets for a test (see scripts/demo-network.sh): a cargo
-# started with them rebuilds ring and the AWS SDK.
+# started with them rebuilds the TLS stack and the AWS SDK.
 while read -r var; do unset "$var" 2>/dev/null || true; done < <(compgen -e | grep -E \
   '^(CARGO_(MANIFEST_[A-Z_]+|PKG_[A-Z_]+|CRATE_NAME|BIN_NAME|BIN_EXE_.*|PRIMARY_PACKAGE|TARGET_TMPDIR)|OUT_DIR)$' || true)
 
