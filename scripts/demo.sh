@@ -39,8 +39,10 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_SESSION_TOKEN=test
 step "Building (first run compiles the AWS SDK: a few minutes)"
 # One build, run below as binaries (no `cargo run`, which checks freshness each
 # time). With an example in it, this build resolves the dev-dependencies too, so
-# its features are those of `cargo test`: after `make test` built the tests it
-# builds nothing. (`cargo lambda watch` without --only-lambda-apis would run
+# its features are those of `cargo test`: after `cargo test` built the tests it
+# builds nothing (after `make test`, whose build goes through clippy's driver, it
+# recompiles only our own crates: the wrapper is in their fingerprint, see the
+# Makefile). (`cargo lambda watch` without --only-lambda-apis would run
 # `cargo run --bin vip-failover`, dev-dependencies off: other features, and
 # tokio and the whole AWS SDK compiled a second time, minutes on 2 cores.)
 cargo build --locked --example topology --bin vip-failover --bin vip-failover-cli
