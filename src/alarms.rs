@@ -65,9 +65,10 @@ pub(crate) fn truncated(text: &str) -> String {
     }
 }
 
-/// The instance an alarm speaks for: a `{tag_prefix}instance=i-...` in the
-/// description wins, then the `InstanceId` dimensions of its metric (or
-/// metric-math metrics), then an id standing alone in its name.
+/// The instance an alarm speaks for: the `InstanceId` dimension of its metric
+/// wins; a `{tag_prefix}instance=i-...` in the description names it for an alarm
+/// without one and chooses among a metric-math alarm's several; then an id
+/// standing alone in its name (see [`Resolver::resolve`]).
 pub(crate) fn alarm_instance(
     name: &str,
     description: Option<&str>,

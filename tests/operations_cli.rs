@@ -214,6 +214,31 @@ async fn given_a_stack_without_the_output_or_none_when_named_then_one_readable_l
     assert!(missing.stdout.is_empty(), "{missing:?}");
 }
 
+/// Given a function name that names no function, when `--function` status
+/// runs, then it is a wrong argument as a missing stack is: exit 2, one line
+/// naming the function, nothing on stdout.
+#[tokio::test]
+async fn given_a_function_name_that_does_not_exist_then_exit_2_and_one_line_naming_it() {
+    let world = given_the_two_az_seed().await;
+    let url = world.emulator.url();
+
+    let missing = cli(
+        &url,
+        &[],
+        &["--function", "no-such-function", "status", "--group", GROUP],
+    )
+    .await;
+
+    assert_eq!(missing.code, 2, "{missing:?}");
+    let line = missing.error_line();
+    assert!(
+        line.contains("no-such-function") && line.contains("does not exist"),
+        "{line}"
+    );
+    assert_eq!(missing.stderr.lines().count(), 1, "{missing:?}");
+    assert!(missing.stdout.is_empty(), "{missing:?}");
+}
+
 /// The same missing stack, for the complaint of the issue ("blames
 /// credentials"): nothing but the error line should be printed.
 #[tokio::test]

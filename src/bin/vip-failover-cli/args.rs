@@ -10,8 +10,9 @@ Exit codes:
   1  problems: a check failed (invalid group tags included; `check` found no group at all),
      or the switchover was refused (target failed, no healthy member, hold-down) or left
      some route tables not updated (failed, or pending at the deadline)
-  2  usage or invalid input: bad arguments, unknown group or target, no region, invalid
-     environment, confirmation declined, or no --yes while stdin is not a terminal
+  2  usage or invalid input: bad arguments, unknown group, target, stack or function, no
+     region, invalid environment, confirmation declined, or no --yes while stdin is not a
+     terminal
   3  AWS API error: credentials, permissions, throttling, endpoint unreachable
 
 Environment:

@@ -183,7 +183,9 @@ async fn invoke(
         let busy = matches!(&sent, Err(e) if e.as_service_error().is_some_and(|s| s.is_too_many_requests_exception()));
         if !busy || std::time::Instant::now() >= give_up {
             break sent.map_err(|e| {
-                Failure::Invoke(format!("Lambda Invoke of {name} failed: {}", one_line(&e)))
+                missing_function(name, &e).unwrap_or_else(|| {
+                    Failure::Invoke(format!("Lambda Invoke of {name} failed: {}", one_line(&e)))
+                })
             })?;
         }
         if !std::mem::replace(&mut noted, true) {
@@ -208,6 +210,21 @@ async fn invoke(
         error_type: field("errorType"),
         message: field("errorMessage"),
         report: None,
+    })
+}
+
+/// A function name that names no function is a wrong argument (exit 2), as a
+/// stack that does not exist is: Lambda says so with its typed
+/// `ResourceNotFoundException`.
+fn missing_function<R>(
+    name: &str,
+    error: &aws_sdk_lambda::error::SdkError<aws_sdk_lambda::operation::invoke::InvokeError, R>,
+) -> Option<Failure> {
+    let service = error.as_service_error()?;
+    service.is_resource_not_found_exception().then(|| {
+        Failure::Usage(format!(
+            "function {name} does not exist in this account and region: check --function (the function's name) and --region"
+        ))
     })
 }
 

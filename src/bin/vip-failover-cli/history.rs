@@ -1,6 +1,7 @@
 //! `history`: the VIP's recent moves, read back from the function's decision
 //! logs (one JSON line per decision, `"message": "decision"`).
 
+use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -68,7 +69,11 @@ pub(crate) async fn history(
     Ok(EXIT_OK)
 }
 
-/// The decision lines of the last `hours`, oldest first, with their times.
+/// The most decision lines kept in memory: past it, the oldest go.
+const MAX_LINES: usize = 100_000;
+
+/// The decision lines of the last `hours`, oldest first, with their times: the
+/// newest [`MAX_LINES`] of them.
 async fn read_lines(
     core: &Core,
     log_group: &str,
@@ -79,7 +84,7 @@ async fn read_lines(
         .checked_sub(Duration::from_secs(hours * 3600))
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
-    let mut lines = Vec::new();
+    let mut lines = VecDeque::new();
     let mut token: Option<String> = None;
     loop {
         let page = client
@@ -98,13 +103,26 @@ async fn read_lines(
             })?;
         for event in page.events() {
             if let Some(message) = event.message() {
-                lines.push((event.timestamp().unwrap_or(0), message.to_string()));
+                let line = (event.timestamp().unwrap_or(0), message.to_string());
+                keep_newest(&mut lines, line, MAX_LINES);
             }
         }
         token = page.next_token().map(str::to_string);
-        if token.is_none() || lines.len() > 100_000 {
+        if token.is_none() {
+            let mut lines = Vec::from(lines);
+            // Pages interleave the log streams: order by time, oldest first.
+            lines.sort_by_key(|(at, _)| *at);
             return Ok(lines);
         }
+    }
+}
+
+/// Rule: a capped history drops its oldest lines, never its newest (the pages
+/// come oldest first; the moves an operator asks about are the recent ones).
+fn keep_newest<T>(lines: &mut VecDeque<T>, line: T, cap: usize) {
+    lines.push_back(line);
+    while lines.len() > cap {
+        lines.pop_front();
     }
 }
 
@@ -167,6 +185,15 @@ fn render(moves: &[Move]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_more_lines_than_the_cap_then_the_newest_are_kept() {
+        let mut lines = VecDeque::new();
+        for at in 1..=5 {
+            keep_newest(&mut lines, at, 3);
+        }
+        assert_eq!(Vec::from(lines), vec![3, 4, 5]);
+    }
 
     #[test]
     fn given_decision_lines_then_only_real_moves_are_read_back() {
