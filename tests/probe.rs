@@ -12,8 +12,8 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use testkit::lambda::{emulator_env, Function, Lambdas};
+use serde_json::{json, Value};
+use testkit::lambda::{emulator_env, Function, Lambdas, Outcome};
 use testkit::topology::{self, Server, GROUP, VIP};
 use testkit::Emulator;
 use tokio::net::TcpListener;
@@ -204,6 +204,38 @@ async fn given_a_probed_pair_when_the_actives_service_dies_then_the_loop_moves_t
             })
     });
     assert!(down, "no round reported serverA down: {delivered:#?}");
+
+    // Seen by people: `status` shows each member's last verdict, its age and
+    // the reason.
+    let ask = json!({"action": "status", "group": GROUP}).to_string();
+    let answer = match failover.invoke(&ask) {
+        Outcome::Response(body) => body,
+        Outcome::Error(error) => panic!("status failed: {error}"),
+    };
+    let status: Value = serde_json::from_str(&answer).expect("a status document");
+    let probe_of = |server: &Server| {
+        status["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .find(|m| m["instance_id"] == server.instance_id.as_str())
+            .map(|m| m["probe"].clone())
+            .expect("the member is listed")
+    };
+    let (a, b) = (probe_of(&world.a.server), probe_of(&world.b.server));
+    assert_eq!(
+        (&a["up"], &b["up"]),
+        (&json!(false), &json!(true)),
+        "{status:#}"
+    );
+    assert!(
+        a["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{status:#}"
+    );
+    assert!(
+        a["age_ms"].as_u64().is_some_and(|age| age < 30_000),
+        "{status:#}"
+    );
     drop(world.b.service.take());
 }
 

@@ -422,3 +422,54 @@ fn given_a_group_name_too_long_for_its_move_record_key_then_it_is_refused_naming
     )
     .is_ok());
 }
+
+/// The group's own tables with `vip-failover:members:web` set to `list`.
+fn sealed_to(table: RouteTableRecord, list: &str) -> RouteTableRecord {
+    let mut table = tagged(table, "web");
+    table
+        .tags
+        .insert("vip-failover:members:web".to_string(), list.to_string());
+    table
+}
+
+#[test]
+fn given_a_member_list_on_the_groups_tables_then_a_newcomer_tagged_for_the_group_is_set_aside() {
+    let tables: Vec<_> = tables_pointing_at("i-a", 2)
+        .into_iter()
+        .map(|t| sealed_to(t, "i-a,i-b"))
+        .collect();
+    // i-c tags itself into the group with the best priority.
+    let instances = [member("i-a", 10), member("i-b", 20), member("i-c", 1)];
+
+    let group = web_group(&instances, &tables);
+
+    let seal = group.seal.as_ref().expect("sealed");
+    assert_eq!(
+        seal.members.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["i-a", "i-b"]
+    );
+    assert_eq!(group.members.len(), 2);
+    let set_aside = unresolved(&group);
+    assert_eq!(set_aside.len(), 1, "{set_aside:?}");
+    assert_eq!(set_aside[0].0, "i-c");
+    says(
+        set_aside[0].1,
+        &["sealed member list", "vip-failover:members:web on rtb-1"],
+    );
+}
+
+#[test]
+fn given_member_lists_that_disagree_then_the_group_is_sealed_to_what_they_share() {
+    let tables = vec![
+        sealed_to(tables_pointing_at("i-a", 1).remove(0), "i-a,i-b"),
+        sealed_to(tables_pointing_at("i-a", 2).remove(1), "i-a,i-c"),
+    ];
+    let instances = [member("i-a", 10), member("i-b", 20), member("i-c", 30)];
+
+    let group = web_group(&instances, &tables);
+
+    assert_eq!(group.members.len(), 1, "only i-a is on both lists");
+    let mut set_aside: Vec<_> = unresolved(&group).into_iter().map(|u| u.0).collect();
+    set_aside.sort_unstable();
+    assert_eq!(set_aside, ["i-b", "i-c"]);
+}

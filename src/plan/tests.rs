@@ -610,6 +610,30 @@ fn policy_at(secs: i64) -> Policy {
     }
 }
 
+/// Rule "an operator's move sticks", its end: a pin lasts until the date its
+/// record names, never longer than [`Policy::pin`] after the move (a forged far
+/// date pins no longer than a genuine one), and not at all once that is past.
+#[test]
+fn given_a_pinned_move_then_the_pin_ends_at_its_date_capped_at_the_pin_length() {
+    let pinned = |until: Option<i64>| MoveRecord {
+        at: at(1_000),
+        from: Some("i-a".to_string()),
+        to: "i-b".to_string(),
+        pinned_until: until.map(at),
+    };
+    let hour_pins_at = |secs| Policy {
+        pin: Duration::from_secs(3_600),
+        ..policy_at(secs)
+    };
+    let end = |until, now| super::rules::pin_end(&pinned(until), &hour_pins_at(now));
+
+    assert_eq!(end(Some(2_000), 1_500), Some(at(2_000)));
+    assert_eq!(end(Some(2_000), 2_000), None, "over at its date");
+    assert_eq!(end(Some(9_999_999), 1_500), Some(at(4_600)), "capped");
+    assert_eq!(end(Some(9_999_999), 4_600), None, "over at the cap");
+    assert_eq!(end(None, 1_500), None, "a move the operator did not pin");
+}
+
 /// The automatic decision at `secs` on the tests' clock, with a 60 s hold-down.
 fn auto_at(group: &Group, secs: i64) -> Plan {
     decide(group, &Intent::Automatic, &policy_at(secs))

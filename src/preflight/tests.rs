@@ -41,6 +41,34 @@ fn given_a_well_configured_group_then_every_check_passes() {
 }
 
 #[test]
+fn given_a_member_list_on_the_groups_tables_then_check_says_the_group_is_sealed_and_by_what() {
+    let tables: Vec<_> = tables_pointing_at("i-a", 2)
+        .into_iter()
+        .map(|t| {
+            let mut t = tagged(t, "web");
+            t.tags.insert(
+                "vip-failover:members:web".to_string(),
+                "i-a,i-b".to_string(),
+            );
+            t
+        })
+        .collect();
+    let report = check(
+        &web_group(&[member("i-a", 10), member("i-b", 20)], &tables),
+        &context(&[], &[]),
+    );
+    let membership = &report.findings[8];
+    assert_eq!(membership.check, "membership");
+    assert!(
+        membership.detail.starts_with("sealed: only [i-a, i-b]")
+            && membership
+                .detail
+                .contains("vip-failover:members:web on rtb-1"),
+        "{membership:?}"
+    );
+}
+
+#[test]
 fn given_an_untagged_table_routing_the_vip_to_a_gateway_then_check_neither_repairs_nor_flags_it() {
     let mut tables: Vec<_> = tables_pointing_at("i-a", 2)
         .into_iter()
