@@ -458,6 +458,19 @@ async fn given_bad_arguments_then_exit_2_and_help_documents_the_exit_codes() {
     assert_eq!(missing.code, 2, "{missing:?}");
     assert!(missing.stderr.contains("--group"), "{missing:?}");
 
+    // A deadline that would overflow the clock is a wrong argument, not a panic.
+    let huge = [
+        "--timeout",
+        "18446744073709551615",
+        "status",
+        "--group",
+        "web",
+    ];
+    let huge = cli_with(endpoint, &[], &huge).await;
+    assert_eq!(huge.code, 2, "{huge:?}");
+    assert!(huge.stderr.contains("--timeout"), "{huge:?}");
+    assert!(!huge.stderr.contains("panicked"), "{huge:?}");
+
     let help = cli_with(endpoint, &[], &["--help"]).await;
     assert_eq!(help.code, 0, "{help:?}");
     for needle in [

@@ -147,9 +147,28 @@ impl fmt::Display for AwsError {
     }
 }
 
+/// CloudFormation's answer to `DescribeStacks` for a stack name that names no
+/// stack: `ValidationError`, "Stack with id X does not exist" (it has no typed
+/// error for it). For the operator CLI, which must not read codes itself.
+pub fn is_missing_stack(code: Option<&str>, message: Option<&str>) -> bool {
+    code == Some("ValidationError") && message.is_some_and(|m| m.contains("does not exist"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_cloudformations_answers_then_only_a_stack_that_does_not_exist_is_missing() {
+        let missing = Some("Stack with id no-such-stack does not exist");
+        assert!(is_missing_stack(Some("ValidationError"), missing));
+        assert!(!is_missing_stack(
+            Some("ValidationError"),
+            Some("1 validation error detected: stackName")
+        ));
+        assert!(!is_missing_stack(Some("AccessDenied"), missing));
+        assert!(!is_missing_stack(None, missing));
+    }
 
     #[test]
     fn given_codes_then_each_question_has_its_answer() {

@@ -20,6 +20,8 @@ pub mod pace;
 pub(crate) mod routes;
 pub(crate) mod transit;
 
+pub use error::is_missing_stack;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

@@ -265,9 +265,8 @@ pub(crate) async fn stack_output(
         })
 }
 
-/// A stack name that names no stack is a wrong argument, not an AWS failure:
-/// CloudFormation says so with `ValidationError` ("Stack with id X does not
-/// exist"), which is the only place its code is read.
+/// A stack name that names no stack is a wrong argument, not an AWS failure
+/// (the AWS adapter reads CloudFormation's code: [`vip_failover::aws::is_missing_stack`]).
 fn missing_stack<R>(
     stack: &str,
     error: &aws_sdk_cloudformation::error::SdkError<
@@ -277,10 +276,7 @@ fn missing_stack<R>(
 ) -> Option<Failure> {
     use aws_sdk_cloudformation::error::ProvideErrorMetadata;
     let service = error.as_service_error()?;
-    let missing = service.code() == Some("ValidationError")
-        && service
-            .message()
-            .is_some_and(|m| m.contains("does not exist"));
+    let missing = vip_failover::aws::is_missing_stack(service.code(), service.message());
     missing.then(|| {
         Failure::Usage(format!(
             "stack {stack} does not exist in this account and region: check --stack (the stack's name) and --region"
