@@ -25,6 +25,7 @@
 # spawn, nsx, note, step, die, invoke, TOPOLOGY).
 
 TGW_START=${TGW_START:-blackhole}
+# shellcheck disable=SC2034 # read by curl_loop (scripts/netns-traffic.sh)
 CURL_INTERVAL=0.1
 
 # The proxy in front of moto at 127.0.0.1:$1; sets PROXY_URL.
@@ -138,12 +139,7 @@ onprem_traffic_start() {
   TGW_BEFORE=$("${TOPOLOGY[@]}" tgw-route "$TGW_TABLE")
   spawn "$WORK/onprem-ping.log" ip netns exec "$NS_ONPREM" stdbuf -oL ping -D -n -i "$PING_INTERVAL" -W 1 "$VIP"
   ONPREM_PING=$LAST_PID
-  # One line per request: start, end (epoch seconds), who answered or fail:CURL_EXIT.
-  # shellcheck disable=SC2016 # expanded by the inner bash
-  spawn "$WORK/onprem-curl.log" ip netns exec "$NS_ONPREM" env LC_ALL=C bash -c 'while :; do
-    s=$EPOCHREALTIME; body=$(curl -s --max-time 1 "http://$0/"); rc=$?; e=$EPOCHREALTIME
-    case $body in *"@serverA!"*) r=serverA ;; *"@serverB!"*) r=serverB ;; *) r=fail:$rc ;; esac
-    echo "$s $e $r"; sleep "$1"; done' "$VIP" "$CURL_INTERVAL"
+  curl_loop "$NS_ONPREM" "$WORK/onprem-curl.log"
   ONPREM_CURL=$LAST_PID
   # Up to 2 s for the first answers; none (a broken path) is for the report to say.
   for _ in $(seq 40); do

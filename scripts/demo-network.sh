@@ -171,6 +171,8 @@ spawn() {
 
 # shellcheck source=scripts/local-lambda.sh
 source "$(dirname "${BASH_SOURCE[0]}")/local-lambda.sh"
+# shellcheck source=scripts/netns-traffic.sh
+source "$(dirname "${BASH_SOURCE[0]}")/netns-traffic.sh"
 # shellcheck source=scripts/demo-network-onprem.sh
 source "$(dirname "${BASH_SOURCE[0]}")/demo-network-onprem.sh"
 

@@ -134,6 +134,8 @@ spawn() {
   LAST_PID=$!
 }
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+# shellcheck source=scripts/netns-traffic.sh
+source "$(dirname "${BASH_SOURCE[0]}")/netns-traffic.sh"
 # wait_for SECONDS COMMAND...: polls every 0.05 s until COMMAND succeeds.
 wait_for() {
   local tries=$(($1 * 20)); shift
@@ -261,12 +263,7 @@ note "router: $(ip -n "$NS_ROUTER" route show "$VIP_CIDR")"
 step "Client: ping every 20 ms, curl every 100 ms"
 spawn "$WORK/ping.log" ip netns exec "$NS_CLIENT" stdbuf -oL ping -D -n -i "$PING_INTERVAL" -W 1 "$VIP"
 PING_PID=$LAST_PID
-# One line per request: start, end (epoch seconds), who answered or fail:CURL_EXIT.
-# shellcheck disable=SC2016 # expanded by the inner bash
-spawn "$WORK/curl.log" ip netns exec "$NS_CLIENT" env LC_ALL=C bash -c 'while :; do
-  s=$EPOCHREALTIME; body=$(curl -s --max-time 1 "http://$0/"); rc=$?; e=$EPOCHREALTIME
-  case $body in *"@serverA!"*) r=serverA ;; *"@serverB!"*) r=serverB ;; *) r=fail:$rc ;; esac
-  echo "$s $e $r"; sleep "$1"; done' "$VIP" "$CURL_INTERVAL"
+curl_loop "$NS_CLIENT" "$WORK/curl.log"
 CURL_LOOP=$LAST_PID
 steady() { [[ $(tail -n 5 "$WORK/curl.log" | grep -c ' serverA$') -eq 5 ]]; }
 wait_for 20 steady || die "curl does not answer serverA steadily"
