@@ -8,55 +8,17 @@ use std::process::Stdio;
 
 use aws_sdk_ec2::types::Tag;
 use serde_json::Value;
+use testkit::cli::Run;
 use testkit::topology::{self, Seed, GROUP, VIP};
 use testkit::Emulator;
 use tokio::process::Command;
 
 const CLI: &str = env!("CARGO_BIN_EXE_vip-failover-cli");
 
-/// One run of the binary.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:?}"))
-    }
-
-    /// The first output line that mentions every one of `needles`.
-    fn line_with(&self, needles: &[&str]) -> &str {
-        self.stdout
-            .lines()
-            .find(|l| needles.iter().all(|n| l.contains(n)))
-            .unwrap_or_else(|| panic!("no line with {needles:?}: {self:?}"))
-    }
-}
-
 /// Runs the CLI with nothing from the developer's environment but what is set
 /// here, and stdin that is not a terminal (as in CI).
 async fn cli_with(endpoint: &str, extra_env: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut command = Command::new(CLI);
-    command
-        .args(args)
-        .env_clear()
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .envs(extra_env.iter().copied())
-        .stdin(Stdio::null());
-    let output = command.output().await.expect("run vip-failover-cli");
-    Run {
-        code: output.status.code().expect("exit code, not a signal"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    testkit::cli::run(CLI, endpoint, extra_env, args).await
 }
 
 struct World {

@@ -10,77 +10,24 @@
 //! reading of multi-term filter patterns by the kit's Logs proxy (moto matches
 //! none, see testkit::logs).
 
-use std::process::Stdio;
-
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use aws_sdk_lambda::primitives::Blob;
 use serde_json::{json, Value};
+use testkit::cli::Run;
 use testkit::events::state_change;
 use testkit::lambda::{emulator_env, Function, LocalLambda};
 use testkit::logs::LogsProxy;
 use testkit::topology::{self, GROUP};
 use testkit::world::{given_the_two_az_seed, World};
-use tokio::process::Command;
 
 const CLI: &str = env!("CARGO_BIN_EXE_vip-failover-cli");
 const FUNCTION: &str = env!("CARGO_BIN_EXE_vip-failover");
 /// The name a stack gives its function when the template names none.
 const DEPLOYED: &str = "ops-VipFailoverFunction-1A2B3C4D5E6F";
 
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
-    }
-
-    /// stderr's `error:` line, asserted readable: one line, no Rust `Debug`.
-    #[track_caller]
-    fn error_line(&self) -> &str {
-        let line = self
-            .stderr
-            .lines()
-            .find(|l| l.starts_with("error:"))
-            .unwrap_or_else(|| panic!("no error line: {self:?}"));
-        for debug in [
-            "SdkBody",
-            "ErrorMetadata",
-            "ServiceError",
-            "Response {",
-            "source:",
-        ] {
-            assert!(!self.stderr.contains(debug), "{debug} in {self:?}");
-        }
-        assert!(line.len() < 300, "{line}");
-        line
-    }
-}
-
 /// The CLI with only the environment set here (as in CI: stdin no terminal).
 async fn cli(endpoint: &str, env: &[(&str, &str)], args: &[&str]) -> Run {
-    let output = Command::new(CLI)
-        .args(args)
-        .env_clear()
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("run vip-failover-cli");
-    Run {
-        code: output.status.code().expect("an exit code"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    testkit::cli::run(CLI, endpoint, env, args).await
 }
 
 fn sdk_config(url: &str) -> aws_config::SdkConfig {

@@ -20,6 +20,7 @@
 //!   the template's filter policy.
 
 pub mod calls;
+pub mod cli;
 pub mod cloudwatch;
 pub mod emulator;
 pub mod events;
