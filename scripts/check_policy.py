@@ -18,8 +18,9 @@ the template's ec2:/cloudwatch: actions. This script checks the template itself:
   Resource "*" (or NotResource): the function may rewrite only its groups' tables;
 * a statement granting CreateRoute or ReplaceRoute grants both: the code falls
   back from one to the other when a route is missing or already there;
-* writes on route-table/* carry the condition key
-  `ec2:ResourceTag/<TagPrefix default>group`, the group tag the code reads.
+* writes on route-table/* and transit-gateway-route-table/* carry the
+  condition key `ec2:ResourceTag/<TagPrefix default>group`, the group tag the
+  code reads (VPC route tables and, with TRANSIT_ROUTES, Transit Gateway ones).
 
 Run `.venv/bin/python scripts/check_policy.py` (the .venv has cfn-lint); with
 `--self-test` it mutates copies of the template and shows each check failing on
@@ -52,7 +53,9 @@ NO_WILDCARDS = "no wildcard actions and no NotAction"
 REAL_ACTIONS = "every action is a real IAM action (cfn-lint's list)"
 NO_STAR_WRITES = "write actions are never granted on Resource '*'"
 ROUTE_PAIRS = "statements granting CreateRoute or ReplaceRoute grant both (the code falls back from one to the other)"
-TAG_SCOPED = "writes on route-table/* are scoped by ec2:ResourceTag/<TagPrefix>group"
+TAG_SCOPED = "writes on route tables (VPC and Transit Gateway) are scoped by ec2:ResourceTag/<TagPrefix>group"
+# The resource ARN endings of the tables the function writes routes in.
+ROUTE_TABLES = (":route-table/*", ":transit-gateway-route-table/*")
 
 # An Allow statement; NotAction entries are kept in `actions` prefixed "NotAction:",
 # and a statement without Resource (a NotResource one) counts as Resource "*".
@@ -217,10 +220,12 @@ def check_tag_scoped(policy: Policy) -> tuple[list[str], str]:
     if policy.tag_prefix is None:
         return ["the TagPrefix parameter has no default"], ""
     key = f"ec2:ResourceTag/{policy.tag_prefix}group"
-    scoped = [s for s in policy.statements if writes(s) and any(str(r).endswith(":route-table/*") for r in s.resources)]
+    on = {end: [s for s in policy.statements if writes(s) and any(str(r).endswith(end) for r in s.resources)]
+          for end in ROUTE_TABLES}
+    scoped = [s for statements in on.values() for s in statements]
     problems = [f"{s.where} lacks {key}" for s in scoped
                 if not any(key in op for op in (s.condition or {}).values() if isinstance(op, dict))]
-    problems += [] if scoped else ["no statement grants writes on route-table/*"]
+    problems += [f"no statement grants writes on {end.lstrip(':')}" for end, found in on.items() if not found]
     return problems, f"{key} on {len(scoped)} statements"
 
 
@@ -269,6 +274,9 @@ MUTATIONS: list[tuple[str, Callable[[str], str], str]] = [
     ("ReplaceRoute dropped from a statement keeping CreateRoute",
      first('"ec2:CreateRoute", "ec2:ReplaceRoute"', '"ec2:CreateRoute"'), ROUTE_PAIRS),
     ("the condition key renamed", first("ec2:ResourceTag/${TagPrefix}group", "ec2:ResourceTag/${TagPrefix}grp"), TAG_SCOPED),
+    ("the Transit Gateway tables' condition dropped",
+     first('transit-gateway-route-table/*",\n                "Condition": {"StringLike": {"ec2:ResourceTag/${TagPrefix}group": "*"}}',
+           'transit-gateway-route-table/*"'), TAG_SCOPED),
 ]
 
 

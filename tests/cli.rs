@@ -671,6 +671,86 @@ async fn given_an_alarm_of_another_prefix_failing_b_when_switching_over_here_the
     world.assert_vip_on(&world.seed.server_a.eni_id).await;
 }
 
+/// Issue 17, item 6, as the operator sees it: after a switchover in a group
+/// that preempts, `status` says the move is pinned and how to release it;
+/// `release` says it is released, and `status` no longer shows the pin.
+#[tokio::test]
+async fn given_preemption_when_switching_over_then_status_shows_the_pin_and_release_ends_it() {
+    let world = given_the_two_az_seed().await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+    for server in [a, b] {
+        world
+            .client
+            .create_tags()
+            .resources(&server.instance_id)
+            .tags(
+                Tag::builder()
+                    .key("vip-failover:preempt")
+                    .value("true")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("tag preempt");
+    }
+    let moved = world.switchover(&["--to", &b.instance_id, "--yes"]).await;
+    assert_eq!(moved.code, 0, "{moved:?}");
+
+    let pinned = world.cli(&["status", "--group", GROUP]).await;
+
+    let line = pinned.line_with(&["Pinned:"]);
+    assert!(line.contains(&format!("on {}", b.instance_id)), "{line}");
+    assert!(line.contains("preemption waits"), "{line}");
+    assert!(line.contains("Release: vip-failover-cli release"), "{line}");
+    let released = world.cli(&["release", "--group", GROUP]).await;
+    assert_eq!(released.code, 0, "{released:?}");
+    assert!(
+        released.stdout.starts_with(&format!("{GROUP}: ")),
+        "{released:?}"
+    );
+    let after = world.cli(&["status", "--group", GROUP]).await;
+    assert!(!after.stdout.contains("Pinned:"), "{after:?}");
+    assert!(after.stdout.contains("Reconcile would: "), "{after:?}");
+}
+
+/// Issue 17, "optional sealed membership", as the operator sees it: `status`
+/// says whether tags on instances can add a member, and where the list is.
+#[tokio::test]
+async fn given_a_member_list_on_a_table_when_status_then_membership_says_sealed_and_where() {
+    let world = given_the_two_az_seed().await;
+    world.tag_tables_for_the_group().await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+    let open = world.cli(&["status", "--group", GROUP]).await;
+    assert!(
+        open.line_with(&["Membership:"])
+            .contains("open: any instance tagged for the group joins it"),
+        "{open:?}"
+    );
+    let table = &world.seed.tables[0];
+    let list = format!("{},{}", a.instance_id, b.instance_id);
+    world
+        .client
+        .create_tags()
+        .resources(table)
+        .tags(
+            Tag::builder()
+                .key(format!("vip-failover:members:{GROUP}"))
+                .value(list)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("tag the member list");
+
+    let sealed = world.cli(&["status", "--group", GROUP]).await;
+
+    let line = sealed.line_with(&["Membership:"]);
+    assert!(line.contains("sealed to"), "{line}");
+    for needle in [&a.instance_id, &b.instance_id, table] {
+        assert!(line.contains(needle.as_str()), "{needle} missing in {line}");
+    }
+}
+
 /// Issue 17, item 19. Old behaviour caught: tag text reached the terminal raw,
 /// so a control sequence in a tag could rewrite the operator's screen.
 #[tokio::test]

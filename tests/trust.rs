@@ -7,10 +7,11 @@
 use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::StateValue;
+use aws_sdk_ec2::types::Filter;
 use serde_json::{json, Value};
 use testkit::cloudwatch::{put_status_alarm, set_alarm_state};
 use testkit::events::{alarm_state_change, scheduled, state_change};
-use testkit::fault_proxy::{Answer, Fault, Rules, TokenBuckets};
+use testkit::fault_proxy::{Answer, Fault, Rewrite, Rules, TokenBuckets};
 use testkit::topology::{self, GROUP, VIP};
 use testkit::world::{given_a_group_with_tables, given_the_two_az_seed, group_report, run, World};
 use vip_failover::handler::Handler;
@@ -47,12 +48,7 @@ async fn fill_tags(world: &World, table: &str) {
     let existing = world
         .client
         .describe_tags()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("resource-id")
-                .values(table)
-                .build(),
-        )
+        .filters(Filter::builder().name("resource-id").values(table).build())
         .send()
         .await
         .expect("tags")
@@ -239,6 +235,78 @@ async fn given_ec2_does_not_know_a_new_member_yet_then_it_is_unknown_and_the_fai
     );
 }
 
+// 4, continued: an id left out of an answer, without an error. Emulated: the
+// proxy leaves serverB out of DescribeInstanceStatus, as EC2's eventually
+// consistent reads may; moto always lists it.
+#[tokio::test]
+async fn given_a_status_answer_without_a_member_then_it_is_unknown_and_a_healthy_one_is_chosen() {
+    let world = given_the_two_az_seed().await;
+    let c = topology::launch_server_c(&world.client, &world.seed)
+        .await
+        .unwrap();
+    let b = &world.seed.server_b;
+    let rules = Rules {
+        rewrites: vec![Rewrite::without_instance(
+            "DescribeInstanceStatus",
+            &b.instance_id,
+        )],
+        ..Rules::default()
+    };
+    let (_proxy, handler, _) = world.through_proxy(rules, testkit::patient()).await;
+
+    let report = group_report(
+        run(&handler, world.alarm_on_a().await)
+            .await
+            .expect("a missing id is no verdict on the group"),
+    );
+
+    assert_eq!(
+        world.vip_targets().await,
+        world.on(&c),
+        "serverB (priority 20) is unknown this run: serverC, healthy, ranks first"
+    );
+    assert!(
+        has_warning(
+            &report,
+            &format!("member {} health is unknown", b.instance_id)
+        ),
+        "{:?}",
+        report.warnings
+    );
+}
+
+// 4, continued: a member left out of the DescribeInstances answer is no
+// member this run, and the group still fails over. Emulated: the proxy leaves
+// serverC, the first choice after serverA, out of the answer.
+#[tokio::test]
+async fn given_a_describe_answer_without_a_member_then_the_group_fails_over_to_the_others() {
+    let world = given_the_two_az_seed().await;
+    let c = topology::launch_server_c(&world.client, &world.seed)
+        .await
+        .unwrap();
+    world
+        .tag(&c.instance_id, "vip-failover:priority", "15")
+        .await;
+    let rules = Rules {
+        rewrites: vec![Rewrite::without_instance(
+            "DescribeInstances",
+            &c.instance_id,
+        )],
+        ..Rules::default()
+    };
+    let (proxy, handler, _) = world.through_proxy(rules, testkit::patient()).await;
+
+    run(&handler, world.alarm_on_a().await)
+        .await
+        .expect("a member EC2 does not list is no verdict on the group");
+
+    assert_eq!(world.vip_targets().await, world.on_b());
+    assert!(
+        proxy.seen().iter().any(|s| s.action == "DescribeInstances"),
+        "the answer the proxy rewrote was read"
+    );
+}
+
 // 5. A holder of unknown health kept by the hold-down returns success.
 // Emulated: serverB's checks initializing (proxy).
 #[tokio::test]
@@ -363,6 +431,70 @@ async fn given_untagged_tables_outnumbering_the_groups_own_then_they_only_follow
         map.values().all(|eni| *eni == world.seed.server_a.eni_id),
         "every table follows the group's own: {map:?}"
     );
+}
+
+// 8, continued: tables listed in the stack's RouteTableIds are the group's own
+// without a tag; they vote and carry the move records, unlisted ones follow.
+#[tokio::test]
+async fn given_tables_listed_in_route_table_ids_then_they_vote_and_carry_the_records() {
+    let world = given_the_two_az_seed().await;
+    let b = &world.seed.server_b;
+    let mut rogues = Vec::new();
+    for i in 0..4 {
+        let table = topology::create_table(
+            &world.client,
+            &world.seed.vpc_id,
+            &[("Name", &format!("rogue-{i}"))],
+            None,
+        )
+        .await
+        .unwrap();
+        topology::route_to_eni(&world.client, &table, VIP, &b.eni_id)
+            .await
+            .unwrap();
+        rogues.push(table);
+    }
+    let config = Config {
+        hold_down: Duration::ZERO,
+        scope: vip_failover::group::Scope::new(&world.seed.tables.join(","), ""),
+        ..testkit::patient()
+    };
+    let handler = world.emulator.handler_with(config).0;
+
+    run(&handler, scheduled()).await.expect("reconcile");
+    let map = world.vip_target_map().await;
+    assert!(
+        map.values().all(|eni| *eni == world.seed.server_a.eni_id),
+        "the listed tables (3, on serverA) outvote 4 unlisted ones on serverB: {map:?}"
+    );
+
+    run(&handler, world.alarm_on_a().await)
+        .await
+        .expect("failover");
+    let map = world.vip_target_map().await;
+    assert!(map.values().all(|eni| *eni == b.eni_id), "{map:?}");
+    assert_eq!(
+        world.move_records().await.len(),
+        world.seed.tables.len(),
+        "every listed table carries the move's record"
+    );
+    let key = format!("vip-failover:last-move:{GROUP}");
+    let records = world
+        .client
+        .describe_tags()
+        .filters(Filter::builder().name("key").values(&key).build())
+        .send()
+        .await
+        .expect("tags");
+    for rogue in &rogues {
+        assert!(
+            records
+                .tags()
+                .iter()
+                .all(|t| t.resource_id() != Some(rogue)),
+            "an unlisted, untagged table carries no record: {rogue}"
+        );
+    }
 }
 
 // 9. One newcomer turns preemption on.

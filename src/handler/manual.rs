@@ -123,7 +123,7 @@ impl Handler {
         };
         self.unpin(group, &record, window).await?;
         let reason = format!(
-            "released the pin of the VIP on {} (it ran until {}); preemption may move it again",
+            "released the pin of the VIP on {} (it would have held until {}); preemption may move it again",
             record.to,
             until.to_rfc3339()
         );

@@ -141,6 +141,39 @@ impl Rewrite {
         })
     }
 
+    /// `action` (DescribeInstances or DescribeInstanceStatus) leaves `instance`
+    /// out of its answer, as EC2's eventually consistent reads may just after a
+    /// launch or a tag change. A reservation left empty is left out too.
+    pub fn without_instance(action: &str, instance: &str) -> Self {
+        let instance = instance.to_string();
+        Self::new(action, move |xml| {
+            let doc = Doc(xml);
+            let mut edits = Vec::new();
+            for item in doc.items_at(&["instanceStatusSet"]) {
+                if doc.child_text(&item, "instanceId") == Some(instance.as_str()) {
+                    edits.push((item.outer, String::new()));
+                }
+            }
+            for reservation in doc.items_at(&["reservationSet"]) {
+                let Some(set) = doc.child(&reservation, "instancesSet") else {
+                    continue;
+                };
+                let items = doc.children(&set, "item");
+                let (gone, kept): (Vec<_>, Vec<_>) = items
+                    .into_iter()
+                    .partition(|i| doc.child_text(i, "instanceId") == Some(instance.as_str()));
+                match (gone.is_empty(), kept.is_empty()) {
+                    (true, _) => {}
+                    (false, true) => edits.push((reservation.outer, String::new())),
+                    (false, false) => {
+                        edits.extend(gone.into_iter().map(|i| (i.outer, String::new())))
+                    }
+                }
+            }
+            splice(xml, edits)
+        })
+    }
+
     /// DescribeRouteTables: in `route_table`, the route to `destination` (IPv4 or
     /// IPv6 CIDR) is `blackhole` (its target is gone) instead of `active`.
     pub fn blackhole_route(route_table: &str, destination: &str) -> Self {
