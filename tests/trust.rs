@@ -563,6 +563,51 @@ async fn given_stray_members_in_another_vpc_and_with_another_vip_then_the_group_
     }
 }
 
+// 10, continued: a newcomer group claiming the VIP the incumbent's tables
+// route is refused and named; the incumbent still fails over.
+#[tokio::test]
+async fn given_a_newcomer_group_claiming_the_routed_vip_then_only_the_newcomer_is_refused() {
+    let world = given_the_two_az_seed().await;
+    let claimant = topology::launch(
+        &world.client,
+        &world.seed.subnets[1],
+        "claimant",
+        &[
+            (GROUP_TAG, "claimant"),
+            ("vip-failover:vip", VIP),
+            ("vip-failover:priority", "0"),
+        ],
+    )
+    .await
+    .unwrap();
+
+    let response = to_json(
+        &run(&without_hold_down(&world), world.alarm_on_a().await)
+            .await
+            .expect("the incumbent fails over"),
+    );
+    assert_eq!(world.vip_targets().await, world.on_b(), "{response}");
+    let reconcile = to_json(
+        &world
+            .handle(scheduled())
+            .await
+            .expect("a refused claimant is not a reconcile failure"),
+    );
+
+    let refused = &reconcile["needs_attention"][0];
+    assert_eq!(refused["group"], "claimant", "{reconcile}");
+    assert!(
+        refused.to_string().contains(VIP),
+        "the refusal names the contested VIP: {refused}"
+    );
+    assert_eq!(reconcile["groups"][0]["group"], GROUP, "{reconcile}");
+    let map = world.vip_target_map().await;
+    assert!(
+        map.values().all(|eni| *eni != claimant.eni_id),
+        "the claimant never receives a route: {map:?}"
+    );
+}
+
 // 11. One bogus group fails every reconcile.
 #[tokio::test]
 async fn given_a_bogus_group_then_the_reconcile_succeeds_and_names_it() {
