@@ -265,3 +265,81 @@ async fn given_a_forged_record_naming_a_non_member_then_it_is_refused_and_nothin
     calls.assert_no_writes();
     assert!(world.vip_on(&world.a.server).await);
 }
+
+/// Given a probed pair whose EC2 answers take 400 ms (the fault proxy's
+/// latency; moto answers at once), when a round reports serverA down, then
+/// the next round is dispatched as soon as the group is read, while the move's
+/// writes are still running: at least one more EC2 round trip happens after
+/// the dispatch. Before, the dispatch waited for the writes and their
+/// verification, so a long move (500 tables take about 90 s) left the members
+/// unprobed. Emulated: the probe function's Lambda (the kit's local service,
+/// which only records the asynchronous invoke); the record is the reference
+/// record with this world's members.
+#[tokio::test]
+async fn given_a_round_that_moves_the_vip_then_the_next_round_leaves_before_the_writes_end() {
+    use testkit::fault_proxy::{FaultProxy, Rules};
+    use testkit::lambda::LocalLambda;
+    use vip_failover::aws::Aws;
+    use vip_failover::handler::Handler;
+
+    let world = given_a_probed_pair().await;
+    let latency = Duration::from_millis(400);
+    let rules = Rules {
+        latency: Some(latency),
+        ..Rules::default()
+    };
+    let proxy = FaultProxy::start(&world._emulator.addr(), rules).await;
+    let probe = LocalLambda::start(Function::external(PROBE));
+    let config = vip_failover::Config {
+        probe_function: Some(PROBE.to_string()),
+        ..testkit::patient()
+    };
+    let (ec2, log) = testkit::emulator::client_for(&proxy.url(), &config);
+    let cloudwatch = testkit::cloudwatch::client_with(&world._emulator.url(), &config, &log);
+    let aws = Aws::new(ec2, cloudwatch, &config).with_lambda(probe.client());
+    let handler = Handler::new(aws, config);
+    let record = round_record(&world, "5eed0001-7");
+
+    let response = handler
+        .handle(record, testkit::deadline())
+        .await
+        .expect("the round is decided");
+    let returned = Instant::now();
+
+    let answer = serde_json::to_value(&response).unwrap();
+    assert_eq!(answer["next_round"], "5eed0001-8", "{answer:#}");
+    assert!(world.vip_on(&world.b.server).await, "{answer:#}");
+    let dispatched = probe
+        .invocations()
+        .first()
+        .map(|i| i.accepted)
+        .expect("the next round was sent to the probe function");
+    assert!(
+        returned.duration_since(dispatched) >= latency,
+        "the dispatch came after the writes: {:?} before the end",
+        returned.duration_since(dispatched)
+    );
+}
+
+/// The reference probe record (tests/fixtures), for this world's members and
+/// round `round`: serverA down (3 failures), serverB up, observed now.
+fn round_record(world: &World, round: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/destination-records/probe-success.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut record: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let result = &mut record["responsePayload"]["vip_failover_probe_result"];
+    result["round"] = round.into();
+    result["ended_at_ms"] = now.into();
+    for (verdict, member) in [(0, &world.a.server), (1, &world.b.server)] {
+        let v = &mut result["verdicts"][verdict];
+        v["instance_id"] = member.instance_id.as_str().into();
+        v["at_ms"] = now.into();
+    }
+    record
+}

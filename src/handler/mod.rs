@@ -227,16 +227,25 @@ impl Handler {
         run: &Run,
         listing: Option<Arc<Vec<InstanceRecord>>>,
     ) -> Result<Report, Error> {
-        self.run_keeping(run, listing).await.0
+        let nothing_beside = |_| std::future::ready(());
+        self.run_beside(run, listing, nothing_beside).await.0
     }
 
-    /// [`Self::run`], keeping the group it read (the probe loop dispatches its
-    /// next round from it).
-    async fn run_keeping(
+    /// [`Self::run`], with `beside` started on the group as soon as it is read
+    /// and run alongside the decision's writes; its output, or `None` when the
+    /// group could not be read. The probe loop dispatches its next round there:
+    /// a move of hundreds of tables must not hold up the next look at the
+    /// members.
+    async fn run_beside<F, Fut>(
         &self,
         run: &Run,
         listing: Option<Arc<Vec<InstanceRecord>>>,
-    ) -> (Result<Report, Error>, Option<group::Group>) {
+        beside: F,
+    ) -> (Result<Report, Error>, Option<Fut::Output>)
+    where
+        F: FnOnce(group::Group) -> Fut,
+        Fut: std::future::Future,
+    {
         let loaded =
             Box::pin(self.load(&run.group, listing, &run.hints, run.deadline.last_write()));
         let loaded = match loaded.await {
@@ -251,14 +260,15 @@ impl Handler {
                 Box::pin(self.apply(&loaded.group, &plan, run.deadline)).await
             }
         };
-        let (done, transit) = tokio::join!(
+        let (done, transit, beside) = tokio::join!(
             apply,
             // A refused run writes nothing anywhere: bad input changes nothing.
             self.transit(
                 &loaded.group,
                 run.dry_run || plan.refusal.is_some(),
                 run.deadline
-            )
+            ),
+            beside(loaded.group.clone()),
         );
         let applied = Applied {
             dry_run: run.dry_run,
@@ -279,7 +289,7 @@ impl Handler {
         if self.emit_metrics {
             metrics::emit(&report);
         }
-        (verdict(report, plan, done.unrecorded), Some(loaded.group))
+        (verdict(report, plan, done.unrecorded), Some(beside))
     }
 
     /// Rule "an alarm that failed a member keeps failing it while it is in

@@ -1,10 +1,11 @@
 //! The probe loop, from the failover function's side. The probe function runs
 //! inside the members' VPC and cannot call AWS; this function dispatches each
 //! round to it (asynchronous invoke) and receives its verdicts back through the
-//! probe function's on-success destination, then decides and dispatches the next
-//! round at once. A tick every minute starts a round for a probed group whose
-//! loop stopped (a lost or failed round). Verdicts live in the warm container
-//! ([`ProbeBoard`]) and count only while fresh.
+//! probe function's on-success destination, then decides, and dispatches the
+//! next round as soon as the group is read, while the decision's writes run. A
+//! tick every minute starts a round for a probed group whose loop stopped (a
+//! lost or failed round). Verdicts live in the warm container ([`ProbeBoard`])
+//! and count only while fresh.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -214,7 +215,8 @@ impl Handler {
     }
 
     /// A round's verdicts came back: decide from them (with every other signal
-    /// read now), then dispatch the next round. The decision's error is part of
+    /// read now), and dispatch the next round beside the decision's writes (a
+    /// long move does not delay the next look). The decision's error is part of
     /// the answer, not a failed invocation: a retried delivery would dispatch a
     /// second loop.
     pub(super) async fn probe_report(
@@ -242,11 +244,9 @@ impl Handler {
             metrics::emit_probe(&result.group, changes);
         }
         let run = Run::of(trigger, &result.group, started, deadline);
-        let (decided, group) = self.run_keeping(&run, Some(listing)).await;
-        let dispatched = match &group {
-            Some(group) => self.dispatch(group, &next, deadline).await,
-            None => None,
-        };
+        let dispatch = |group: Group| async move { self.dispatch(&group, &next, deadline).await };
+        let (decided, dispatched) = self.run_beside(&run, Some(listing), dispatch).await;
+        let dispatched = dispatched.flatten();
         let decision = match decided {
             Ok(report) => json!(report),
             Err(e) => {
