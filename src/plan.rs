@@ -19,7 +19,10 @@
 //! - **hold-down**: shortly after a move, automatic moves wait; a holder that
 //!   failed by its alarms alone is kept, and the invocation fails retryably so
 //!   that a later one acts once the hold-down ends. EC2's own verdicts (stopped,
-//!   impaired) are never held.
+//!   impaired) are never held;
+//! - **a hold-down keeps the VIP whole**: a kept member that is not failed still
+//!   gets every VIP route (a move the hold-down interrupted is finished), so the
+//!   VIP is never split between two live members while the refusal waits.
 
 use std::time::Duration;
 
@@ -260,7 +263,21 @@ pub(crate) fn decide(group: &Group, intent: &Intent, policy: &Policy) -> Plan {
     };
     match choice {
         Ok(choice) => plan_writes(group, &view, choice, (policy, pinned_until), warnings),
-        Err(refusal) => refused(&view, refusal, warnings),
+        Err(refusal) => Plan {
+            writes: kept_whole(group, &view, &refusal),
+            ..refused(&view, refusal, warnings)
+        },
+    }
+}
+
+/// Rule "a hold-down keeps the VIP whole": the routes towards the member a
+/// hold-down keeps, when it is not failed (a move it interrupted, strays). A
+/// failed kept member gets none: the clients whose routes point elsewhere keep
+/// their service until the hold-down ends.
+fn kept_whole(group: &Group, view: &View<'_>, refusal: &Refusal) -> Vec<RouteWrite> {
+    match (refusal, view.incumbent()) {
+        (Refusal::HeldDown { .. }, Some(kept)) if !kept.is_failed() => writes_towards(group, kept),
+        _ => Vec::new(),
     }
 }
 

@@ -332,6 +332,57 @@ async fn given_an_unknown_holder_kept_by_the_hold_down_then_the_run_fails_retrya
     assert_eq!(world.vip_targets().await, world.on_b());
 }
 
+// 5, continued: a move to serverB recorded 10 s ago stopped after one table;
+// serverB's checks are initializing (unknown), serverA is healthy. The
+// hold-down keeps serverB and the run fails retryably, but the VIP is not left
+// split between two live members meanwhile: the move is finished. Emulated:
+// serverB's checks (proxy); the interrupted move (its record and one route,
+// written here as the killed run would have).
+#[tokio::test]
+async fn given_a_half_finished_move_held_down_on_an_unknown_target_then_it_is_finished() {
+    let world = given_the_two_az_seed().await;
+    world.tag_tables_for_the_group().await;
+    let (a, b) = (&world.seed.server_a, &world.seed.server_b);
+    let at = chrono::Utc::now() - chrono::Duration::seconds(10);
+    let record = format!(
+        "{} {}>{}",
+        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        a.instance_id,
+        b.instance_id
+    );
+    for table in &world.seed.tables {
+        world
+            .tag(table, &format!("vip-failover:last-move:{GROUP}"), &record)
+            .await;
+    }
+    world
+        .client
+        .replace_route()
+        .route_table_id(&world.seed.tables[0])
+        .destination_cidr_block(VIP)
+        .network_interface_id(&b.eni_id)
+        .send()
+        .await
+        .expect("the one route the killed run wrote");
+    let rules = Rules {
+        rewrites: vec![testkit::fault_proxy::Rewrite::instance_status(
+            &b.instance_id,
+            "initializing",
+            "initializing",
+            None,
+        )],
+        ..Rules::default()
+    };
+    let (_proxy, handler, _) = world.through_proxy(rules, testkit::patient()).await;
+
+    let error = run(&handler, scheduled())
+        .await
+        .expect_err("kept, not healthy: not a success");
+
+    assert!(error.to_string().contains("HeldDown.Retryable"), "{error}");
+    assert_eq!(world.vip_targets().await, world.on_b(), "no split: {error}");
+}
+
 // 6. With preempt=true, the operator's switchover is undone at the next reconcile.
 #[tokio::test]
 async fn given_preemption_when_an_operator_switches_over_then_the_move_sticks_until_released() {

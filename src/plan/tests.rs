@@ -704,6 +704,57 @@ mod hold_down {
         assert_eq!(chosen(&plan), "i-a");
     }
 
+    /// Rule "a hold-down keeps the VIP whole": a recorded move to i-b stopped
+    /// after one of three tables, then i-b's health became unknown while i-a is
+    /// healthy. The hold-down keeps i-b, and the run still fails retryably; but
+    /// the VIP is not left split between two live members until it ends: the
+    /// move is finished towards the member it keeps.
+    #[test]
+    fn given_a_half_finished_move_held_down_on_an_unknown_target_then_it_is_finished_not_left_split(
+    ) {
+        let mut tables = recorded(tables_pointing_at("i-a", 3), &moved_to_b_at(1_000));
+        tables[0].routes[1].target = to_eni_of("i-b");
+        let mut b = member("i-b", 20);
+        b.checks.instance = CheckStatus::Initializing;
+        let group = web_group(&[member("i-a", 10), b], &tables);
+
+        let plan = auto_at(&group, 1_030);
+
+        assert_eq!(
+            plan.refusal.as_ref().map(Refusal::error_type),
+            Some("HeldDown")
+        );
+        assert_eq!(
+            targets(&plan),
+            ["rtb-2", "rtb-3"].map(|t| (t.to_string(), eni_of("i-b"))),
+            "the split is closed towards the member the hold-down keeps"
+        );
+        assert!(plan.record.is_none(), "the move is recorded already");
+        assert_eq!(
+            chosen(&auto_at(&group, 1_061)),
+            "i-a",
+            "once the hold-down ends, health decides"
+        );
+    }
+
+    /// The same split with the kept member failed by its alarm: no route is
+    /// written towards a failed member; the clients on i-a keep their service
+    /// until the hold-down ends.
+    #[test]
+    fn given_a_split_held_down_on_a_failed_member_then_nothing_is_written_towards_it() {
+        let mut tables = recorded(tables_pointing_at("i-b", 3), &moved_to_b_at(1_000));
+        tables[0].routes[1].target = to_eni_of("i-a");
+        let group = b_holds_and_alarms(&tables);
+
+        let plan = auto_at(&group, 1_030);
+
+        assert_eq!(
+            plan.refusal.as_ref().map(Refusal::error_type),
+            Some("HeldDown")
+        );
+        assert!(plan.writes.is_empty(), "{:?}", targets(&plan));
+    }
+
     #[test]
     fn given_the_hold_down_has_passed_then_automatic_moves_resume() {
         let group = b_holds_and_alarms(&moved_to_b_at_1000());
