@@ -39,8 +39,9 @@ pub(crate) fn decision_metrics(report: &Report) -> Value {
         "Action": report.action,
         "DryRun": report.dry_run,
         // A move counts once a route was written: one that wrote nothing (its
-        // record refused, every write pending or failed) is no failover yet.
-        "Failovers": count(Action::FailedOver) * u32::from(report.written_routes() > 0),
+        // record refused, every write pending or failed) is no failover yet; a
+        // move a hold-down kept and finished is one (`Report::moved_the_vip`).
+        "Failovers": u32::from(report.moved_the_vip()),
         "Repairs": count(Action::Repaired),
         "NoChange": count(Action::NoChange),
         "Refused": count(Action::Refused),

@@ -150,7 +150,8 @@ pub(crate) struct Plan {
     pub(crate) refusal: Option<Refusal>,
     /// The holder by majority before the decision.
     pub(crate) from: Option<Member>,
-    /// The member that holds (or keeps) the VIP; `None` when refused.
+    /// The member that holds (or keeps) the VIP; `None` when refused, unless a
+    /// hold-down keeps it (rule "a hold-down keeps the VIP whole").
     pub(crate) to: Option<Member>,
     pub(crate) writes: Vec<RouteWrite>,
     /// The move to record on the group's tables before the first route write.
@@ -263,21 +264,22 @@ pub(crate) fn decide(group: &Group, intent: &Intent, policy: &Policy) -> Plan {
     };
     match choice {
         Ok(choice) => plan_writes(group, &view, choice, (policy, pinned_until), warnings),
-        Err(refusal) => Plan {
-            writes: kept_whole(group, &view, &refusal),
-            ..refused(&view, refusal, warnings)
-        },
+        Err(refusal) => kept_whole(group, &view, refused(&view, refusal, warnings)),
     }
 }
 
-/// Rule "a hold-down keeps the VIP whole": the routes towards the member a
-/// hold-down keeps, when it is not failed (a move it interrupted, strays). A
-/// failed kept member gets none: the clients whose routes point elsewhere keep
-/// their service until the hold-down ends.
-fn kept_whole(group: &Group, view: &View<'_>, refusal: &Refusal) -> Vec<RouteWrite> {
-    match (refusal, view.incumbent()) {
-        (Refusal::HeldDown { .. }, Some(kept)) if !kept.is_failed() => writes_towards(group, kept),
-        _ => Vec::new(),
+/// Rule "a hold-down keeps the VIP whole": a held-down refusal still writes
+/// the routes towards the member it keeps, when that member is not failed (a
+/// move the hold-down interrupted, strays). A failed kept member gets none: the
+/// clients whose routes point elsewhere keep their service until it ends.
+fn kept_whole(group: &Group, view: &View<'_>, plan: Plan) -> Plan {
+    match (&plan.refusal, view.incumbent()) {
+        (Some(Refusal::HeldDown { .. }), Some(kept)) if !kept.is_failed() => Plan {
+            writes: writes_towards(group, kept),
+            to: Some(kept.clone()),
+            ..plan
+        },
+        _ => plan,
     }
 }
 

@@ -138,6 +138,17 @@ impl Report {
             .collect()
     }
 
+    /// Whether this run moved the VIP to another member: it wrote VPC routes
+    /// (a Transit Gateway repair in the same run is no move, and a hook that
+    /// fences the old holder must never run on one) towards a member other
+    /// than the holder it found. A failover, or a move a hold-down kept and
+    /// finished; not a repair of strays.
+    pub fn moved_the_vip(&self) -> bool {
+        let to = self.to.as_ref().map(|e| &e.instance_id);
+        let from = self.from.as_ref().map(|e| &e.instance_id);
+        !self.dry_run && self.written_routes() > 0 && to.is_some() && to != from
+    }
+
     pub fn written_routes(&self) -> usize {
         self.route_tables
             .iter()

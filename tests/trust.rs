@@ -375,12 +375,15 @@ async fn given_a_half_finished_move_held_down_on_an_unknown_target_then_it_is_fi
     };
     let (_proxy, handler, _) = world.through_proxy(rules, testkit::patient()).await;
 
-    let error = run(&handler, scheduled())
+    let error = run(&handler, state_change(&b.instance_id, "running", None))
         .await
         .expect_err("kept, not healthy: not a success");
 
-    assert!(error.to_string().contains("HeldDown.Retryable"), "{error}");
+    assert_eq!(error.diagnostic_type(), "HeldDown.Retryable", "{error}");
     assert_eq!(world.vip_targets().await, world.on_b(), "no split: {error}");
+    let report = error.report().expect("the refusal carries its report");
+    assert_eq!(report.written_routes(), 2, "{report:?}");
+    assert!(report.failed_routes().is_empty(), "{report:?}");
 }
 
 // 6. With preempt=true, the operator's switchover is undone at the next reconcile.

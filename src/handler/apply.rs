@@ -11,7 +11,7 @@ use crate::aws::ec2::TableSelect;
 use crate::aws::{AwsError, Window};
 use crate::deadline::Deadline;
 use crate::group::{Group, MoveRecord};
-use crate::plan::{Action, Outcome, Plan, RouteWrite, WriteOutcome};
+use crate::plan::{Outcome, Plan, RouteWrite, WriteOutcome};
 use crate::report::{Report, RouteResult};
 use crate::world::RouteTableRecord;
 
@@ -108,11 +108,12 @@ impl Handler {
     /// Publishes "VIP moved" for a move that wrote routes (not a dry run, not a
     /// repair). A failure to publish is a warning: the move is what matters.
     pub(super) async fn announce(&self, report: &mut Report, deadline: Deadline) {
-        // VPC routes only: a Transit Gateway repair in the same run is no move,
-        // and a hook that fences the old holder must never run on one.
-        let moved =
-            report.action == Action::FailedOver && report.written_routes() > 0 && !report.dry_run;
-        let Some(bus) = self.config.event_bus.as_deref().filter(|_| moved) else {
+        let Some(bus) = self
+            .config
+            .event_bus
+            .as_deref()
+            .filter(|_| report.moved_the_vip())
+        else {
             return;
         };
         let detail = moved_detail(report);

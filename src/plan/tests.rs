@@ -731,6 +731,10 @@ mod hold_down {
         );
         assert!(plan.record.is_none(), "the move is recorded already");
         assert_eq!(
+            plan.to.as_ref().map(|m| m.instance_id.as_str()),
+            Some("i-b")
+        );
+        assert_eq!(
             chosen(&auto_at(&group, 1_061)),
             "i-a",
             "once the hold-down ends, health decides"

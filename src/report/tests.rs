@@ -89,6 +89,43 @@ fn given_written_failed_and_pending_writes_then_each_table_says_which_and_only_v
     );
 }
 
+/// What "VIP Moved" is published on: a run that wrote VPC routes towards a
+/// member other than the holder it found; not a dry run, not a repair of
+/// strays towards the holder, not a run that wrote nothing.
+#[test]
+fn given_runs_then_only_one_that_wrote_routes_to_another_member_moved_the_vip() {
+    let (group, plan) = moving();
+    let all_written: Vec<_> = (0..3)
+        .map(|i| outcome(&plan, i, Outcome::Written(WriteKind::Replace)))
+        .collect();
+    let on_b = tables_pointing_at("i-b", 3);
+    let report = |plan: &Plan, outcomes: &[WriteOutcome], dry_run| {
+        let applied = Applied {
+            dry_run,
+            ..applied(outcomes, &on_b)
+        };
+        build(&group, plan, &applied, "test", 5)
+    };
+
+    assert!(report(&plan, &all_written, false).moved_the_vip());
+    assert!(
+        !report(&plan, &all_written, true).moved_the_vip(),
+        "dry run"
+    );
+    assert!(
+        !report(&plan, &[], false).moved_the_vip(),
+        "nothing written"
+    );
+    let repair = Plan {
+        from: plan.to.clone(),
+        ..plan.clone()
+    };
+    assert!(
+        !report(&repair, &all_written, false).moved_the_vip(),
+        "towards the holder it found: a repair"
+    );
+}
+
 #[test]
 fn given_a_write_the_re_read_shows_elsewhere_then_it_failed_and_names_what_is_there() {
     let (group, plan) = moving();
