@@ -33,7 +33,9 @@ pub(crate) use record::MoveRecord;
 
 pub use error::ConfigError;
 use error::MemberError;
-use incumbent::{group_preempt, group_probe, incumbent_vips, incumbent_vpc, seal_of, uncontested};
+use incumbent::{
+    group_preempt, group_probe, incumbent_vips, incumbent_vpc, seal_of, uncontested, vips_elsewhere,
+};
 use rules::{group_tables, outside_vpc, resolve, writable_name, Candidate};
 
 /// One server that can hold the VIP.
@@ -123,6 +125,8 @@ pub(crate) struct Group {
     pub(crate) seal: Option<Seal>,
     /// How the in-VPC prober checks the members' service, when they agree on it.
     pub(crate) probe: Option<ProbeSettings>,
+    /// The other VPCs where another group uses one of the VIPs, by VIP.
+    pub(crate) vips_elsewhere: BTreeMap<IpNet, BTreeSet<String>>,
     /// What the tags disagree on that did not stop the group (preemption turned
     /// off, a VIP another group also claims).
     pub(crate) warnings: Vec<String>,
@@ -342,6 +346,7 @@ pub(crate) fn build(
         snapshot.tables,
         tags,
     )?;
+    let elsewhere = vips_elsewhere(name, &vpc_id, &vips, snapshot.instances, tags);
     let mut members: Vec<Member> = candidates.into_iter().map(|c| c.member).collect();
     members.sort_by(|a, b| (a.priority, &a.instance_id).cmp(&(b.priority, &b.instance_id)));
     let tables = group_tables(name, &vpc_id, &vips, snapshot.tables, scoped);
@@ -360,6 +365,7 @@ pub(crate) fn build(
         owned,
         seal,
         probe,
+        vips_elsewhere: elsewhere,
         warnings: [preempt_warning, probe_warning, contest]
             .into_iter()
             .flatten()

@@ -29,6 +29,9 @@ pub(crate) struct TransitRoute {
     /// The members' VPC attachment on this Transit Gateway, if it has one.
     pub(crate) wanted: Option<String>,
     pub(crate) write: Option<WriteKind>,
+    /// The other VPC the route leads to, where another group uses the same VIP:
+    /// left alone (rule "the incumbent keeps a shared Transit Gateway route").
+    pub(crate) held_elsewhere: Option<String>,
 }
 
 /// Whether a Transit Gateway route table's group tag names `group`.
@@ -56,6 +59,11 @@ pub(crate) fn attachment_of<'a>(
 /// Rule "the VIP's static route points at the members' VPC": in each table
 /// tagged for the group, a missing VIP route is created, a blackholed one or one
 /// to another attachment is replaced; nothing else is ever written.
+///
+/// Rule "the incumbent keeps a shared Transit Gateway route": a route leading to
+/// another VPC where another group uses the same VIP is left alone. One table
+/// reaches one of the two; replacing it would have the groups take it from each
+/// other on every run.
 pub(crate) fn plan(
     group: &Group,
     tables: &[TransitTableRecord],
@@ -69,8 +77,19 @@ pub(crate) fn plan(
             group.vips.iter().map(move |vip| {
                 let current = static_route(table, vip).cloned();
                 let wanted = wanted.map(|a| a.id.clone());
+                let held_elsewhere = current
+                    .as_ref()
+                    .filter(|c| !c.blackhole)
+                    .and_then(|c| c.resource.clone())
+                    .filter(|vpc| {
+                        group
+                            .vips_elsewhere
+                            .get(vip)
+                            .is_some_and(|v| v.contains(vpc))
+                    });
                 let write = match (&current, &wanted) {
                     (_, None) => None,
+                    _ if held_elsewhere.is_some() => None,
                     (None, Some(_)) => Some(WriteKind::Create),
                     (Some(c), Some(w)) if c.blackhole || c.attachment.as_ref() != Some(w) => {
                         Some(WriteKind::Replace)
@@ -84,6 +103,7 @@ pub(crate) fn plan(
                     current,
                     wanted,
                     write,
+                    held_elsewhere,
                 }
             })
         })

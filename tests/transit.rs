@@ -155,6 +155,86 @@ async fn given_the_vip_routed_to_another_attachment_then_it_is_replaced_and_noth
     );
 }
 
+/// Given group `db` in another VPC using the same VIP, attached to the same
+/// Transit Gateway, and a route table tagged for both groups whose VIP route
+/// leads to db's VPC, when reconciles run, then nobody writes it: `web` leaves
+/// it to the incumbent and says why. Before, each group replaced it towards its
+/// own VPC on every run, and the route flip-flopped between them.
+#[tokio::test]
+async fn given_a_table_shared_by_two_vpcs_using_one_vip_then_the_incumbent_keeps_it() {
+    let given = Given::new().await;
+    let db_vpc = topology::create_vpc(&given.client, "10.7.0.0/16")
+        .await
+        .expect("vpc");
+    let subnet = topology::create_subnet(&given.client, &db_vpc, "10.7.1.0/24", "us-east-1a")
+        .await
+        .expect("subnet");
+    let db_tags = [
+        ("vip-failover:group", "db"),
+        ("vip-failover:vip", VIP),
+        ("vip-failover:priority", "1"),
+    ];
+    let db = topology::launch(&given.client, &subnet, "db-1", &db_tags)
+        .await
+        .expect("db member");
+    let db_table = topology::create_table(&given.client, &db_vpc, &db_tags[..1], None)
+        .await
+        .expect("db table");
+    topology::route_to_eni(&given.client, &db_table, VIP, &db.eni_id)
+        .await
+        .expect("db route");
+    let db_attachment = topology::attach_vpc(
+        &given.client,
+        &given.tgw.tgw_id,
+        &db_vpc,
+        std::slice::from_ref(&subnet),
+    )
+    .await
+    .expect("attach");
+    topology::tgw_route_to(&given.client, &given.tgw.table_id, VIP, &db_attachment)
+        .await
+        .expect("route");
+    given
+        .client
+        .create_tags()
+        .resources(&given.tgw.table_id)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("vip-failover:group")
+                .value("web,db")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("tag for both");
+    let (handler, calls) = given.handler(true);
+
+    for _ in 0..2 {
+        let response = handler
+            .handle(scheduled(), testkit::deadline())
+            .await
+            .expect("reconcile");
+        let Response::Reconcile { groups, .. } = response else {
+            panic!("expected a reconcile, got {response:?}");
+        };
+        let web = groups.iter().find(|g| g.group == GROUP).expect("web");
+        assert!(
+            web.warnings
+                .iter()
+                .any(|w| w.contains("left alone") && w.contains(&db_vpc)),
+            "{:?}",
+            web.warnings
+        );
+        assert_eq!(
+            given.routes(&given.tgw.table_id).await.get(VIP),
+            Some(&Some(db_attachment.clone()))
+        );
+    }
+    let writes =
+        calls.count("CreateTransitGatewayRoute") + calls.count("ReplaceTransitGatewayRoute");
+    assert_eq!(writes, 0, "no group takes the route from the other");
+}
+
 #[tokio::test]
 async fn given_an_untagged_transit_table_then_it_is_never_written() {
     let given = Given::new().await;

@@ -324,6 +324,37 @@ pub(super) fn uncontested(
     Ok((!warnings.is_empty()).then(|| warnings.join("; ")))
 }
 
+/// Other groups' VPCs (not `vpc`) with live instances claiming one of `vips`:
+/// by VIP. Two VPCs may use the same VIP; one Transit Gateway route table can
+/// reach only one of them (rule "the incumbent keeps a shared Transit Gateway
+/// route").
+pub(super) fn vips_elsewhere(
+    name: &str,
+    vpc: &str,
+    vips: &[IpNet],
+    instances: &[InstanceRecord],
+    tags: &TagContract,
+) -> BTreeMap<IpNet, BTreeSet<String>> {
+    let mut elsewhere: BTreeMap<IpNet, BTreeSet<String>> = BTreeMap::new();
+    let others = instances
+        .iter()
+        .filter(|i| !i.state.is_gone() && group_of(i, tags).is_some_and(|g| g != name));
+    for instance in others {
+        let Some(their_vpc) = instance.vpc_id.as_deref().filter(|v| *v != vpc) else {
+            continue;
+        };
+        for vip in vips_of(instance, tags).unwrap_or_default() {
+            if vips.contains(&vip) {
+                elsewhere
+                    .entry(vip)
+                    .or_default()
+                    .insert(their_vpc.to_string());
+            }
+        }
+    }
+    elsewhere
+}
+
 /// Other groups' live instances in `vpc` claiming one of `vips`: by VIP, the
 /// claiming groups and their instances.
 fn claims(

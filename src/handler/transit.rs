@@ -91,7 +91,8 @@ impl Handler {
             }
         };
         let planned = transit::plan(group, &tables, &attachments, &self.config.tags);
-        let warnings = unattached(&planned, &group.vpc_id);
+        let mut warnings = unattached(&planned, &group.vpc_id);
+        warnings.extend(planned.iter().filter_map(held_elsewhere));
         let window = Window {
             start_by: deadline.last_write(),
             end: deadline.end(),
@@ -129,4 +130,13 @@ fn unattached(planned: &[transit::TransitRoute], vpc: &str) -> Vec<String> {
         .into_iter()
         .map(|(table, tgw)| format!("Transit Gateway route table {table} is tagged for the group, but {tgw} has no available attachment of {vpc}: its VIP route was left alone"))
         .collect()
+}
+
+/// A VIP route the group leaves to another VPC that uses the same VIP.
+fn held_elsewhere(route: &transit::TransitRoute) -> Option<String> {
+    let vpc = route.held_elsewhere.as_deref()?;
+    Some(format!(
+        "Transit Gateway route table {} routes {} to {vpc}, where another group uses the same VIP: left alone (one table reaches one of them); tag the table for one group only, or give the groups different VIPs",
+        route.table, route.vip
+    ))
 }

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::testing::{eni_of, member, net, route, table, tagged, to_eni_of, web_group, VIP, VPC};
+use crate::testing::{
+    eni_of, member, net, route, table, tagged, to_eni_of, web_group, with_tag, VIP, VPC,
+};
 use crate::world::{RouteTarget, TransitRouteRecord};
 
 const TGW: &str = "tgw-1";
@@ -111,6 +113,53 @@ fn a_blackholed_or_misdirected_vip_route_is_replaced_and_a_right_one_is_left() {
             ("tgw-rtb-good".to_string(), None),
         ]
     );
+}
+
+/// Rule "the incumbent keeps a shared Transit Gateway route": group `db` in
+/// another VPC uses the same VIP, and a table tagged for both routes it there.
+/// Replacing it would have the two groups take it from each other on every
+/// run; it is left alone. A route to a VPC where nobody else uses the VIP is
+/// still replaced, and a blackhole still repaired.
+#[test]
+fn a_vip_route_to_another_vpc_using_the_same_vip_is_left_alone() {
+    let mut other = with_tag(member("i-db", 1), "vip-failover:group", "db");
+    other.vpc_id = Some("vpc-db".to_string());
+    other.enis[0].vpc_id = Some("vpc-db".to_string());
+    let tables = vec![tagged(
+        table("rtb-1", vec![route(VIP, to_eni_of("i-a"))]),
+        "web",
+    )];
+    let web = web_group(&[member("i-a", 1), member("i-b", 2), other], &tables);
+    let to_vpc = |attachment: &str, vpc: &str| TransitRouteRecord {
+        resource: Some(vpc.to_string()),
+        ..static_to(VIP, Some(attachment))
+    };
+    let tables = [
+        tgw_table(
+            "tgw-rtb-shared",
+            Some("web,db"),
+            vec![to_vpc("tgw-attach-db", "vpc-db")],
+        ),
+        tgw_table(
+            "tgw-rtb-stale",
+            Some("web"),
+            vec![to_vpc("tgw-attach-old", "vpc-old")],
+        ),
+        tgw_table("tgw-rtb-hole", Some("web"), vec![static_to(VIP, None)]),
+    ];
+
+    let planned = plan(&web, &tables, &[attachment(&["subnet-a"])], &TAGS);
+
+    assert_eq!(
+        writes(&planned),
+        [
+            ("tgw-rtb-shared".to_string(), None),
+            ("tgw-rtb-stale".to_string(), Some(WriteKind::Replace)),
+            ("tgw-rtb-hole".to_string(), Some(WriteKind::Replace)),
+        ]
+    );
+    assert_eq!(planned[0].held_elsewhere.as_deref(), Some("vpc-db"));
+    assert_eq!(planned[1].held_elsewhere, None);
 }
 
 #[test]
