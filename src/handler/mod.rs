@@ -227,7 +227,7 @@ impl Handler {
         run: &Run,
         listing: Option<Arc<Vec<InstanceRecord>>>,
     ) -> Result<Report, Error> {
-        let nothing_beside = |_| std::future::ready(());
+        let nothing_beside = |_: &group::Group| std::future::ready(());
         self.run_beside(run, listing, nothing_beside).await.0
     }
 
@@ -243,7 +243,7 @@ impl Handler {
         beside: F,
     ) -> (Result<Report, Error>, Option<Fut::Output>)
     where
-        F: FnOnce(group::Group) -> Fut,
+        F: FnOnce(&group::Group) -> Fut,
         Fut: std::future::Future,
     {
         let loaded =
@@ -268,7 +268,7 @@ impl Handler {
                 run.dry_run || plan.refusal.is_some(),
                 run.deadline
             ),
-            beside(loaded.group.clone()),
+            beside(&loaded.group),
         );
         let applied = Applied {
             dry_run: run.dry_run,

@@ -244,7 +244,7 @@ impl Handler {
             metrics::emit_probe(&result.group, changes);
         }
         let run = Run::of(trigger, &result.group, started, deadline);
-        let dispatch = |group: Group| async move { self.dispatch(&group, &next, deadline).await };
+        let dispatch = |group: &Group| self.send_round(self.round_request(group, &next), deadline);
         let (decided, dispatched) = self.run_beside(&run, Some(listing), dispatch).await;
         let dispatched = dispatched.flatten();
         let decision = match decided {
@@ -297,19 +297,31 @@ impl Handler {
 
     /// Sends round `round` of `group` to the probe function; its id, when sent.
     async fn dispatch(&self, group: &Group, round: &str, deadline: Deadline) -> Option<String> {
+        self.send_round(self.round_request(group, round), deadline)
+            .await
+    }
+
+    /// Sends `request` (none: the group is not probed) to the probe function;
+    /// the round's id, when sent.
+    async fn send_round(
+        &self,
+        request: Option<RoundRequest>,
+        deadline: Deadline,
+    ) -> Option<String> {
         let function = self.config.probe_function.as_deref()?;
-        let request = self.round_request(group, round)?;
+        let request = request?;
+        let (group, round) = (request.group.clone(), request.round.clone());
         let payload = json!(ProbeRequestEnvelope {
             vip_failover_probe: request
         });
         let window = Window::until(deadline.end());
         match self.aws.invoke_async(function, &payload, window).await {
             Ok(()) => {
-                info!(group = %group.name, round, "probe round dispatched");
-                Some(round.to_string())
+                info!(%group, %round, "probe round dispatched");
+                Some(round)
             }
             Err(e) => {
-                warn!(group = %group.name, round, error = %e, "probe round not dispatched; the tick starts another");
+                warn!(%group, %round, error = %e, "probe round not dispatched; the tick starts another");
                 None
             }
         }
