@@ -79,14 +79,8 @@ pub(crate) fn plan(
                 let wanted = wanted.map(|a| a.id.clone());
                 let held_elsewhere = current
                     .as_ref()
-                    .filter(|c| !c.blackhole)
-                    .and_then(|c| c.resource.clone())
-                    .filter(|vpc| {
-                        group
-                            .vips_elsewhere
-                            .get(vip)
-                            .is_some_and(|v| v.contains(vpc))
-                    });
+                    .and_then(|c| held_by_another_group(group, vip, c))
+                    .map(str::to_string);
                 let write = match (&current, &wanted) {
                     (_, None) => None,
                     _ if held_elsewhere.is_some() => None,
@@ -108,6 +102,18 @@ pub(crate) fn plan(
             })
         })
         .collect()
+}
+
+/// The VPC `route` leads to, when another group uses `vip` there (rule "the
+/// incumbent keeps a shared Transit Gateway route").
+fn held_by_another_group<'r>(
+    group: &Group,
+    vip: &IpNet,
+    route: &'r TransitRouteRecord,
+) -> Option<&'r str> {
+    let vpc = route.resource.as_deref().filter(|_| !route.blackhole)?;
+    let elsewhere = group.vips_elsewhere.get(vip)?;
+    elsewhere.contains(vpc).then_some(vpc)
 }
 
 fn static_route<'a>(table: &'a TransitTableRecord, vip: &IpNet) -> Option<&'a TransitRouteRecord> {
@@ -177,6 +183,11 @@ fn static_hop(
         .filter_map(|vip| match (static_route(table, vip), wanted) {
             (None, _) => Some(format!("{} has no static route for {vip}; a reconcile creates it towards the members' VPC attachment", table.id)),
             (Some(r), _) if r.blackhole => Some(format!("{} routes {vip} to a blackhole; a reconcile replaces it", table.id)),
+            (Some(r), _) if held_by_another_group(group, vip, r).is_some() => Some(format!(
+                "{} routes {vip} to {}, where another group uses the same VIP; a reconcile leaves it: tag the table for one group only, or give the groups different VIPs",
+                table.id,
+                held_by_another_group(group, vip, r).unwrap_or_default()
+            )),
             (Some(r), Some(w)) if r.attachment.as_deref() != Some(w) => Some(format!(
                 "{} routes {vip} to {} instead of {w}; a reconcile replaces it",
                 table.id,

@@ -160,6 +160,24 @@ fn a_vip_route_to_another_vpc_using_the_same_vip_is_left_alone() {
     );
     assert_eq!(planned[0].held_elsewhere.as_deref(), Some("vpc-db"));
     assert_eq!(planned[1].held_elsewhere, None);
+
+    // `check` says the same: the hop fails, and a reconcile does not fix it.
+    let vpc = vpc_tables(true);
+    let attachments = [attachment(&["subnet-tgw"])];
+    let path = Path {
+        group: &web,
+        holder: web.members.iter().find(|m| m.instance_id == "i-a"),
+        attachments: &attachments,
+        vpc_tables: &vpc,
+        tags: &TAGS,
+    };
+    let hops = trace(&tables[0], &path);
+    assert_eq!(failing(&hops), ["static route"], "{hops:#?}");
+    assert!(
+        hops[0].detail.contains("a reconcile leaves it") && hops[0].detail.contains("vpc-db"),
+        "{}",
+        hops[0].detail
+    );
 }
 
 #[test]
