@@ -125,8 +125,8 @@ pub(crate) struct Group {
     pub(crate) seal: Option<Seal>,
     /// How the in-VPC prober checks the members' service, when they agree on it.
     pub(crate) probe: Option<ProbeSettings>,
-    /// The other VPCs where another group uses one of the VIPs, by VIP.
-    pub(crate) vips_elsewhere: BTreeMap<IpNet, BTreeSet<String>>,
+    /// The other groups using one of the VIPs in another VPC: by VIP, by VPC.
+    pub(crate) vips_elsewhere: BTreeMap<IpNet, BTreeMap<String, BTreeSet<String>>>,
     /// What the tags disagree on that did not stop the group (preemption turned
     /// off, a VIP another group also claims).
     pub(crate) warnings: Vec<String>,

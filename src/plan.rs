@@ -60,7 +60,9 @@ pub enum Action {
     Repaired,
     /// Everything already points at the right member.
     NoChange,
-    /// Moving would be unsafe or impossible; nothing is written.
+    /// Moving would be unsafe or impossible; nothing is written, except the
+    /// routes towards a member a hold-down keeps (rule "a hold-down keeps the
+    /// VIP whole").
     Refused,
 }
 

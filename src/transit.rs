@@ -79,7 +79,7 @@ pub(crate) fn plan(
                 let wanted = wanted.map(|a| a.id.clone());
                 let held_elsewhere = current
                     .as_ref()
-                    .and_then(|c| held_by_another_group(group, vip, c))
+                    .and_then(|c| held_by_another_group(group, (table, tags), vip, c))
                     .map(str::to_string);
                 let write = match (&current, &wanted) {
                     (_, None) => None,
@@ -104,16 +104,22 @@ pub(crate) fn plan(
         .collect()
 }
 
-/// The VPC `route` leads to, when another group uses `vip` there (rule "the
-/// incumbent keeps a shared Transit Gateway route").
+/// The VPC `route` (in `table`) leads to, when another group uses `vip` there
+/// and `table` is tagged for that group too (rule "the incumbent keeps a shared
+/// Transit Gateway route"). A table tagged for this group alone is this
+/// group's: its route is repaired.
 fn held_by_another_group<'r>(
     group: &Group,
+    (table, tags): (&TransitTableRecord, &TagContract),
     vip: &IpNet,
     route: &'r TransitRouteRecord,
 ) -> Option<&'r str> {
     let vpc = route.resource.as_deref().filter(|_| !route.blackhole)?;
-    let elsewhere = group.vips_elsewhere.get(vip)?;
-    elsewhere.contains(vpc).then_some(vpc)
+    let there = group.vips_elsewhere.get(vip)?.get(vpc)?;
+    there
+        .iter()
+        .any(|other| tagged_for(table, other, tags))
+        .then_some(vpc)
 }
 
 fn static_route<'a>(table: &'a TransitTableRecord, vip: &IpNet) -> Option<&'a TransitRouteRecord> {
@@ -150,7 +156,7 @@ pub(crate) struct Path<'a> {
 /// the Transit Gateway learns from elsewhere.
 pub(crate) fn trace(table: &TransitTableRecord, path: &Path<'_>) -> Vec<Hop> {
     let attachment = attachment_of(path.group, &table.transit_gateway_id, path.attachments);
-    let mut hops = vec![static_hop(table, path.group, attachment)];
+    let mut hops = vec![static_hop((table, path.tags), path.group, attachment)];
     hops.push(attachment_hop(table, path.group, attachment));
     hops.push(subnets_hop(attachment));
     hops.push(subnet_tables_hop(path, attachment));
@@ -172,7 +178,7 @@ fn hop(name: &str, problems: Vec<String>, fine: String) -> Hop {
 }
 
 fn static_hop(
-    table: &TransitTableRecord,
+    (table, tags): (&TransitTableRecord, &TagContract),
     group: &Group,
     attachment: Option<&TransitAttachmentRecord>,
 ) -> Hop {
@@ -183,10 +189,10 @@ fn static_hop(
         .filter_map(|vip| match (static_route(table, vip), wanted) {
             (None, _) => Some(format!("{} has no static route for {vip}; a reconcile creates it towards the members' VPC attachment", table.id)),
             (Some(r), _) if r.blackhole => Some(format!("{} routes {vip} to a blackhole; a reconcile replaces it", table.id)),
-            (Some(r), _) if held_by_another_group(group, vip, r).is_some() => Some(format!(
+            (Some(r), _) if held_by_another_group(group, (table, tags), vip, r).is_some() => Some(format!(
                 "{} routes {vip} to {}, where another group uses the same VIP; a reconcile leaves it: tag the table for one group only, or give the groups different VIPs",
                 table.id,
-                held_by_another_group(group, vip, r).unwrap_or_default()
+                held_by_another_group(group, (table, tags), vip, r).unwrap_or_default()
             )),
             (Some(r), Some(w)) if r.attachment.as_deref() != Some(w) => Some(format!(
                 "{} routes {vip} to {} instead of {w}; a reconcile replaces it",

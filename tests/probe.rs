@@ -269,8 +269,8 @@ async fn given_a_forged_record_naming_a_non_member_then_it_is_refused_and_nothin
 /// Given a probed pair whose EC2 answers take 400 ms (the fault proxy's
 /// latency; moto answers at once), when a round reports serverA down, then
 /// the next round is dispatched as soon as the group is read, while the move's
-/// writes are still running: at least one more EC2 round trip happens after
-/// the dispatch. Before, the dispatch waited for the writes and their
+/// writes are still running: the run goes on for more than half a round trip
+/// after the dispatch. Before, the dispatch waited for the writes and their
 /// verification, so a long move (500 tables take about 90 s) left the members
 /// unprobed. Emulated: the probe function's Lambda (the kit's local service,
 /// which only records the asynchronous invoke); the record is the reference
@@ -314,8 +314,11 @@ async fn given_a_round_that_moves_the_vip_then_the_next_round_leaves_before_the_
         .first()
         .map(|i| i.accepted)
         .expect("the next round was sent to the probe function");
+    // The writes and their verification take three round trips after the
+    // dispatch; half of one is margin enough for a loaded machine, and
+    // before, the dispatch came a fraction of a millisecond before the end.
     assert!(
-        returned.duration_since(dispatched) >= latency,
+        returned.duration_since(dispatched) >= latency / 2,
         "the dispatch came after the writes: {:?} before the end",
         returned.duration_since(dispatched)
     );

@@ -374,12 +374,30 @@ async fn given_a_half_finished_move_held_down_on_an_unknown_target_then_it_is_fi
         ..Rules::default()
     };
     let (_proxy, handler, _) = world.through_proxy(rules, testkit::patient()).await;
+    let status = to_json(
+        &run(&handler, json!({"action": "status", "group": GROUP}))
+            .await
+            .expect("status"),
+    );
+    assert!(
+        status["reconcile_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("would still write 2 VIP routes")),
+        "{status:#}"
+    );
 
     let error = run(&handler, state_change(&b.instance_id, "running", None))
         .await
         .expect_err("kept, not healthy: not a success");
 
     assert_eq!(error.diagnostic_type(), "HeldDown.Retryable", "{error}");
+    assert!(
+        error.to_string().contains(&format!(
+            "meanwhile 2 VIP routes were written towards {}",
+            b.instance_id
+        )),
+        "{error}"
+    );
     assert_eq!(world.vip_targets().await, world.on_b(), "no split: {error}");
     let report = error.report().expect("the refusal carries its report");
     assert_eq!(report.written_routes(), 2, "{report:?}");

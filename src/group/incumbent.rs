@@ -324,22 +324,22 @@ pub(super) fn uncontested(
     Ok((!warnings.is_empty()).then(|| warnings.join("; ")))
 }
 
-/// Other groups' VPCs (not `vpc`) with live instances claiming one of `vips`:
-/// by VIP. Two VPCs may use the same VIP; one Transit Gateway route table can
-/// reach only one of them (rule "the incumbent keeps a shared Transit Gateway
-/// route").
+/// Other groups with live instances outside `vpc` claiming one of `vips`: by
+/// VIP, by their VPC. Two VPCs may use the same VIP; one Transit Gateway route
+/// table can reach only one of them (rule "the incumbent keeps a shared Transit
+/// Gateway route").
 pub(super) fn vips_elsewhere(
     name: &str,
     vpc: &str,
     vips: &[IpNet],
     instances: &[InstanceRecord],
     tags: &TagContract,
-) -> BTreeMap<IpNet, BTreeSet<String>> {
-    let mut elsewhere: BTreeMap<IpNet, BTreeSet<String>> = BTreeMap::new();
-    let others = instances
-        .iter()
-        .filter(|i| !i.state.is_gone() && group_of(i, tags).is_some_and(|g| g != name));
-    for instance in others {
+) -> BTreeMap<IpNet, BTreeMap<String, BTreeSet<String>>> {
+    let mut elsewhere: BTreeMap<IpNet, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for instance in instances.iter().filter(|i| !i.state.is_gone()) {
+        let Some(other) = group_of(instance, tags).filter(|g| *g != name) else {
+            continue;
+        };
         let Some(their_vpc) = instance.vpc_id.as_deref().filter(|v| *v != vpc) else {
             continue;
         };
@@ -348,7 +348,9 @@ pub(super) fn vips_elsewhere(
                 elsewhere
                     .entry(vip)
                     .or_default()
-                    .insert(their_vpc.to_string());
+                    .entry(their_vpc.to_string())
+                    .or_default()
+                    .insert(other.to_string());
             }
         }
     }

@@ -253,43 +253,53 @@ impl Handler {
             Err(e) => return (Err(e), None),
         };
         let plan = plan::decide(&loaded.group, &run.intent, &self.policy());
-        let apply = async {
-            if run.dry_run || plan.writes.is_empty() {
-                Done::nothing()
-            } else {
-                Box::pin(self.apply(&loaded.group, &plan, run.deadline)).await
-            }
+        let decided = async {
+            let apply = async {
+                if run.dry_run || plan.writes.is_empty() {
+                    Done::nothing()
+                } else {
+                    Box::pin(self.apply(&loaded.group, &plan, run.deadline)).await
+                }
+            };
+            // A refused run that writes nothing writes nothing anywhere (bad
+            // input changes nothing); a hold-down keeping the VIP whole writes.
+            let plan_only = run.dry_run || (plan.refusal.is_some() && plan.writes.is_empty());
+            let transit = self.transit(&loaded.group, plan_only, run.deadline);
+            let (done, transit) = tokio::join!(apply, transit);
+            self.conclude(run, &loaded.group, &plan, done, transit)
+                .await
         };
-        let (done, transit, beside) = tokio::join!(
-            apply,
-            // A refused run writes nothing anywhere: bad input changes nothing.
-            self.transit(
-                &loaded.group,
-                run.dry_run || plan.refusal.is_some(),
-                run.deadline
-            ),
-            beside(&loaded.group),
-        );
+        // `beside` is not waited for before the report, its "VIP Moved" and
+        // its log line: a slow dispatch must not delay them.
+        let (decided, beside) = tokio::join!(decided, beside(&loaded.group));
+        (decided, Some(beside))
+    }
+
+    /// The report of a run from what its writes did; "VIP Moved", the decision
+    /// line and the metrics; and the run's verdict.
+    async fn conclude(
+        &self,
+        run: &Run,
+        group: &group::Group,
+        plan: &Plan,
+        done: Done,
+        transit: transit::TransitDone,
+    ) -> Result<Report, Error> {
         let applied = Applied {
             dry_run: run.dry_run,
             outcomes: &done.outcomes,
             verified: done.verified.as_deref().map_err(String::as_str),
             warnings: &done.warnings,
         };
-        let mut report = report::build(
-            &loaded.group,
-            &plan,
-            &applied,
-            &run.source,
-            elapsed_ms(run.started),
-        );
+        let elapsed = elapsed_ms(run.started);
+        let mut report = report::build(group, plan, &applied, &run.source, elapsed);
         transit.into_report(&mut report);
         self.announce(&mut report, run.deadline).await;
         log_decision(&report);
         if self.emit_metrics {
             metrics::emit(&report);
         }
-        (verdict(report, plan, done.unrecorded), Some(beside))
+        verdict(report, plan, done.unrecorded)
     }
 
     /// Rule "an alarm that failed a member keeps failing it while it is in
@@ -315,8 +325,8 @@ impl Handler {
 }
 
 /// The report, or the error it amounts to.
-fn verdict(report: Report, plan: Plan, unrecorded: Option<AwsError>) -> Result<Report, Error> {
-    if let Some(refusal) = plan.refusal {
+fn verdict(report: Report, plan: &Plan, unrecorded: Option<AwsError>) -> Result<Report, Error> {
+    if let Some(refusal) = plan.refusal.clone() {
         return Err(Error::Refused {
             refusal,
             report: Box::new(report),

@@ -24,7 +24,7 @@ pub enum Error {
     /// failure it reports never lasts only as long as its event.
     #[error("alarm {alarm} is outside ALARM_NAME_PREFIX {prefix:?}: later runs cannot read its level, so it would fail its member only until this event is handled; rename the alarm to start with {prefix:?} (the stack's AlarmNamePrefix), or set ALARM_NAME_PREFIX to a prefix it shares (empty reads every alarm)")]
     AlarmOutsidePrefix { alarm: String, prefix: String },
-    #[error("group {}: refused to move the VIP: {refusal}", report.group)]
+    #[error("group {}: refused to move the VIP: {refusal}{}", report.group, kept_whole(report))]
     Refused {
         refusal: Refusal,
         /// What was decided, with every member's health in the warnings.
@@ -77,6 +77,18 @@ fn done_summary(done: &[Report]) -> String {
         })
         .collect();
     format!(" | done: {}", each.join(", "))
+}
+
+/// What a refused run wrote anyway: the routes towards the member a hold-down
+/// keeps (rule "a hold-down keeps the VIP whole").
+fn kept_whole(report: &Report) -> String {
+    match (report.written_routes(), &report.to) {
+        (0, _) | (_, None) => String::new(),
+        (n, Some(to)) => format!(
+            "; meanwhile {n} VIP routes were written towards {}, which the hold-down keeps, so the VIP is not split",
+            to.instance_id
+        ),
+    }
 }
 
 /// What to do about a move that waits for its record: only a move for

@@ -133,9 +133,23 @@ impl StatusReport {
             }),
             sealed: group.seal.clone(),
             reconcile: reconcile.action,
-            reconcile_reason: reconcile.reason.clone(),
+            reconcile_reason: reconcile_reason(reconcile),
             warnings: reconcile.warnings.clone(),
         }
+    }
+}
+
+/// Why a reconcile would do what it would; a refusal that still writes (rule
+/// "a hold-down keeps the VIP whole") says so.
+fn reconcile_reason(plan: &crate::plan::Plan) -> String {
+    match (&plan.refusal, &plan.to) {
+        (Some(_), Some(kept)) if !plan.writes.is_empty() => format!(
+            "{}; it would still write {} VIP routes towards {}, which the hold-down keeps",
+            plan.reason,
+            plan.writes.len(),
+            kept.instance_id
+        ),
+        _ => plan.reason.clone(),
     }
 }
 

@@ -119,7 +119,8 @@ fn a_blackholed_or_misdirected_vip_route_is_replaced_and_a_right_one_is_left() {
 /// another VPC uses the same VIP, and a table tagged for both routes it there.
 /// Replacing it would have the two groups take it from each other on every
 /// run; it is left alone. A route to a VPC where nobody else uses the VIP is
-/// still replaced, and a blackhole still repaired.
+/// still replaced, a blackhole still repaired, and a table tagged for `web`
+/// alone is web's even when its route leads to db's VPC.
 #[test]
 fn a_vip_route_to_another_vpc_using_the_same_vip_is_left_alone() {
     let mut other = with_tag(member("i-db", 1), "vip-failover:group", "db");
@@ -146,6 +147,12 @@ fn a_vip_route_to_another_vpc_using_the_same_vip_is_left_alone() {
             vec![to_vpc("tgw-attach-old", "vpc-old")],
         ),
         tgw_table("tgw-rtb-hole", Some("web"), vec![static_to(VIP, None)]),
+        // Tagged for web alone: web's table, whatever db uses; repaired.
+        tgw_table(
+            "tgw-rtb-web-only",
+            Some("web"),
+            vec![to_vpc("tgw-attach-db", "vpc-db")],
+        ),
     ];
 
     let planned = plan(&web, &tables, &[attachment(&["subnet-a"])], &TAGS);
@@ -156,6 +163,7 @@ fn a_vip_route_to_another_vpc_using_the_same_vip_is_left_alone() {
             ("tgw-rtb-shared".to_string(), None),
             ("tgw-rtb-stale".to_string(), Some(WriteKind::Replace)),
             ("tgw-rtb-hole".to_string(), Some(WriteKind::Replace)),
+            ("tgw-rtb-web-only".to_string(), Some(WriteKind::Replace)),
         ]
     );
     assert_eq!(planned[0].held_elsewhere.as_deref(), Some("vpc-db"));
