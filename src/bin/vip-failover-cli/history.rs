@@ -72,8 +72,13 @@ pub(crate) async fn history(
 /// The most decision lines kept in memory: past it, the oldest go.
 const MAX_LINES: usize = 100_000;
 
-/// The decision lines of the last `hours`, oldest first, with their times: the
-/// newest [`MAX_LINES`] of them.
+/// The filter patterns of the decision lines that may be moves: failovers,
+/// and refusals (a hold-down that keeps the VIP whole finishes a move while it
+/// refuses; [`parse_move`] keeps only those).
+const MOVE_PATTERNS: [&str; 2] = ["\"decision\" \"failed_over\"", "\"decision\" \"refused\""];
+
+/// The decision lines of the last `hours` that may be moves, oldest first, with
+/// their times: the newest [`MAX_LINES`] of each pattern.
 async fn read_lines(
     core: &Core,
     log_group: &str,
@@ -84,6 +89,23 @@ async fn read_lines(
         .checked_sub(Duration::from_secs(hours * 3600))
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+    let mut lines = Vec::new();
+    for pattern in MOVE_PATTERNS {
+        lines.extend(read_pattern(&client, log_group, since, pattern).await?);
+    }
+    // Pages interleave the log streams: order by time, oldest first.
+    lines.sort_by_key(|(at, _)| *at);
+    Ok(lines)
+}
+
+/// The events of `log_group` since `since` matching `pattern`: the newest
+/// [`MAX_LINES`].
+async fn read_pattern(
+    client: &aws_sdk_cloudwatchlogs::Client,
+    log_group: &str,
+    since: i64,
+    pattern: &str,
+) -> Result<Vec<(i64, String)>, Failure> {
     let mut lines = VecDeque::new();
     let mut token: Option<String> = None;
     loop {
@@ -91,7 +113,7 @@ async fn read_lines(
             .filter_log_events()
             .log_group_name(log_group)
             .start_time(since)
-            .filter_pattern("\"decision\" \"failed_over\"")
+            .filter_pattern(pattern)
             .set_next_token(token.clone())
             .send()
             .await
@@ -109,10 +131,7 @@ async fn read_lines(
         }
         token = page.next_token().map(str::to_string);
         if token.is_none() {
-            let mut lines = Vec::from(lines);
-            // Pages interleave the log streams: order by time, oldest first.
-            lines.sort_by_key(|(at, _)| *at);
-            return Ok(lines);
+            return Ok(Vec::from(lines));
         }
     }
 }
@@ -142,9 +161,16 @@ pub(crate) fn parse_move(at_ms: i64, line: &str) -> Option<Move> {
     let number = |key: &str| field(key).and_then(Value::as_u64).unwrap_or(0);
     let message = field("message").and_then(Value::as_str)?;
     // A move that wrote no route (its record refused, every write pending) did
-    // not move the VIP: the run that finishes it is the move.
+    // not move the VIP: the run that finishes it is the move. A refusal is one
+    // when a hold-down kept the VIP whole: it wrote routes towards another
+    // member than the holder it found.
+    let moved = match text("action").as_str() {
+        "failed_over" => true,
+        "refused" => text("to") != "-" && text("to") != text("from"),
+        _ => false,
+    };
     if message != "decision"
-        || text("action") != "failed_over"
+        || !moved
         || field("dry_run") == Some(&Value::Bool(true))
         || number("changed") == 0
     {
@@ -206,8 +232,16 @@ mod tests {
         assert_eq!(m.time, "2026-12-06T03:00:00Z");
         let flat = r#"{"message":"decision","group":"web","action":"failed_over","dry_run":false,"from":"i-a","to":"i-b","changed":1,"duration_ms":5}"#;
         assert!(parse_move(0, flat).is_some(), "fields at the top level too");
+        let kept_whole = r#"{"fields":{"message":"decision","group":"web","action":"refused","dry_run":false,"from":"i-a","to":"i-b","changed":2,"duration_ms":40}}"#;
+        assert_eq!(
+            parse_move(0, kept_whole).map(|m| m.tables),
+            Some(2),
+            "a hold-down that kept the VIP whole moved it"
+        );
         for not_a_move in [
             r#"{"fields":{"message":"decision","action":"no_change"}}"#,
+            r#"{"fields":{"message":"decision","action":"refused","from":"i-a","to":"-","changed":0}}"#,
+            r#"{"fields":{"message":"decision","action":"refused","from":"i-b","to":"i-b","changed":1}}"#,
             r#"{"fields":{"message":"decision","action":"failed_over","dry_run":true}}"#,
             r#"{"fields":{"message":"event received","action":"failed_over"}}"#,
             "START RequestId: 1",
