@@ -186,20 +186,23 @@ fn static_hop(
     let problems = group
         .vips
         .iter()
-        .filter_map(|vip| match (static_route(table, vip), wanted) {
-            (None, _) => Some(format!("{} has no static route for {vip}; a reconcile creates it towards the members' VPC attachment", table.id)),
-            (Some(r), _) if r.blackhole => Some(format!("{} routes {vip} to a blackhole; a reconcile replaces it", table.id)),
-            (Some(r), _) if held_by_another_group(group, (table, tags), vip, r).is_some() => Some(format!(
-                "{} routes {vip} to {}, where another group uses the same VIP; a reconcile leaves it: tag the table for one group only, or give the groups different VIPs",
-                table.id,
-                held_by_another_group(group, (table, tags), vip, r).unwrap_or_default()
-            )),
-            (Some(r), Some(w)) if r.attachment.as_deref() != Some(w) => Some(format!(
-                "{} routes {vip} to {} instead of {w}; a reconcile replaces it",
-                table.id,
-                r.attachment.as_deref().unwrap_or("nothing")
-            )),
-            _ => None,
+        .filter_map(|vip| {
+            let route = static_route(table, vip);
+            let held = route.and_then(|r| held_by_another_group(group, (table, tags), vip, r));
+            match (route, held, wanted) {
+                (None, _, _) => Some(format!("{} has no static route for {vip}; a reconcile creates it towards the members' VPC attachment", table.id)),
+                (Some(r), _, _) if r.blackhole => Some(format!("{} routes {vip} to a blackhole; a reconcile replaces it", table.id)),
+                (Some(_), Some(vpc), _) => Some(format!(
+                    "{} routes {vip} to {vpc}, where another group uses the same VIP; a reconcile leaves it: tag the table for one group only, or give the groups different VIPs",
+                    table.id
+                )),
+                (Some(r), None, Some(w)) if r.attachment.as_deref() != Some(w) => Some(format!(
+                    "{} routes {vip} to {} instead of {w}; a reconcile replaces it",
+                    table.id,
+                    r.attachment.as_deref().unwrap_or("nothing")
+                )),
+                _ => None,
+            }
         })
         .collect();
     let fine = format!("{} routes the VIPs to {}", table.id, wanted.unwrap_or("-"));

@@ -336,23 +336,16 @@ pub(super) fn vips_elsewhere(
     tags: &TagContract,
 ) -> BTreeMap<IpNet, BTreeMap<String, BTreeSet<String>>> {
     let mut elsewhere: BTreeMap<IpNet, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
-    for instance in instances.iter().filter(|i| !i.state.is_gone()) {
-        let Some(other) = group_of(instance, tags).filter(|g| *g != name) else {
-            continue;
-        };
+    for (vip, instance, other) in other_claims(name, vips, instances, tags) {
         let Some(their_vpc) = instance.vpc_id.as_deref().filter(|v| *v != vpc) else {
             continue;
         };
-        for vip in vips_of(instance, tags).unwrap_or_default() {
-            if vips.contains(&vip) {
-                elsewhere
-                    .entry(vip)
-                    .or_default()
-                    .entry(their_vpc.to_string())
-                    .or_default()
-                    .insert(other.to_string());
-            }
-        }
+        elsewhere
+            .entry(vip)
+            .or_default()
+            .entry(their_vpc.to_string())
+            .or_default()
+            .insert(other.to_string());
     }
     elsewhere
 }
@@ -367,24 +360,38 @@ fn claims(
     tags: &TagContract,
 ) -> BTreeMap<IpNet, BTreeMap<String, Vec<String>>> {
     let mut claims: BTreeMap<IpNet, BTreeMap<String, Vec<String>>> = BTreeMap::new();
-    let live_here = instances
-        .iter()
-        .filter(|i| !i.state.is_gone() && i.vpc_id.as_deref() == Some(vpc));
-    for instance in live_here {
-        let Some(other) = group_of(instance, tags).filter(|g| *g != name) else {
-            continue;
-        };
-        for vip in vips_of(instance, tags).unwrap_or_default() {
-            if vips.contains(&vip) {
-                let group = claims.entry(vip).or_default();
-                group
-                    .entry(other.to_string())
-                    .or_default()
-                    .push(instance.id.clone());
-            }
+    for (vip, instance, other) in other_claims(name, vips, instances, tags) {
+        if instance.vpc_id.as_deref() == Some(vpc) {
+            claims
+                .entry(vip)
+                .or_default()
+                .entry(other.to_string())
+                .or_default()
+                .push(instance.id.clone());
         }
     }
     claims
+}
+
+/// Every claim by a live instance of another group than `name` on one of
+/// `vips`: the VIP, the instance and its group, wherever it is.
+fn other_claims<'a>(
+    name: &'a str,
+    vips: &'a [IpNet],
+    instances: &'a [InstanceRecord],
+    tags: &'a TagContract,
+) -> impl Iterator<Item = (IpNet, &'a InstanceRecord, &'a str)> + 'a {
+    instances
+        .iter()
+        .filter(|i| !i.state.is_gone())
+        .filter_map(move |i| Some((i, group_of(i, tags).filter(|g| *g != name)?)))
+        .flat_map(move |(i, other)| {
+            let claimed = vips_of(i, tags).unwrap_or_default();
+            claimed
+                .into_iter()
+                .filter(|vip| vips.contains(vip))
+                .map(move |vip| (vip, i, other))
+        })
 }
 
 /// Optional sealed membership: a member list on the group's own route tables
