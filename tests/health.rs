@@ -96,17 +96,7 @@ async fn with_preemption(world: &World) {
 /// Every seeded VIP route points at serverB's ENI, with no move record (as an
 /// operator would leave it), so no hold-down is involved.
 async fn vip_on_b_by_hand(world: &World) {
-    for table in &world.seed.tables {
-        world
-            .client
-            .replace_route()
-            .route_table_id(table)
-            .destination_cidr_block(VIP)
-            .network_interface_id(&world.seed.server_b.eni_id)
-            .send()
-            .await
-            .expect("replace route");
-    }
+    world.vip_by_hand_on(&world.seed.server_b).await;
     assert_eq!(world.vip_targets().await, world.on_b());
 }
 

@@ -12,7 +12,7 @@ use aws_sdk_eventbridge::types::Target;
 use serde_json::{json, Value};
 use testkit::events::{scheduled, state_change};
 use testkit::sns::{self, Queue};
-use testkit::topology::{self, GROUP, VIP};
+use testkit::topology::{self, GROUP};
 use testkit::world::{given_the_two_az_seed, group_report, run, World};
 use vip_failover::aws::Aws;
 use vip_failover::handler::Handler;
@@ -192,14 +192,8 @@ async fn given_a_hook_rule_when_a_stray_table_is_repaired_then_nothing_is_publis
     let world = &hooked.world;
     let (a, b) = (&world.seed.server_a, &world.seed.server_b);
     world
-        .client
-        .replace_route()
-        .route_table_id(&world.seed.tables[0])
-        .destination_cidr_block(VIP)
-        .network_interface_id(&b.eni_id)
-        .send()
-        .await
-        .expect("a stray route by hand");
+        .vip_route_by_hand(&world.seed.tables[0], &b.eni_id)
+        .await;
 
     let Response::Reconcile { groups, .. } = hooked.handle(scheduled()).await else {
         panic!("a reconcile")

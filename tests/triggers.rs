@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use testkit::cloudwatch;
 use testkit::events::{alarm_state_change, state_change};
-use testkit::topology::{self, VIP};
+use testkit::topology;
 use testkit::world::{given_the_two_az_seed, World};
 use vip_failover::report::Response;
 use vip_failover::trigger::{self, Trigger};
@@ -179,14 +179,8 @@ async fn given_a_half_moved_vip_when_the_schedule_fires_then_every_table_converg
 ) {
     let world = given_the_two_az_seed().await;
     world
-        .client
-        .replace_route()
-        .route_table_id(&world.seed.tables[1])
-        .destination_cidr_block(VIP)
-        .network_interface_id(&world.seed.server_b.eni_id)
-        .send()
-        .await
-        .unwrap();
+        .vip_route_by_hand(&world.seed.tables[1], &world.seed.server_b.eni_id)
+        .await;
     world.calls.clear();
 
     let response = world

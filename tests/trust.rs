@@ -11,7 +11,7 @@ use aws_sdk_ec2::types::Filter;
 use serde_json::{json, Value};
 use testkit::cloudwatch::{put_status_alarm, set_alarm_state};
 use testkit::events::{alarm_state_change, scheduled, state_change};
-use testkit::fault_proxy::{Answer, Fault, Rewrite, Rules, TokenBuckets};
+use testkit::fault_proxy::{Answer, Fault, FaultProxy, Rewrite, Rules, TokenBuckets};
 use testkit::topology::{self, GROUP, VIP};
 use testkit::world::{given_a_group_with_tables, given_the_two_az_seed, group_report, run, World};
 use vip_failover::handler::Handler;
@@ -41,6 +41,42 @@ fn switchover_to(target: &str) -> Value {
 
 fn has_warning(report: &Report, needle: &str) -> bool {
     report.warnings.iter().any(|w| w.contains(needle))
+}
+
+/// The two-AZ seed with a third member, serverC (priority 30), in serverB's AZ.
+async fn given_the_seed_and_server_c() -> (World, topology::Server) {
+    let world = given_the_two_az_seed().await;
+    let c = topology::launch_server_c(&world.client, &world.seed)
+        .await
+        .expect("serverC");
+    (world, c)
+}
+
+/// Proxy rules that leave `instance` out of every `action` answer.
+fn leaving_out(action: &str, instance: &str) -> Rules {
+    Rules {
+        rewrites: vec![Rewrite::without_instance(action, instance)],
+        ..Rules::default()
+    }
+}
+
+/// serverA's alarm fires and a handler reading the emulator through a fault
+/// proxy that applies `rules` runs the event: the proxy and the group report.
+/// EC2's eventual consistency is no verdict on the group, so the run succeeds.
+async fn failover_of_a_through(world: &World, rules: Rules) -> (FaultProxy, Report) {
+    let (proxy, handler, _) = world.through_proxy(rules, testkit::patient()).await;
+    let response = run(&handler, world.alarm_on_a().await).await;
+    let report = group_report(response.expect("a missing id is no verdict on the group"));
+    (proxy, report)
+}
+
+/// The report warns that `instance`'s health is unknown this run.
+fn assert_unknown(report: &Report, instance: &str) {
+    assert!(
+        has_warning(report, &format!("member {instance} health is unknown")),
+        "{:?}",
+        report.warnings
+    );
 }
 
 /// Fills `table` up to EC2's 50 tags (moto enforces the same limit).
@@ -93,7 +129,7 @@ async fn given_a_table_at_the_tag_limit_then_moves_are_recorded_on_the_others_an
 #[tokio::test]
 async fn given_the_only_voting_table_at_the_tag_limit_then_a_preference_move_says_a_retry_wont_help(
 ) {
-    let world = given_given_one_tagged_table(3).await;
+    let world = given_one_tagged_table(3).await;
     fill_tags(&world, &world.seed.tables[0]).await;
     let b = &world.seed.server_b;
 
@@ -124,7 +160,7 @@ async fn given_the_only_voting_table_at_the_tag_limit_then_a_preference_move_say
 
 /// The seed with only its first table tagged for the group (the others
 /// untagged but routing the VIP to serverA).
-async fn given_given_one_tagged_table(total: usize) -> World {
+async fn given_one_tagged_table(total: usize) -> World {
     let world = given_a_group_with_tables(total).await;
     world.tag(&world.seed.tables[0], GROUP_TAG, GROUP).await;
     world
@@ -202,10 +238,7 @@ async fn given_writes_that_waited_their_turn_when_one_fails_once_then_it_is_retr
 // status read as EC2 may just after a launch.
 #[tokio::test]
 async fn given_ec2_does_not_know_a_new_member_yet_then_it_is_unknown_and_the_failover_happens() {
-    let world = given_the_two_az_seed().await;
-    let c = topology::launch_server_c(&world.client, &world.seed)
-        .await
-        .unwrap();
+    let (world, c) = given_the_seed_and_server_c().await;
     let rules = Rules {
         answers: vec![Answer {
             needles: vec!["Action=DescribeInstanceStatus".to_string()],
@@ -216,23 +249,11 @@ async fn given_ec2_does_not_know_a_new_member_yet_then_it_is_unknown_and_the_fai
         }],
         ..Rules::default()
     };
-    let (_proxy, handler, _) = world.through_proxy(rules, testkit::patient()).await;
 
-    let report = group_report(
-        run(&handler, world.alarm_on_a().await)
-            .await
-            .expect("a missing id is no verdict on the group"),
-    );
+    let (_, report) = failover_of_a_through(&world, rules).await;
 
     assert_eq!(world.vip_targets().await, world.on_b());
-    assert!(
-        has_warning(
-            &report,
-            &format!("member {} health is unknown", c.instance_id)
-        ),
-        "{:?}",
-        report.warnings
-    );
+    assert_unknown(&report, &c.instance_id);
 }
 
 // 4, continued: an id left out of an answer, without an error. Emulated: the
@@ -240,39 +261,18 @@ async fn given_ec2_does_not_know_a_new_member_yet_then_it_is_unknown_and_the_fai
 // consistent reads may; moto always lists it.
 #[tokio::test]
 async fn given_a_status_answer_without_a_member_then_it_is_unknown_and_a_healthy_one_is_chosen() {
-    let world = given_the_two_az_seed().await;
-    let c = topology::launch_server_c(&world.client, &world.seed)
-        .await
-        .unwrap();
+    let (world, c) = given_the_seed_and_server_c().await;
     let b = &world.seed.server_b;
-    let rules = Rules {
-        rewrites: vec![Rewrite::without_instance(
-            "DescribeInstanceStatus",
-            &b.instance_id,
-        )],
-        ..Rules::default()
-    };
-    let (_proxy, handler, _) = world.through_proxy(rules, testkit::patient()).await;
+    let rules = leaving_out("DescribeInstanceStatus", &b.instance_id);
 
-    let report = group_report(
-        run(&handler, world.alarm_on_a().await)
-            .await
-            .expect("a missing id is no verdict on the group"),
-    );
+    let (_, report) = failover_of_a_through(&world, rules).await;
 
     assert_eq!(
         world.vip_targets().await,
         world.on(&c),
         "serverB (priority 20) is unknown this run: serverC, healthy, ranks first"
     );
-    assert!(
-        has_warning(
-            &report,
-            &format!("member {} health is unknown", b.instance_id)
-        ),
-        "{:?}",
-        report.warnings
-    );
+    assert_unknown(&report, &b.instance_id);
 }
 
 // 4, continued: a member left out of the DescribeInstances answer is no
@@ -280,25 +280,13 @@ async fn given_a_status_answer_without_a_member_then_it_is_unknown_and_a_healthy
 // serverC, the first choice after serverA, out of the answer.
 #[tokio::test]
 async fn given_a_describe_answer_without_a_member_then_the_group_fails_over_to_the_others() {
-    let world = given_the_two_az_seed().await;
-    let c = topology::launch_server_c(&world.client, &world.seed)
-        .await
-        .unwrap();
+    let (world, c) = given_the_seed_and_server_c().await;
     world
         .tag(&c.instance_id, "vip-failover:priority", "15")
         .await;
-    let rules = Rules {
-        rewrites: vec![Rewrite::without_instance(
-            "DescribeInstances",
-            &c.instance_id,
-        )],
-        ..Rules::default()
-    };
-    let (proxy, handler, _) = world.through_proxy(rules, testkit::patient()).await;
+    let rules = leaving_out("DescribeInstances", &c.instance_id);
 
-    run(&handler, world.alarm_on_a().await)
-        .await
-        .expect("a member EC2 does not list is no verdict on the group");
+    let (proxy, _) = failover_of_a_through(&world, rules).await;
 
     assert_eq!(world.vip_targets().await, world.on_b());
     assert!(
@@ -355,15 +343,10 @@ async fn given_a_half_finished_move_held_down_on_an_unknown_target_then_it_is_fi
             .tag(table, &format!("vip-failover:last-move:{GROUP}"), &record)
             .await;
     }
+    // The one route the killed run wrote.
     world
-        .client
-        .replace_route()
-        .route_table_id(&world.seed.tables[0])
-        .destination_cidr_block(VIP)
-        .network_interface_id(&b.eni_id)
-        .send()
-        .await
-        .expect("the one route the killed run wrote");
+        .vip_route_by_hand(&world.seed.tables[0], &b.eni_id)
+        .await;
     let rules = Rules {
         rewrites: vec![testkit::fault_proxy::Rewrite::instance_status(
             &b.instance_id,

@@ -129,15 +129,21 @@ impl World {
     /// an operator would leave it).
     pub async fn vip_by_hand_on(&self, server: &Server) {
         for table in &self.seed.tables {
-            self.client
-                .replace_route()
-                .route_table_id(table)
-                .destination_cidr_block(VIP)
-                .network_interface_id(&server.eni_id)
-                .send()
-                .await
-                .expect("replace route");
+            self.vip_route_by_hand(table, &server.eni_id).await;
         }
+    }
+
+    /// `table`'s VIP route points at `eni`, written by hand: a stray route, or
+    /// the one route a killed run wrote.
+    pub async fn vip_route_by_hand(&self, table: &str, eni: &str) {
+        self.client
+            .replace_route()
+            .route_table_id(table)
+            .destination_cidr_block(VIP)
+            .network_interface_id(eni)
+            .send()
+            .await
+            .expect("replace the VIP route");
     }
 
     /// The move record (`vip-failover:last-move:<group>` tag) of every seeded
