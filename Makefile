@@ -12,7 +12,7 @@ FUNCTION := vip-failover
 # Everything cargo can test; the examples are built for the namespace demos.
 TEST_TARGETS := --workspace --lib --bins --tests --examples --locked
 
-.PHONY: all tools check test test-serial lint fmt clippy test-built test-linted test-run demo clean
+.PHONY: all tools check test test-serial lint fmt clippy test-linted test-run demo clean
 
 all: test
 
@@ -60,17 +60,12 @@ CLIPPY_DRIVER := $(shell rustc --print sysroot 2>/dev/null)/bin/clippy-driver
 LINTED := RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) \
 	CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 
-## The tests, three test binaries at a time (scripts/run-tests.sh says why), once
-## every target is built and the emulator installed; the namespace demos' `cargo
-## build` inherits the wrapper, so it finds all fresh.
-test-linted: test-built tools
-	$(LINTED) scripts/run-tests.sh $(TEST_TARGETS)
-
-## Every target linted and built (benches too: built, not run). It needs no
-## Python, so it does not wait for the venvs (about 45 and 55 s of pip on a
-## fresh machine): they install beside it.
-test-built: fmt
+## Every target linted and built (benches too: built, not run), then the tests,
+## three test binaries at a time (scripts/run-tests.sh says why); the namespace
+## demos' `cargo build` inherits the wrapper, so it finds all fresh.
+test-linted: tools fmt
 	$(LINTED) cargo test --workspace --all-targets --locked --no-run
+	$(LINTED) scripts/run-tests.sh $(TEST_TARGETS)
 
 test-run: tools
 	scripts/run-tests.sh $(TEST_TARGETS)
