@@ -60,15 +60,14 @@ CLIPPY_DRIVER := $(shell rustc --print sysroot 2>/dev/null)/bin/clippy-driver
 LINTED := RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) \
 	CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 
-## Every target linted and built (benches too: built, not run), then the tests,
-## three test binaries at a time (scripts/run-tests.sh says why); the namespace
-## demos' `cargo build` inherits the wrapper, so it finds all fresh.
+## Every target linted and built (benches too: built, not run), then the tests; the
+## namespace demos' `cargo build` inherits the wrapper, so it finds all fresh.
 test-linted: tools fmt
 	$(LINTED) cargo test --workspace --all-targets --locked --no-run
-	$(LINTED) scripts/run-tests.sh $(TEST_TARGETS)
+	$(LINTED) cargo test $(TEST_TARGETS)
 
 test-run: tools
-	scripts/run-tests.sh $(TEST_TARGETS)
+	cargo test $(TEST_TARGETS)
 
 ## Local end-to-end: emulated two-AZ VPC, a real failover through the Lambda runtime.
 demo: tools
