@@ -69,7 +69,8 @@ pub(crate) async fn history(
     Ok(EXIT_OK)
 }
 
-/// The most decision lines kept in memory: past it, the oldest go.
+/// The most decision lines of one filter pattern kept in memory: past it, the
+/// oldest go.
 const MAX_LINES: usize = 100_000;
 
 /// The filter patterns of the decision lines that may be moves: failovers,
